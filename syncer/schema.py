@@ -1,0 +1,120 @@
+"""The column schema of a dataset: names, types, key; and how rows are identified and hashed.
+
+Rows travel as polars frames with typed value columns plus two bookkeeping columns:
+``__k`` (the row's identity: its key, or its content plus occurrence number) and ``__h`` (a
+64-bit hash of every value).  Values are normalised before hashing, so a file re-saved with
+other quoting or number formatting is not a change.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import polars as pl
+import xxhash
+
+from .manifest import ColumnSpec, ColumnType, DatasetSpec
+
+KEY = "__k"
+HASH = "__h"
+SRC = "__src"   # index of the source file a row came from
+ROW = "__row"   # 0-based record number within that file
+BOOKKEEPING = (KEY, HASH, SRC, ROW)
+KEY_SEPARATOR = "\x1f"
+
+#: identifies the row hash function; stored with every snapshot so an upgrade can rehash
+HASH_VERSION = f"polars-{pl.__version__}"
+
+_DTYPES: dict[str, pl.DataType] = {
+    "string": pl.String(),
+    "integer": pl.Int64(),
+    "float": pl.Float64(),
+    "boolean": pl.Boolean(),
+    "date": pl.Date(),
+    "json": pl.String(),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: ColumnType
+    source: str
+    dim: int | None = None
+
+    @property
+    def dtype(self) -> pl.DataType:
+        if self.type == "vector":
+            return pl.List(pl.Float32())
+        return _DTYPES[self.type]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Output columns (in declared order) and the key columns (empty: identity by content)."""
+
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+
+    @classmethod
+    def declared(cls, spec: DatasetSpec, source_columns: list[str]) -> Schema:
+        """The schema a dataset declares; without ``columns:`` every source column is text."""
+        if spec.columns is None:
+            cols = tuple(Column(name, "string", name) for name in source_columns)
+        else:
+            cols = tuple(_column(name, c) for name, c in spec.columns.items())
+        return cls(cols, tuple(spec.key or ()))
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def polars_schema(self) -> dict[str, pl.DataType]:
+        return {c.name: c.dtype for c in self.columns}
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    def to_json(self) -> str:
+        return json.dumps({"columns": [[c.name, c.type, c.source, c.dim] for c in self.columns],
+                           "key": list(self.key)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Schema:
+        data = json.loads(text)
+        return cls(tuple(Column(n, t, s, d) for n, t, s, d in data["columns"]), tuple(data["key"]))
+
+    @property
+    def seed(self) -> int:
+        """Hash seed derived from names and types: a schema change changes every row hash."""
+        shape = json.dumps([[c.name, c.type, c.dim] for c in self.columns])
+        return xxhash.xxh3_64_intdigest(shape.encode()) & 0x7FFF_FFFF_FFFF_FFFF
+
+    def digest(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add ``__h`` and ``__k`` to a frame of normalised rows (vectorised, no per-row Python)."""
+        values = frame.select(self.names) if self.columns else frame.select(pl.lit(0))
+        hashed = frame.with_columns(values.hash_rows(seed=self.seed).alias(HASH))
+        return hashed.with_columns(self.identity().alias(KEY))
+
+    def identity(self) -> pl.Expr:
+        if len(self.key) == 1:
+            return pl.col(self.key[0]).cast(pl.String)
+        if self.key:
+            return pl.concat_str([pl.col(k).cast(pl.String) for k in self.key],
+                                 separator=KEY_SEPARATOR)
+        # no key: the whole row plus its occurrence number, so duplicates stay distinct rows
+        occurrence = pl.int_range(pl.len()).over(HASH)
+        return pl.format("{}#{}", pl.col(HASH), occurrence)
+
+    def empty_frame(self) -> pl.DataFrame:
+        return pl.DataFrame(schema={**self.polars_schema, HASH: pl.UInt64(), KEY: pl.String()})
+
+
+def _column(name: str, spec: ColumnSpec) -> Column:
+    return Column(name, spec.type, spec.from_ or name, spec.dim)
+
+
+def display_key(key: str) -> str:
+    return key.replace(KEY_SEPARATOR, ", ")

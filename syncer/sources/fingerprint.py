@@ -1,0 +1,56 @@
+"""Fingerprints of source files: size, mtime and a content hash, recomputed only when needed.
+
+An unchanged file is a no-op without reading its rows: when size and mtime match what was
+recorded, the recorded content hash is trusted; otherwise the file is hashed (xxh3-128, ~GB/s)
+and compared, so a ``touch`` is still not a change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import xxhash
+
+_CHUNK = 8 << 20
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    path: str
+    size: int
+    mtime_ns: int
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _hash(path: Path) -> str:
+    h = xxhash.xxh3_128()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint(files: tuple[Path, ...], previous: list[FileStamp] | None = None) -> list[FileStamp]:
+    """Stamp every file, reusing a previous digest when size and mtime are the same."""
+    known = {s.path: s for s in previous or []}
+    stamps: list[FileStamp] = []
+    for path in files:
+        st = os.stat(path)
+        old = known.get(str(path))
+        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            stamps.append(old)
+        else:
+            stamps.append(FileStamp(str(path), st.st_size, st.st_mtime_ns, _hash(path)))
+    return stamps
+
+
+def unchanged(current: list[FileStamp], previous: list[FileStamp] | None) -> bool:
+    if previous is None:
+        return False
+    return [(s.path, s.digest) for s in current] == [(s.path, s.digest) for s in previous]

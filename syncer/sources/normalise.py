@@ -1,0 +1,161 @@
+"""Turn raw columns into the dataset's typed, normalised columns (vectorised per column).
+
+Each type has one canonical value, so ``10.0`` and ``10.00`` are the same float, ``TRUE`` and
+``1`` the same boolean, ``2024/01/05`` and ``2024-01-05`` the same date, and JSON is re-encoded
+with sorted keys.  A value that does not fit its type is an error naming the file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import SourceError
+from ..schema import ROW, Column, Schema
+
+LineLookup = Callable[[list[int]], dict[int, int]]
+
+_TRUE = ["true", "t", "yes", "y", "1", "on"]
+_FALSE = ["false", "f", "no", "n", "0", "off"]
+
+
+def normalise(raw: pl.DataFrame, schema: Schema, path: Path, lines: LineLookup) -> pl.DataFrame:
+    """Select, rename and type ``raw``'s columns as ``schema`` says; keep the ``__row`` column."""
+    available = [c for c in raw.columns if c != ROW]
+    missing = [c for c in schema.columns if c.source not in available]
+    if missing:
+        column = missing[0]
+        close = difflib.get_close_matches(column.source, available, n=1)
+        hint = (f"did you mean '{close[0]}'?" if close else
+                f"the file has: {', '.join(available) or '(no columns)'}")
+        raise SourceError(path, f"column '{column.source}' is not in the file", line=1, hint=hint)
+    out = [_convert(raw.get_column(c.source), c, path, raw, lines).alias(c.name)
+           for c in schema.columns]
+    return pl.DataFrame([*out, raw.get_column(ROW)])
+
+
+def _convert(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
+             lines: LineLookup) -> pl.Series:
+    text = _as_text(series) if column.type != "vector" else series
+    if column.type == "string":
+        return text
+    if column.type == "vector":
+        return _vector(series, column, path, raw, lines)
+    stripped = text.str.strip_chars()
+    blank = stripped.is_null() | (stripped == "")
+    if column.type == "integer":
+        value = stripped.cast(pl.Int64, strict=False)
+        # "12.0" (a spreadsheet's way of writing 12) is accepted as the integer 12
+        value = value.fill_null(_integral(stripped.cast(pl.Float64, strict=False)))
+        hint = "use a whole number, or declare the column as float"
+    elif column.type == "float":
+        value = stripped.cast(pl.Float64, strict=False)
+        hint = "use a number such as 12.5"
+    elif column.type == "boolean":
+        lowered = stripped.str.to_lowercase()
+        value = (pl.select(pl.when(lowered.is_in(_TRUE)).then(True)
+                           .when(lowered.is_in(_FALSE)).then(False)
+                           .otherwise(None)).to_series())
+        hint = "use true/false, yes/no or 1/0"
+    elif column.type == "date":
+        iso = stripped.str.slice(0, 10)
+        value = iso.str.to_date("%Y-%m-%d", strict=False)
+        value = value.fill_null(iso.str.to_date("%Y/%m/%d", strict=False))
+        hint = "use a date such as 2024-01-31"
+    elif column.type == "json":
+        value = stripped.map_elements(_canonical_json, return_dtype=pl.String, skip_nulls=True)
+        hint = "use valid JSON"
+    else:  # pragma: no cover - the manifest model allows no other type
+        raise AssertionError(column.type)
+    value = pl.select(pl.when(blank).then(None).otherwise(value)).to_series()
+    bad = value.is_null() & ~blank
+    if bad.any():
+        _fail(path, raw, bad, text, column, hint, lines)
+    return value
+
+
+def _integral(as_float: pl.Series) -> pl.Series:
+    ok = as_float.is_not_null() & (as_float == as_float.floor()) & (as_float.abs() < 2**53)
+    return pl.select(pl.when(ok).then(as_float).otherwise(None).cast(pl.Int64)).to_series()
+
+
+def _canonical_json(value: str) -> str | None:
+    try:
+        return json.dumps(json.loads(value), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _vector(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
+            lines: LineLookup) -> pl.Series:
+    target = pl.List(pl.Float32())
+    if series.dtype == pl.String:
+        parsed = series.map_elements(_float_list, return_dtype=target, skip_nulls=True)
+        bad = parsed.is_null() & series.is_not_null()
+        if bad.any():
+            _fail(path, raw, bad, series, column, "write the vector as a JSON array of numbers", lines)
+    else:
+        try:
+            parsed = series.cast(target)
+        except pl.exceptions.PolarsError:
+            raise SourceError(path, f"column '{column.source}' is not a list of numbers",
+                              hint="store vectors as a list of floats") from None
+    wrong = parsed.list.len() != column.dim
+    if wrong.fill_null(False).any():
+        row = int(wrong.fill_null(False).arg_true()[0])
+        found = parsed.list.len()[row]
+        line = lines([int(raw.get_column(ROW)[row])]).get(int(raw.get_column(ROW)[row]))
+        raise SourceError(path, f"vector '{column.name}' has {found} values, expected dim {column.dim}"
+                          f" (row {row + 1})", line=line,
+                          hint=f"every vector must have exactly {column.dim} numbers")
+    return parsed
+
+
+def _float_list(value: str) -> list[float] | None:
+    try:
+        data = json.loads(value)
+    except ValueError:
+        return None
+    if not isinstance(data, list) or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in data
+    ):
+        return None
+    return [float(x) for x in data]
+
+
+def _as_text(series: pl.Series) -> pl.Series:
+    """Canonical text for a column of any dtype (Parquet brings native types)."""
+    dtype = series.dtype
+    if dtype == pl.String:
+        return series
+    if dtype == pl.Boolean:
+        return series.cast(pl.String).str.to_lowercase()
+    if dtype.is_temporal():
+        return series.dt.to_string("iso")
+    if dtype.is_numeric() or dtype == pl.Null:
+        return series.cast(pl.String)
+    return series.map_elements(lambda v: _dump(v), return_dtype=pl.String, skip_nulls=True)
+
+
+def _dump(value: Any) -> str:
+    if hasattr(value, "to_list"):
+        value = value.to_list()
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _fail(path: Path, raw: pl.DataFrame, bad: pl.Series, text: pl.Series, column: Column,
+          hint: str, lines: LineLookup) -> None:
+    positions = bad.arg_true()
+    first = int(positions[0])
+    record = int(raw.get_column(ROW)[first])
+    line = lines([record]).get(record)
+    value = text[first]
+    more = f" ({len(positions) - 1} more rows like it)" if len(positions) > 1 else ""
+    raise SourceError(path, f"column '{column.source}': {value!r} is not a valid {column.type}{more}",
+                      line=line, hint=hint)

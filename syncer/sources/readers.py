@@ -1,0 +1,238 @@
+"""Readers: one data file -> a polars frame of raw columns (text, or native types for Parquet).
+
+CSV/TSV go through pyarrow's multi-threaded parser (it rejects ragged rows, skips blank lines,
+transcodes any Python codec and treats empty and ``""`` alike as null, so re-quoting a file is not
+a change).  JSON and JSON Lines are parsed with the standard library, values turned into one
+canonical text form.  Parquet is read by polars.  Every failure becomes a SourceError that names
+the file and, when it can be known, the line.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import SourceError
+from ..manifest import SourceSpec
+from .lines import csv_line_of_record, line_of_offset
+
+
+def read_file(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
+    """Read one file; the frame has one column per source column, rows in file order."""
+    try:
+        if fmt in ("csv", "tsv"):
+            return _read_csv(path, fmt, source)
+        if fmt == "jsonl":
+            return _read_jsonl(path, source)
+        if fmt == "json":
+            return _read_json(path, source)
+        if fmt == "parquet":
+            return _read_parquet(path)
+    except FileNotFoundError:
+        raise SourceError(path, "the source file disappeared while it was being read",
+                          hint="make sure nothing deletes or renames it during a run") from None
+    except IsADirectoryError:
+        raise SourceError(path, "the source is a directory, not a file") from None
+    except PermissionError:
+        raise SourceError(path, "permission denied", hint="make the file readable") from None
+    raise SourceError(path, f"unsupported format '{fmt}'")
+
+
+def _read_csv(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    delimiter = source.delimiter or ("\t" if fmt == "tsv" else ",")
+    encoding = source.encoding
+    if codecs.lookup(encoding).name == "utf-8":
+        _check_utf8(path, encoding)
+        encoding = "utf8"  # pyarrow strips a BOM itself
+    elif codecs.lookup(encoding).name in ("utf-8-sig",):
+        _check_utf8(path, encoding)
+        encoding = "utf8"
+    else:
+        _check_decodes(path, encoding)
+    header = _header(path, delimiter, source.quotechar, source.encoding)
+    bad: list[Any] = []
+
+    def on_invalid(row: Any) -> str:
+        bad.append(row)
+        return "error"
+
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
+                                             newlines_in_values=True, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in header},
+                strings_can_be_null=True, quoted_strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as exc:
+        raise _csv_error(path, source, delimiter, str(exc)) from None
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _header(path: Path, delimiter: str, quote: str, encoding: str) -> list[str]:
+    import csv
+
+    with path.open(encoding=encoding, newline="", errors="strict") as handle:
+        first = next(csv.reader(handle, delimiter=delimiter, quotechar=quote), None)
+    if first is None or not any(cell.strip() for cell in first):
+        raise SourceError(path, "the file is empty: there is no header row",
+                          line=1, hint="add a header row naming the columns")
+    names = [cell.lstrip("\ufeff").strip() for cell in first]
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if not name:
+            raise SourceError(path, f"column {index + 1} of the header has no name", line=1,
+                              hint="give every column a name in the header row")
+        if name in seen:
+            raise SourceError(path, f"the header names column '{name}' twice", line=1,
+                              hint="rename one of the two columns")
+        seen.add(name)
+    return names
+
+
+def _csv_error(path: Path, source: SourceSpec, delimiter: str, text: str) -> SourceError:
+    """Turn a pyarrow parse error into a message with the real line number (slow path only)."""
+    import csv
+
+    with path.open(encoding=source.encoding, newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter, quotechar=source.quotechar, strict=True)
+        try:
+            expected = len(next(reader))
+            for record in reader:
+                if record and len(record) != expected:
+                    return SourceError(path, f"row has {len(record)} fields, the header has {expected}",
+                                       line=reader.line_num,
+                                       hint="fix the row (a missing delimiter or an unquoted "
+                                            f"'{delimiter}' inside a value?)")
+        except csv.Error as exc:
+            return SourceError(path, f"malformed CSV: {exc}", line=reader.line_num,
+                               hint="check the quoting on that line")
+    return SourceError(path, f"cannot parse CSV: {text.splitlines()[0] if text else 'unknown error'}")
+
+
+def _check_utf8(path: Path, encoding: str) -> None:
+    """Fail early, with a line number, on bytes that are not UTF-8 (pyarrow would not say where)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(path, f"byte 0x{data[exc.start]:02x} is not valid {encoding}", line=line,
+                          hint="set `encoding:` on the source (e.g. cp932 for Shift_JIS files)"
+                          ) from None
+
+
+def _check_decodes(path: Path, encoding: str) -> None:
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(path, f"bytes at offset {exc.start} are not valid {encoding}", line=line,
+                          hint="check the file's encoding and the source's `encoding:`") from None
+
+
+def _text(value: Any) -> str | None:
+    """One canonical text form for a JSON value (a column without a declared type)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _frame_from_records(path: Path, records: list[dict[str, Any]], lines: list[int]) -> pl.DataFrame:
+    columns: dict[str, list[str | None]] = {}
+    for index, record in enumerate(records):
+        for name in record:
+            if name not in columns:
+                columns[name] = [None] * index
+        for name, values in columns.items():
+            values.append(_text(record.get(name)))
+    frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String)
+                          for name, values in columns.items()}, height=len(records))
+    return frame
+
+
+def _decode(path: Path, encoding: str) -> str:
+    data = path.read_bytes()
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SourceError(path, f"bytes at offset {exc.start} are not valid {encoding}", line=line,
+                          hint="set `encoding:` on the source") from None
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise SourceError(path, "the file contains a NUL byte", line=line,
+                          hint="remove it; is this really a text file?")
+    return text.lstrip("\ufeff")
+
+
+def _read_jsonl(path: Path, source: SourceSpec) -> pl.DataFrame:
+    text = _decode(path, source.encoding)
+    records: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise SourceError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=number,
+                              hint="each line must be one JSON object") from None
+        if not isinstance(value, dict):
+            raise SourceError(path, f"expected a JSON object, found {type(value).__name__}",
+                              line=number, hint="each line must be one JSON object")
+        records.append(value)
+        lines.append(number)
+    return _frame_from_records(path, records, lines)
+
+
+def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
+    text = _decode(path, source.encoding)
+    if not text.strip():
+        raise SourceError(path, "the file is empty", line=1, hint="write `[]` for no rows")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(path, f"invalid JSON: {exc.msg}", line=exc.lineno,
+                          hint="check brackets, commas and quotes on that line") from None
+    if not isinstance(value, list):
+        raise SourceError(path, f"expected a top-level array of objects, found {type(value).__name__}",
+                          line=1, hint="write the rows as [{...}, {...}]")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise SourceError(path, f"row {index + 1} is a {type(item).__name__}, not an object",
+                              line=line_of_offset(text, _element_offset(text, index)),
+                              hint="every array element must be an object")
+    return _frame_from_records(path, value, [])
+
+
+def _element_offset(text: str, index: int) -> int:
+    from .lines import json_element_offsets
+
+    offsets = json_element_offsets(text)
+    return offsets[index] if index < len(offsets) else 0
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(path)
+    except Exception as exc:  # polars raises several unrelated types for a bad file
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SourceError(path, f"not a readable Parquet file ({first})",
+                          hint="check that the file is Parquet, or set `format:`") from None

@@ -1,0 +1,36 @@
+"""Target types, keyed by the manifest's ``target.type``: models and (lazily) drivers.
+
+Drivers are imported only when a target of their type is applied, so an optional dependency
+(pymilvus, boto3) is needed only by those who use that target.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from ..manifest import DatasetSpec, TargetSpec
+from .base import Driver
+from .sqlite_config import SqliteTarget
+
+
+@dataclass(frozen=True)
+class TargetType:
+    """Everything syncer knows about one ``target.type``."""
+
+    target_model: type[TargetSpec]
+    dataset_model: type[DatasetSpec]
+    driver: str  # "module:attribute" of the driver class, imported on first use
+
+
+TARGET_TYPES: dict[str, TargetType] = {
+    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite:SqliteDriver"),
+}
+
+
+def open_driver(target: TargetSpec) -> Driver:
+    """Create the driver for ``target`` (imports its module on first use)."""
+    module_name, _, attribute = TARGET_TYPES[target.type].driver.partition(":")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    driver: Driver = factory(target)
+    return driver

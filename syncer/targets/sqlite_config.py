@@ -1,0 +1,20 @@
+"""Manifest model of the embedded SQLite target."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from ..manifest import TargetSpec
+
+
+class SqliteTarget(TargetSpec):
+    """``type: sqlite``: a local SQLite database file (created on first apply)."""
+
+    type: Literal["sqlite"]
+    path: str = Field(description="database file, relative to the manifest file")
+
+    def resolve_paths(self, base: Path) -> SqliteTarget:
+        return self.model_copy(update={"path": str((base / self.path).resolve())})
