@@ -576,3 +576,382 @@ class _Importer:
 
 def _truthy(value: str) -> bool:
     return value.strip().lower() in ("true", "1")
+
+
+# --------------------------------------------------------------------------- queue
+
+
+class _ImportWorker:
+    """Runs queued imports one at a time, in order, each after ``delay`` seconds in the queue."""
+
+    def __init__(self, store: HexabaseStore, delay: float, fixed_fields: bool) -> None:
+        self._store, self._delay, self._fixed_fields = store, delay, fixed_fields
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="hexabase-import-queue", daemon=True)
+        self._thread.start()
+
+    def notify(self) -> None:
+        """A task was queued."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Stop after the task in hand (an unfinished task is picked up again on restart)."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            # Clear before looking, so a task queued after the look still wakes us.
+            self._wake.clear()
+            task = self._store.next_task()
+            if task is None:
+                self._wake.wait()
+                continue
+            if self._stop.wait(self._delay):
+                return
+            self._run(task)
+
+    def _run(self, task: sqlite3.Row) -> None:
+        qt_id = task["qt_id"]
+        if not self._store.start_task(qt_id):
+            return
+        item_count: int | None = None
+        try:
+            ds = self._store.find_datastore(task["d_id"])
+            if ds is None:
+                raise ImportFailure("not found", "the datastore no longer exists")
+            table = parse_csv(task["csv"])
+            item_count = len(table.rows)
+            options = ImportOptions(**json.loads(task["options"]))
+            self._store.apply_import(ds, table, options, fixed_fields=self._fixed_fields, task=qt_id)
+        except ImportFailure as failure:
+            self._store.fail_task(qt_id, 3, failure.entry, item_count)
+        except Exception as exc:
+            logger.exception("queued import %s failed", qt_id)
+            entry = {"description": f"internal emulator error: {exc}", "error": "abnormal", "error_level": "ERROR"}
+            self._store.fail_task(qt_id, 4, entry, item_count)
+
+
+# --------------------------------------------------------------------------- the emulator
+
+
+class HexabaseEmulator(EmulatorApp):
+    """The Hexabase API over a SQLite store; serve it with :func:`syncer.emulators.base.running`.
+
+    ``data_dir`` holds ``hexabase.sqlite3`` (a temporary directory, removed on :meth:`close`, when
+    None). ``schema`` (see :func:`load_schema`) fixes applications, datastores and fields; without
+    it any application id is accepted and datastores and their text fields are created by imports.
+    ``queue_delay`` is how long each queued import waits before it runs.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        token: str = DEFAULT_TOKEN,
+        schema: Mapping[str, Any] | None = None,
+        faults: FaultConfig | None = None,
+        queue_delay: float = 0.2,
+    ) -> None:
+        super().__init__(faults)
+        self._tempdir = tempfile.TemporaryDirectory(prefix="hexabase-emulator-") if data_dir is None else None
+        self.data_dir = Path(self._tempdir.name) if self._tempdir else Path(data_dir or ".")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.token = token
+        self._token_expired = False
+        self._schema = schema
+        if schema is not None:
+            check_schema(schema)
+        self.store = HexabaseStore(self.data_dir / "hexabase.sqlite3")
+        if schema is not None:
+            self.store.seed(schema)
+        self._worker = _ImportWorker(self.store, queue_delay, fixed_fields=schema is not None)
+        self.add_route("POST", _API + "/login", self._login, faultable=False)
+        self.add_route("POST", _DS + "/import", self._authorized(self._import))
+        self.add_route("GET", _API + "/tasks", self._authorized(self._queue_list))
+        self.add_route("GET", _API + "/datastores/{ds}/import/{temp_id}", self._authorized(self._import_results))
+        self.add_route("POST", _DS + "/items/search", self._authorized(self._search))
+        self.add_route("DELETE", _DS + "/items/delete", self._authorized(self._delete))
+        self.add_route("GET", _DS + "/fields", self._authorized(self._fields))
+        self.add_control_route("POST", "/_emulator/expire-token", self._expire_token)
+
+    def expire_token(self) -> None:
+        """Make authenticated calls answer 401 until the next successful login."""
+        self._token_expired = True
+
+    def reset(self) -> None:
+        """Delete all items and tasks (and, without a schema, every application and datastore)."""
+        super().reset()
+        self.store.clear(keep_definitions=self._schema is not None)
+        self._token_expired = False
+
+    def close(self) -> None:
+        """Stop the import queue, close the database, remove a temporary data directory."""
+        self._worker.stop()
+        self.store.close()
+        if self._tempdir is not None:
+            self._tempdir.cleanup()
+
+    # -- auth
+
+    def _login(self, request: Request) -> Response:
+        body = request.json_object()
+        who = body.get("email") or body.get("user_code")
+        if not isinstance(who, str) or not who or body.get("password") != self.token:
+            raise HTTPError(401, "invalid email or password", "INVALID_PARAMS")
+        self._token_expired = False
+        return json_response({"token": self.token})
+
+    def _authorized(self, handler: Any) -> Any:
+        def guarded(request: Request) -> Response:
+            token = request.bearer_token()
+            if token is None:
+                raise HTTPError(401, "missing Authorization: Bearer token", "NO_PRIVILEGES")
+            if token != self.token or self._token_expired:
+                raise HTTPError(401, "invalid or expired token", "NO_PRIVILEGES")
+            response: Response = handler(request)
+            return response
+
+        return guarded
+
+    def _expire_token(self, _request: Request) -> Response:
+        self.expire_token()
+        return json_response({"expired": True})
+
+    # -- lookups
+
+    def _datastore(self, request: Request, *, create: bool = False) -> Datastore:
+        app_ref, ds_ref = request.params["app"], request.params["ds"]
+        if create and self._schema is None:
+            return self.store.create_datastore(app_ref, ds_ref)
+        p_id = self.store.find_application(app_ref)
+        if p_id is None:
+            raise HTTPError(404, f"application not found: {app_ref}", "NOT_FOUND")
+        ds = self.store.find_datastore(ds_ref, p_id)
+        if ds is None:
+            raise HTTPError(404, f"datastore not found: {ds_ref}", "NOT_FOUND")
+        return ds
+
+    # -- ImportItems, GetQueueList, GetImportResults
+
+    def _import(self, request: Request) -> Response:
+        form = request.form()
+        upload = form.get("file")
+        if upload is None:
+            raise HTTPError(400, "the form has no 'file' part", "INVALID_PARAMS")
+        key_part = form.get("key_field_displayid")
+        options = ImportOptions(
+            key_field=(key_part.text.strip() or None) if key_part else None,
+            replace_all=_flag(form, "replace_all"),
+            append=_flag(form, "append"),
+            validate=_flag(form, "validate", default=True),
+            overwrite_autonumber=_flag(form, "overwrite_autonumber"),
+        )
+        if options.replace_all and options.append:
+            raise HTTPError(400, "replace_all and append cannot both be true", "INVALID_PARAMS")
+        no_queue = _flag(form, "no_queue")
+        ds = self._datastore(request, create=True)
+        if no_queue:
+            return json_response(self._import_now(ds, upload.content, options))
+        task = self.store.add_task(ds, upload.content, options)
+        self._worker.notify()
+        return json_response({"temp_datastore_id": task["temp_datastore_id"], "stream_id": task["stream_id"]})
+
+    def _import_now(self, ds: Datastore, data: bytes, options: ImportOptions) -> dict[str, Any]:
+        item_count = 0
+        try:
+            table = parse_csv(data)
+            item_count = len(table.rows)
+            if item_count > NO_QUEUE_LIMIT:
+                return _import_body([_TOO_MANY], 0, item_count)
+            result = self.store.apply_import(ds, table, options, fixed_fields=self._schema is not None)
+        except ImportFailure as failure:
+            return _import_body([failure.entry], 0, item_count)
+        return _import_body(list(result.errors), result.imported, result.item_count)
+
+    def _queue_list(self, request: Request) -> Response:
+        everything = (request.query_value("all") or "").lower() == "true"
+        rows = self.store.tasks(request.query_value("stream_id"), unfinished_only=not everything)
+        return json_response({row["qt_id"]: _task_json(row) for row in rows})
+
+    def _import_results(self, request: Request) -> Response:
+        task = self.store.task_by_temp_id(request.params["temp_id"])
+        ds = self.store.find_datastore(request.params["ds"])
+        if task is None or ds is None or ds.d_id != task["d_id"]:
+            raise HTTPError(404, f"import not found: {request.params['temp_id']}", "NOT_FOUND")
+        options = ImportOptions(**json.loads(task["options"]))
+        if options.replace_all or options.append:
+            raise HTTPError(400, "import results are not available for append or replace_all imports", "INVALID_PARAMS")
+        if task["status"] < 2:
+            return json_response({"status": "processing"}, status=202)
+        errors = json.loads(task["errors"] or "[]")
+        if not errors:
+            return empty_response()
+        return json_response({"errors": [_result_error(e) for e in errors]})
+
+    # -- items and fields
+
+    def _search(self, request: Request) -> Response:
+        ds = self._datastore(request)
+        body = request.json_object()
+        page, per_page = _positive_int(body, "page", 1), _positive_int(body, "per_page", 100)
+        fields = self.store.fields(ds.d_id)
+        conditions = _conditions(body, fields, required=False)
+        if conditions:
+            rows = _filter(self.store.item_rows(ds.d_id), conditions)
+            total, rows = len(rows), rows[(page - 1) * per_page : page * per_page]
+        else:
+            total, rows = self.store.count_items(ds.d_id), self.store.item_rows(ds.d_id, per_page, (page - 1) * per_page)
+        use_display_id = bool(body.get("use_display_id", False))
+        numbers = bool(body.get("return_number_value", False))
+        items = [_item_json(row, fields, use_display_id, numbers) for row in rows]
+        return json_response({"items": items, "totalItems": total})
+
+    def _delete(self, request: Request) -> Response:
+        ds = self._datastore(request)
+        conditions = _conditions(request.json_object(), self.store.fields(ds.d_id), required=True)
+        seqs = [row["seq"] for row in _filter(self.store.item_rows(ds.d_id), conditions)]
+        self.store.delete_items(seqs)
+        return json_response({"deleted": len(seqs)})
+
+    def _fields(self, request: Request) -> Response:
+        ds = self._datastore(request)
+        fields = {
+            f.f_id: {"display_id": f.display_id, "name": f.name, "dataType": f.data_type, "unique": f.unique}
+            for f in self.store.fields(ds.d_id)
+        }
+        return json_response({"fields": fields})
+
+
+# --------------------------------------------------------------------------- wire helpers
+
+
+def _flag(form: Mapping[str, FormField], name: str, default: bool = False) -> bool:
+    part = form.get(name)
+    value = part.text.strip().lower() if part else ""
+    if not value:
+        return default
+    if value in ("true", "1", "false", "0"):
+        return value in ("true", "1")
+    raise HTTPError(400, f"{name} must be true or false, not {value!r}", "INVALID_PARAMS")
+
+
+def _positive_int(body: Mapping[str, Any], name: str, default: int) -> int:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HTTPError(400, f"{name} must be a positive integer", "INVALID_PARAMS")
+    return value
+
+
+def _import_body(errors: list[dict[str, Any]], imported: int, item_count: int) -> dict[str, Any]:
+    return {"errors": errors, "has_error": bool(errors), "result": {"imported": imported, "item_count": item_count}}
+
+
+def _result_error(entry: dict[str, Any]) -> dict[str, Any]:
+    # GetImportResults names row errors "Insert ERROR" (the documented shape); the detail rides along.
+    if "line" in entry:
+        return {"description": "Insert ERROR", "line": entry["line"], "error": entry["description"]}
+    return entry
+
+
+def _task_json(row: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "qt_id": row["qt_id"],
+        "category": row["category"],
+        "status": {"id": row["status"], "name": TASK_STATUS_NAMES[row["status"]]},
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "metadata": {
+            "stream_id": row["stream_id"],
+            "temp_datastore_id": row["temp_datastore_id"],
+            "imported": row["imported"],
+            "item_count": row["item_count"],
+            "errors": json.loads(row["errors"] or "[]"),
+        },
+    }
+
+
+Condition = tuple[Field, list[str]]
+
+
+def _conditions(body: Mapping[str, Any], fields: list[Field], *, required: bool) -> list[Condition]:
+    raw = body.get("conditions") or []
+    if not isinstance(raw, list) or (required and not raw):
+        raise HTTPError(400, "conditions must be a non-empty list" if required else "conditions must be a list", "INVALID_PARAMS")
+    by_ref = {f.display_id: f for f in fields} | {f.f_id: f for f in fields}
+    conditions: list[Condition] = []
+    for condition in raw:
+        if not isinstance(condition, dict) or condition.get("id") not in by_ref:
+            ref = condition.get("id") if isinstance(condition, dict) else condition
+            raise HTTPError(400, f"unknown field in conditions: {ref}", "INVALID_PARAMS")
+        values = condition.get("search_value")
+        values = values if isinstance(values, list) else [values]
+        conditions.append((by_ref[condition["id"]], [_search_text(v) for v in values]))
+    return conditions
+
+
+def _search_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _filter(rows: list[sqlite3.Row], conditions: list[Condition]) -> list[sqlite3.Row]:
+    """Rows matching every condition (a condition matches any of its values exactly)."""
+
+    def matches(data: dict[str, str], field: Field, wanted: list[str]) -> bool:
+        stored = data.get(field.display_id, "")
+        if stored in wanted:
+            return True
+        # Numbers match by value, so 10 finds "10.0".
+        number = _as_number(stored) if field.data_type == "number" else None
+        return isinstance(number, int | float) and any(_as_number(w) == number for w in wanted)
+
+    kept = []
+    for row in rows:
+        data = json.loads(row["data"])
+        if all(matches(data, field, wanted) for field, wanted in conditions):
+            kept.append(row)
+    return kept
+
+
+def _item_json(row: sqlite3.Row, fields: list[Field], use_display_id: bool, numbers: bool) -> dict[str, Any]:
+    data = json.loads(row["data"])
+    item: dict[str, Any] = {"i_id": row["i_id"]}
+    for f in fields:
+        if f.display_id in data:
+            value = data[f.display_id]
+            item[f.display_id if use_display_id else f.f_id] = _as_number(value) if numbers and f.data_type == "number" else value
+    if row["status"]:
+        item["status"] = row["status"]
+    if row["group_id"]:
+        item["group_id"] = row["group_id"]
+    return item
+
+
+# --------------------------------------------------------------------------- command line entry
+
+
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    data_dir: Path | None = None,
+    token: str | None = None,
+    schema_path: Path | None = None,
+    faults: FaultConfig | None = None,
+    queue_delay: float = 0.2,
+    *,
+    verbose: bool = False,
+) -> None:
+    """Serve the emulator in the foreground until SIGINT/SIGTERM (``syncer emulate hexabase``)."""
+    schema = load_schema(schema_path) if schema_path is not None else None
+    with HexabaseEmulator(data_dir, token or DEFAULT_TOKEN, schema, faults, queue_delay) as emulator:
+
+        def announce(url: str) -> None:
+            print(f"Hexabase emulator listening on {url} (data: {emulator.data_dir})", flush=True)
+
+        serve_forever(emulator, host, port, on_ready=announce, verbose=verbose)

@@ -1,0 +1,203 @@
+"""Run a plan through the drivers: batches, the journal, and the state commit.
+
+For every batch: write it to the journal, send it, fold it into the snapshot once the target
+confirmed it.  An error whose outcome is unknown is settled with the driver before anything
+else is sent.  A failing dataset does not stop the others; the result says which failed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .errors import SyncError, TargetError
+from .plan import DatasetPlan
+from .planning import Planned
+from .project import Dataset, Project
+from .schema import HASH, KEY, ROW, SRC, Schema
+from .secrets import redact
+from .state import OP, StateStore
+from .targets.base import Batch, Driver
+from .targets.registry import open_driver
+
+
+class Reporter:
+    """Progress callbacks; the CLI passes one that draws bars, the default does nothing."""
+
+    def start(self, dataset_id: str, total: int) -> None: ...
+
+    def advance(self, dataset_id: str, rows: int) -> None: ...
+
+    def done(self, dataset_id: str) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+@dataclass
+class DatasetResult:
+    id: str
+    inserts: int = 0
+    updates: int = 0
+    deletes: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    skipped: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"dataset": self.id, "inserts": self.inserts, "updates": self.updates,
+                "deletes": self.deletes, "seconds": round(self.seconds, 3), "error": self.error,
+                "skipped": self.skipped}
+
+
+@dataclass
+class ApplyResult:
+    run_id: str
+    datasets: list[DatasetResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[DatasetResult]:
+        return [d for d in self.datasets if d.error]
+
+
+class Executor:
+    """Applies plans; owns one driver per target for its lifetime."""
+
+    def __init__(self, project: Project, store: StateStore, reporter: Reporter | None = None,
+                 run_id: str | None = None) -> None:
+        self.project = project
+        self.store = store
+        self.reporter = reporter or Reporter()
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._drivers: dict[str, Driver] = {}
+
+    def close(self) -> None:
+        for driver in self._drivers.values():
+            driver.close()
+        self._drivers.clear()
+
+    def driver(self, dataset: Dataset) -> Driver:
+        name = dataset.target.name
+        if name not in self._drivers:
+            self._drivers[name] = open_driver(dataset.target)
+        return self._drivers[name]
+
+    # -- recovery ---------------------------------------------------------------------------
+    def settle_open_batches(self) -> list[str]:
+        """Ask the targets about batches a crash left open; fold those that landed."""
+        notes: list[str] = []
+        by_id = {d.id: d for d in self.project.datasets}
+        for batch in self.store.open_batches():
+            dataset = by_id.get(f"{batch.target}/{batch.dataset}")
+            if dataset is None:
+                notes.append(f"batch {batch.batch_id} of {batch.target}/{batch.dataset} is open, "
+                             "but the dataset is no longer declared; left as it is")
+                continue
+            landed = self.driver(dataset).settle(batch.batch_id, dataset.spec)
+            if landed:
+                self.store.fold_batch(batch.batch_id)
+            else:
+                self.store.abandon_batch(batch.batch_id)
+            notes.append(f"settled batch {batch.batch_id} of {dataset.id}: "
+                         f"{'it had landed' if landed else 'it had not landed'}")
+        return notes
+
+    # -- apply ------------------------------------------------------------------------------
+    def apply(self, planned: Planned) -> ApplyResult:
+        result = ApplyResult(self.run_id)
+        for item in planned.plan.datasets:
+            dataset = planned.datasets[item.id]
+            outcome = DatasetResult(item.id)
+            result.datasets.append(outcome)
+            if item.blocked:
+                outcome.skipped = "blocked"
+                continue
+            started = time.monotonic()
+            try:
+                self._apply_dataset(item, dataset, planned, outcome)
+            except SyncError as exc:
+                outcome.error = redact(str(exc))
+            outcome.seconds = time.monotonic() - started
+        return result
+
+    def _apply_dataset(self, item: DatasetPlan, dataset: Dataset, planned: Planned,
+                       outcome: DatasetResult) -> None:
+        schema = planned.schemas[item.id]
+        stamps = planned.stamps.get(item.id)
+        target = dataset.target
+        if item.diff is None or not item.has_changes:
+            if item.record_only or item.diff is not None:
+                self.store.ensure_dataset(target.name, dataset.name, target.type,
+                                          dataset.spec.table_name, dataset.spec.mode)
+                self.store.commit_dataset(target.name, dataset.name, schema=schema,
+                                          fingerprint=stamps, spec_hash=item.spec_hash)
+            return
+        changes = item.diff.changes
+        driver = self.driver(dataset)
+        self.store.ensure_dataset(target.name, dataset.name, target.type,
+                                  dataset.spec.table_name, dataset.spec.mode)
+        driver.prepare(dataset.spec, schema)
+        batches = list(_batches(changes.upserts, changes.deletes, driver.max_batch_rows))
+        total = changes.upserts.height + changes.deletes.height
+        self.reporter.start(item.id, total)
+        for number, (upserts, deletes) in enumerate(batches):
+            batch = Batch(f"{self.run_id}-{uuid.uuid4().hex[:8]}", target.name, dataset.spec,
+                          schema, changes.reset and number == 0, upserts, deletes)
+            self._send(batch, dataset, driver)
+            self.reporter.advance(item.id, batch.size)
+        self.reporter.done(item.id)
+        self.store.commit_dataset(target.name, dataset.name, schema=schema, fingerprint=stamps,
+                                  spec_hash=item.spec_hash)
+        outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
+
+    def _send(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
+        self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
+                              batch.reset, delta(batch))
+        try:
+            driver.apply(batch)
+        except TargetError:
+            self._settle_failed(batch, dataset, driver)
+            raise
+        except BaseException:
+            # interrupted or a bug: the outcome is unknown; the journal entry stays open and
+            # the next run settles it with the target before planning anything new
+            raise
+        self.store.fold_batch(batch.id)
+
+    def _settle_failed(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
+        try:
+            landed = driver.settle(batch.id, dataset.spec)
+        except SyncError:
+            return  # still unknown: leave the entry open for the next run
+        if landed:
+            self.store.fold_batch(batch.id)
+        else:
+            self.store.abandon_batch(batch.id)
+
+
+def delta(batch: Batch) -> pl.DataFrame:
+    """What folding ``batch`` does to the snapshot: put the written rows, delete the others."""
+    names = batch.schema.names
+    puts = batch.upserts.select([*names, HASH, KEY]).with_columns(pl.lit("put").alias(OP))
+    dels = batch.deletes.select(KEY).with_columns(pl.lit("del").alias(OP))
+    return pl.concat([puts, dels], how="diagonal_relaxed")
+
+
+def _batches(upserts: pl.DataFrame, deletes: pl.DataFrame, size: int | None):  # type: ignore[no-untyped-def]
+    """Deletes first (so a key that moves is never deleted after its new row), then writes."""
+    if size is None:
+        yield upserts, deletes
+        return
+    empty_up, empty_del = upserts.clear(), deletes.clear()
+    for start in range(0, deletes.height, size):
+        yield empty_up, deletes.slice(start, size)
+    for start in range(0, upserts.height, size):
+        yield upserts.slice(start, size), empty_del
+    if upserts.height == 0 and deletes.height == 0:
+        yield empty_up, empty_del
+
+
+__all__ = ["ApplyResult", "DatasetResult", "Executor", "Reporter", "delta", "ROW", "SRC", "Schema"]

@@ -1,0 +1,151 @@
+"""The planner: declared rows + applied snapshot -> the changes a mode implies.  Pure: no I/O.
+
+Diffing is a join on row identity (``__k``) comparing row hashes (``__h``), done by polars in
+native code, so a million rows diff in a fraction of a second with no per-row Python work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from .manifest import DatasetSpec
+from .schema import HASH, KEY, Schema, display_key
+
+OLD = "__h_old"
+SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    column: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class RowChange:
+    """A sample change for display: ``+`` insert, ``~`` update, ``-`` delete."""
+
+    op: str
+    key: str
+    fields: tuple[FieldChange, ...] = ()
+    values: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Exactly what an apply sends: rows to write, snapshot rows to delete, and whether the
+    target is reloaded from scratch first (``replace``)."""
+
+    upserts: pl.DataFrame
+    deletes: pl.DataFrame
+    reset: bool
+
+    def digest(self) -> str:
+        """Order-independent fingerprint of the change set (to detect a stale saved plan)."""
+        def part(frame: pl.DataFrame) -> int:
+            if frame.height == 0:
+                return 0
+            return int(frame.select(KEY, HASH).hash_rows(seed=7).cast(pl.Int128).sum() % (1 << 64))
+        return f"{part(self.upserts):016x}{part(self.deletes):016x}{int(self.reset)}"
+
+
+@dataclass(frozen=True)
+class Diff:
+    inserts: int
+    updates: int
+    deletes: int
+    unchanged: int
+    blocked: str | None
+    warnings: tuple[str, ...]
+    samples: tuple[RowChange, ...]
+    changes: Changes
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.inserts or self.updates or self.deletes)
+
+
+def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame, snapshot: pl.DataFrame | None,
+         *, allow_deletes: bool = False) -> Diff:
+    """Plan one dataset.  ``rows`` and ``snapshot`` carry ``__k``, ``__h`` and value columns."""
+    snap = snapshot if snapshot is not None else schema.empty_frame()
+    joined = rows.select(KEY, HASH).join(
+        snap.select(KEY, pl.col(HASH).alias(OLD)), on=KEY, how="full", coalesce=True)
+    new = joined.filter(pl.col(OLD).is_null()).select(KEY)
+    gone = joined.filter(pl.col(HASH).is_null()).select(KEY)
+    changed = joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
+                            & (pl.col(HASH) != pl.col(OLD))).select(KEY)
+    warnings: list[str] = []
+    mode = spec.mode
+    if mode == "append":
+        if changed.height:
+            warnings.append(f"{changed.height} delivered row(s) changed in the source; "
+                            "append never updates (use mode upsert to update)")
+        if gone.height:
+            warnings.append(f"{gone.height} delivered row(s) left the source; append keeps them")
+        updates, deletes = changed.clear(), gone.clear()
+    elif mode == "upsert":
+        updates = changed
+        deletes = gone
+        if not spec.delete_missing and gone.height:
+            warnings.append(f"{gone.height} key(s) left the source and stay in the target "
+                            "(delete_missing: false)")
+            deletes = gone.clear()
+    else:
+        updates, deletes = changed, gone
+
+    write_keys = pl.concat([new, updates])
+    has_changes = bool(new.height or updates.height or deletes.height)
+    reset = mode == "replace" and has_changes
+    upserts = rows if reset else rows.join(write_keys, on=KEY, how="semi")
+    # a reset reloads the target, so the removed rows need no deletes of their own
+    removed = snap.join(deletes, on=KEY, how="semi") if not reset else snap.clear()
+    blocked = _guard(spec, snap.height, rows.height, deletes.height, allow_deletes)
+    samples = _samples(schema, rows, snap, new, updates, deletes)
+    unchanged = rows.height - new.height - changed.height
+    return Diff(new.height, updates.height, deletes.height, unchanged, blocked, tuple(warnings),
+                samples, Changes(upserts, removed, reset))
+
+
+def _guard(spec: DatasetSpec, current: int, declared: int, deletes: int,
+           allow_deletes: bool) -> str | None:
+    if allow_deletes or spec.allow_deletes or deletes == 0:
+        return None
+    if declared == 0 and current > 0 and spec.mode != "append":
+        return (f"the plan would empty the dataset (all {current} rows deleted; the source has no "
+                "rows); pass --allow-deletes or set `allow_deletes: true` if that is intended")
+    limit = spec.delete_limit(current)
+    if deletes > limit:
+        setting = spec.max_delete if spec.max_delete is not None else "50% (default)"
+        return (f"the plan deletes {deletes} of {current} rows, over max_delete {setting} "
+                f"({limit} rows); pass --allow-deletes or raise `max_delete` if that is intended")
+    return None
+
+
+def _samples(schema: Schema, rows: pl.DataFrame, snap: pl.DataFrame, new: pl.DataFrame,
+             updates: pl.DataFrame, deletes: pl.DataFrame) -> tuple[RowChange, ...]:
+    names = schema.names
+    out: list[RowChange] = []
+    for row in rows.join(new.head(SAMPLES), on=KEY, how="semi").head(SAMPLES).iter_rows(named=True):
+        out.append(RowChange("+", _key(schema, row[KEY]), values=tuple((n, row[n]) for n in names)))
+    keys = updates.head(SAMPLES)
+    if keys.height:
+        after = rows.join(keys, on=KEY, how="semi").sort(KEY)
+        before = snap.join(keys, on=KEY, how="semi").sort(KEY)
+        for new_row, old_row in zip(after.iter_rows(named=True), before.iter_rows(named=True)):
+            fields = tuple(FieldChange(n, old_row.get(n), new_row.get(n)) for n in names
+                           if old_row.get(n) != new_row.get(n))
+            out.append(RowChange("~", _key(schema, new_row[KEY]), fields=fields))
+    for row in snap.join(deletes.head(SAMPLES), on=KEY, how="semi").head(SAMPLES).iter_rows(named=True):
+        out.append(RowChange("-", _key(schema, row[KEY]),
+                             values=tuple((n, row.get(n)) for n in names)))
+    return tuple(out)
+
+
+def _key(schema: Schema, key: str) -> str:
+    # rows without a key are identified by content; their hash is no use to a reader
+    return display_key(key) if schema.key else ""

@@ -1,0 +1,104 @@
+"""Build a Plan: read sources and the state, call the pure planner per dataset.
+
+Every source is read (or skipped by its fingerprint) before anything else happens; all source
+errors are reported together and nothing is planned when any exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import polars as pl
+
+from .errors import ManifestError, Problem, SourceError
+from .plan import DatasetPlan, Plan
+from .planner import diff
+from .project import Dataset, Project
+from .schema import HASH, HASH_VERSION, KEY, Schema
+from .sources import SourceRows, fingerprint, load_rows, unchanged
+from .state import StateStore
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan plus what the executor needs that a plan file does not carry."""
+
+    plan: Plan
+    rows: dict[str, SourceRows]
+    schemas: dict[str, Schema]
+    datasets: dict[str, Dataset]
+    stamps: dict[str, list]
+
+
+def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
+               allow_deletes: bool = False, progress: Progress | None = None,
+               filtered: bool = False) -> Planned:
+    plans: list[DatasetPlan] = []
+    rows_by_id: dict[str, SourceRows] = {}
+    schemas: dict[str, Schema] = {}
+    stamps_by_id: dict[str, list] = {}
+    problems: list[Problem] = []
+    open_ids = {f"{b.target}/{b.dataset}" for b in store.open_batches()}
+    for ds in selected:
+        if progress:
+            progress(f"reading {ds.id}")
+        state = store.dataset(ds.target.name, ds.name)
+        try:
+            stamps = fingerprint(ds.files, state.fingerprint if state else None)
+        except OSError as exc:
+            problems.append(Problem(ds.files[0], None, f"cannot read source: {exc.strerror}"))
+            continue
+        stamps_by_id[ds.id] = stamps
+        digests = tuple(s.digest for s in stamps)
+        spec_hash = ds.spec_hash()
+        generation = state.generation if state else 0
+        same_source = state is not None and unchanged(stamps, state.fingerprint)
+        if (state is not None and same_source and state.spec_hash == spec_hash
+                and ds.id not in open_ids and state.schema is not None):
+            schemas[ds.id] = state.schema
+            plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
+                                     None, generation, digests, spec_hash,
+                                     record_only=stamps != state.fingerprint))
+            continue
+        try:
+            rows = load_rows(ds)
+        except SourceError as exc:
+            problems.append(exc.problem)
+            continue
+        snapshot = load_snapshot(store, ds, rows.schema)
+        result = diff(ds.spec, rows.schema, rows.frame, snapshot, allow_deletes=allow_deletes)
+        rows_by_id[ds.id] = rows
+        schemas[ds.id] = rows.schema
+        plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
+                                 result, generation, digests, spec_hash,
+                                 record_only=not result.has_changes))
+    if problems:
+        raise ManifestError(problems) if len(problems) > 1 else SourceError(
+            problems[0].path or ds.files[0], problems[0].message, line=problems[0].line,
+            hint=problems[0].hint)
+    declared = {(d.target.name, d.name) for d in project.datasets}
+    targets = {d.target.name for d in selected}
+    orphans = tuple(s.id for s in store.datasets()
+                    if (s.target, s.dataset) not in declared
+                    and (not filtered or s.target in targets))
+    return Planned(Plan(tuple(plans), orphans), rows_by_id, schemas,
+                   {d.id: d for d in selected}, stamps_by_id)
+
+
+def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFrame | None:
+    """The applied rows, rehashed when they were hashed by another version or schema."""
+    state = store.dataset(ds.target.name, ds.name)
+    snapshot = store.snapshot(ds.target.name, ds.name)
+    if snapshot is None or state is None:
+        return snapshot
+    stored_version = store.db.execute(
+        "SELECT hash_version FROM datasets WHERE target=? AND dataset=?",
+        (ds.target.name, ds.name)).fetchone()[0]
+    if stored_version not in (None, HASH_VERSION) or state.schema != schema:
+        if state.schema is not None and state.schema.names == schema.names and all(
+                snapshot.schema.get(c.name) == c.dtype for c in schema.columns):
+            snapshot = schema.digest(snapshot.drop(HASH, KEY))
+    return snapshot

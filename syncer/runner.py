@@ -1,0 +1,143 @@
+"""The commands' shared steps, free of any CLI framework: find the state, load, plan, apply.
+
+``syncer watch`` and the CLI both go through here, so they behave the same.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ApplyFailed, PlanError
+from .executor import ApplyResult, Executor, Reporter
+from .lock import StateLock
+from .plan import SavedPlan
+from .planning import Planned, build_plan
+from .project import Project, load_project
+from .state import StateStore
+
+DEFAULT_STATE = Path("state/syncer.db")
+
+
+def state_path(option: Path | None) -> Path:
+    """The state database: ``--state``, else ``$SYNCER_STATE``, else ``state/syncer.db``."""
+    if option is not None:
+        return option
+    env = os.environ.get("SYNCER_STATE")
+    return Path(env) if env else DEFAULT_STATE
+
+
+@dataclass(frozen=True)
+class Selection:
+    manifests: Path
+    state: Path
+    target: str | None = None
+    dataset: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.target or self.dataset)
+
+
+def load(selection: Selection) -> tuple[Project, list]:  # type: ignore[type-arg]
+    project = load_project(selection.manifests)
+    return project, project.select(selection.target, selection.dataset)
+
+
+def open_state(path: Path, *, write: bool) -> StateStore:
+    if not write and not path.exists():
+        return StateStore(Path(":memory:"))
+    return StateStore(path)
+
+
+def plan(selection: Selection, *, allow_deletes: bool = False, progress=None) -> tuple[Project, Planned]:  # type: ignore[no-untyped-def]
+    project, datasets = load(selection)
+    with open_state(selection.state, write=False) as store:
+        planned = build_plan(project, store, datasets, allow_deletes=allow_deletes,
+                             progress=progress, filtered=selection.filtered)
+    return project, planned
+
+
+@contextmanager
+def locked_state(path: Path, command: str, timeout: float = 0.0) -> Iterator[tuple[StateStore, StateLock]]:
+    lock = StateLock(path)
+    lock.acquire(command, timeout)
+    try:
+        with StateStore(path) as store:
+            yield store, lock
+    finally:
+        lock.release()
+
+
+def run_info(manifests: Path) -> dict[str, object]:
+    return {"user": _user(), "host": socket.gethostname(), "pid": os.getpid(),
+            "git_commit": git_commit(manifests)}
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def git_commit(path: Path) -> str | None:
+    """The commit checked out where the manifests live, when they are in a Git repository."""
+    where = path if path.is_dir() else path.parent
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+class Applier:
+    """One apply: settle the journal, plan (or check a saved plan), confirm, execute, record."""
+
+    def __init__(self, selection: Selection, store: StateStore, reporter: Reporter | None = None,
+                 allow_deletes: bool = False) -> None:
+        self.selection = selection
+        self.store = store
+        self.reporter = reporter or Reporter()
+        self.allow_deletes = allow_deletes
+        self.project, self.datasets = load(selection)
+        self.executor = Executor(self.project, store, self.reporter)
+
+    def close(self) -> None:
+        self.executor.close()
+
+    def settle(self) -> list[str]:
+        return self.executor.settle_open_batches()
+
+    def plan(self, saved: SavedPlan | None = None, progress=None) -> Planned:  # type: ignore[no-untyped-def]
+        datasets = self.datasets
+        if saved is not None:
+            wanted = set(saved.dataset_ids)
+            datasets = [d for d in self.project.datasets if d.id in wanted]
+        planned = build_plan(self.project, self.store, datasets, allow_deletes=self.allow_deletes,
+                             progress=progress, filtered=self.selection.filtered or saved is not None)
+        if saved is not None:
+            saved.check(planned.plan)
+        return planned
+
+    def apply(self, planned: Planned, command: str = "apply") -> ApplyResult:
+        blocked = planned.plan.blocked
+        if blocked:
+            reasons = "\n".join(f"  {d.id}: {d.blocked}" for d in blocked)
+            raise PlanError(f"the plan is blocked by a safety guard; nothing was applied:\n{reasons}")
+        self.store.begin_run(self.executor.run_id, command, run_info(self.selection.manifests))
+        result = self.executor.apply(planned)
+        outcome = "failed" if result.failed else "ok"
+        self.store.finish_run(self.executor.run_id, outcome, [d.to_json() for d in result.datasets])
+        if result.failed:
+            names = "\n".join(f"  {d.id}: {d.error}" for d in result.failed)
+            ok = len(result.datasets) - len(result.failed)
+            raise ApplyFailed(f"{len(result.failed)} dataset(s) failed ({ok} applied):\n{names}")
+        return result

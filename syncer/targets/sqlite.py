@@ -1,0 +1,150 @@
+"""The embedded SQLite target: a local database file, the default that runs anywhere.
+
+Each batch is applied in one transaction that also records the batch id in the target database
+(``_syncer_batches``), so after a crash between the target commit and the state commit,
+:meth:`SqliteDriver.settle` tells for certain whether the batch landed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from ..errors import TargetError
+from ..manifest import DatasetSpec
+from ..schema import Schema
+from .base import Batch
+from .sqlite_config import SqliteTarget
+
+MARKERS = "_syncer_batches"
+_SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "float": "REAL", "boolean": "INTEGER",
+              "date": "TEXT", "json": "TEXT", "vector": "TEXT"}
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqliteDriver:
+    """Driver for ``type: sqlite``."""
+
+    max_batch_rows: int | None = None  # one transaction per dataset apply
+
+    def __init__(self, target: SqliteTarget) -> None:
+        self.target = target
+        self.path = Path(target.path)
+        self._db: sqlite3.Connection | None = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute(f"CREATE TABLE IF NOT EXISTS {MARKERS} "
+                                 "(batch_id TEXT PRIMARY KEY, dataset TEXT, applied_at TEXT)")
+            except (sqlite3.Error, OSError) as exc:
+                raise TargetError(f"cannot open SQLite target '{self.target.name}' at "
+                                  f"{self.path}: {exc}") from None
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- protocol ---------------------------------------------------------------------------
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+        table = dataset.table_name
+        existing = self._columns(table)
+        if existing is None:
+            cols = [f"{quote(c.name)} {_SQL_TYPES[c.type]}" for c in schema.columns]
+            if schema.key:
+                cols.append(f"PRIMARY KEY ({', '.join(quote(k) for k in schema.key)})")
+            self._execute(f"CREATE TABLE {quote(table)} ({', '.join(cols)})")
+            return
+        for column in schema.columns:
+            if column.name not in existing:
+                self._execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} "
+                              f"{_SQL_TYPES[column.type]}")
+        if schema.key:
+            self._ensure_unique(table, schema.key)
+
+    def apply(self, batch: Batch) -> None:
+        table = quote(batch.dataset.table_name)
+        schema = batch.schema
+        db = self.db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            if batch.reset:
+                db.execute(f"DELETE FROM {table}")
+            if batch.deletes.height:
+                where = " AND ".join(f"{quote(k)} = ?" for k in schema.key)
+                db.executemany(f"DELETE FROM {table} WHERE {where}",
+                               _tuples(batch.deletes, schema, list(schema.key)))
+            if batch.upserts.height:
+                names = schema.names
+                cols = ", ".join(quote(n) for n in names)
+                marks = ", ".join("?" for _ in names)
+                sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
+                others = [n for n in names if n not in schema.key]
+                if schema.key and not batch.reset:
+                    conflict = ", ".join(quote(k) for k in schema.key)
+                    update = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in others)
+                    sql += (f" ON CONFLICT ({conflict}) DO UPDATE SET {update}" if update
+                            else f" ON CONFLICT ({conflict}) DO NOTHING")
+                db.executemany(sql, _tuples(batch.upserts, schema, names))
+            db.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
+                       (batch.id, batch.dataset.name))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise TargetError(f"SQLite target '{self.target.name}', table "
+                              f"{batch.dataset.table_name}: {exc}") from None
+
+    def settle(self, batch_id: str, dataset: DatasetSpec) -> bool:
+        row = self.db.execute(f"SELECT 1 FROM {MARKERS} WHERE batch_id = ?", (batch_id,)).fetchone()
+        return row is not None
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _execute(self, sql: str) -> None:
+        try:
+            self.db.execute(sql)
+        except sqlite3.Error as exc:
+            raise TargetError(f"SQLite target '{self.target.name}': {exc}") from None
+
+    def _columns(self, table: str) -> list[str] | None:
+        rows = self.db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
+        return [r[1] for r in rows] if rows else None
+
+    def _ensure_unique(self, table: str, key: tuple[str, ...]) -> None:
+        """Upserts need a unique index on the key; add one to a table created without it."""
+        for (name, unique, *_rest) in [(r[1], r[2]) for r in
+                                       self.db.execute(f"PRAGMA index_list({quote(table)})")]:
+            if unique:
+                cols = [r[2] for r in self.db.execute(f"PRAGMA index_info({quote(name)})")]
+                if tuple(cols) == key:
+                    return
+        self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(f'{table}_syncer_key')} "
+                      f"ON {quote(table)} ({', '.join(quote(k) for k in key)})")
+
+
+def _tuples(frame: pl.DataFrame, schema: Schema, names: list[str]) -> Any:
+    """Rows as tuples of SQLite values, converted column-wise (no per-row Python work)."""
+    columns = []
+    for name in names:
+        column = schema.column(name)
+        series = frame.get_column(name)
+        if column.type == "date":
+            series = series.dt.to_string("%Y-%m-%d")
+        elif column.type == "vector":
+            series = series.map_elements(lambda v: json.dumps(v.to_list()), return_dtype=pl.String,
+                                         skip_nulls=True)
+        columns.append(series.to_list())
+    return zip(*columns)
