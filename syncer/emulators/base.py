@@ -573,8 +573,8 @@ def serve_forever(
         # shutdown() waits for the serve loop, which runs on this very thread: ask from another.
         threading.Thread(target=server.shutdown, daemon=True).start()
 
-    previous: dict[int, Any] = {}
-    if threading.current_thread() is threading.main_thread():
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # signal handlers: main thread only
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, stop)
     try:
