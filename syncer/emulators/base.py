@@ -204,7 +204,9 @@ class Request:
         try:
             return json.loads(self.body)
         except ValueError as exc:
-            raise HTTPError(400, f"request body is not valid JSON: {exc}", "INVALID_PARAMS") from exc
+            raise HTTPError(
+                400, f"request body is not valid JSON: {exc}", "INVALID_PARAMS"
+            ) from exc
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object; anything else is a 400."""
@@ -331,7 +333,9 @@ class EmulatorApp:
     def __init__(self, faults: FaultConfig | None = None) -> None:
         self._routes: list[Route] = []
         self.faults = FaultInjector(faults or FaultConfig())
-        self.add_control_route("GET", "/_emulator/stats", lambda _request: json_response(self.stats()))
+        self.add_control_route(
+            "GET", "/_emulator/stats", lambda _request: json_response(self.stats())
+        )
         self.add_control_route("POST", "/_emulator/faults", self._set_faults)
         self.add_control_route("POST", "/_emulator/reset", self._reset)
 
@@ -350,7 +354,9 @@ class EmulatorApp:
 
     # -- public API
 
-    def add_route(self, method: str, path: str, handler: Handler, *, faultable: bool = True) -> None:
+    def add_route(
+        self, method: str, path: str, handler: Handler, *, faultable: bool = True
+    ) -> None:
         """Serve ``handler`` for ``method path``; ``faultable=False`` exempts it from faults."""
         self._routes.append(Route(method.upper(), compile_path(path), handler, faultable, False))
 
@@ -521,7 +527,9 @@ class EmulatorServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False) -> None:
+    def __init__(
+        self, app: EmulatorApp, host: str = "127.0.0.1", port: int = 0, *, verbose: bool = False
+    ) -> None:
         self.app = app
         self.verbose = verbose
         super().__init__((host, port), _RequestHandler)
@@ -547,7 +555,10 @@ def running(
     """
     server = EmulatorServer(app, host, port, verbose=verbose)
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.01}, name="emulator-server", daemon=True
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.01},
+        name="emulator-server",
+        daemon=True,
     )
     thread.start()
     try:

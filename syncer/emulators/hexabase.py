@@ -25,6 +25,7 @@ Choices where the real API is not documented:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -46,6 +47,7 @@ from syncer.emulators.base import (
     EmulatorApp,
     FaultConfig,
     FormField,
+    Handler,
     HTTPError,
     Request,
     Response,
@@ -114,7 +116,9 @@ def check_schema(schema: Any) -> None:
             if not need_id(ds, "id", ds_where):
                 continue
             statuses = ds.get("statuses")
-            if statuses is not None and not all(isinstance(s, str) for s in need_list(statuses, f"{ds_where}.statuses")):
+            if statuses is not None and not all(
+                isinstance(s, str) for s in need_list(statuses, f"{ds_where}.statuses")
+            ):
                 problems.append(f"{ds_where}.statuses: expected status names")
             for f, fld in enumerate(need_list(ds.get("fields", []), f"{ds_where}.fields")):
                 need_id(fld, "display_id", f"{ds_where}.fields[{f}]")
@@ -202,7 +206,9 @@ def parse_csv(data: bytes) -> CsvTable:
         try:
             text = data.decode("cp932")
         except UnicodeDecodeError as exc:
-            raise ImportFailure("invalid encoding", "the file is neither UTF-8 nor Shift_JIS (CP932)") from exc
+            raise ImportFailure(
+                "invalid encoding", "the file is neither UTF-8 nor Shift_JIS (CP932)"
+            ) from exc
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = tuple(next(reader))
@@ -329,7 +335,11 @@ class HexabaseStore:
                     )
                     for fld in ds.get("fields", []):
                         display_id = fld["display_id"]
-                        values = (fld.get("name", display_id), fld.get("dataType", "text"), bool(fld.get("unique", False)))
+                        values = (
+                            fld.get("name", display_id),
+                            fld.get("dataType", "text"),
+                            bool(fld.get("unique", False)),
+                        )
                         updated = db.execute(
                             "UPDATE fields SET name = ?, data_type = ?, is_unique = ? WHERE d_id = ? AND display_id = ?",
                             (*values, d_id, display_id),
@@ -342,7 +352,10 @@ class HexabaseStore:
 
     def find_application(self, ref: str) -> str | None:
         """The p_id of an application given by display id or p_id."""
-        rows = self.query("SELECT p_id FROM applications WHERE display_id = ? OR p_id = ? ORDER BY display_id = ? DESC", (ref, ref, ref))
+        rows = self.query(
+            "SELECT p_id FROM applications WHERE display_id = ? OR p_id = ? ORDER BY display_id = ? DESC",
+            (ref, ref, ref),
+        )
         return rows[0]["p_id"] if rows else None
 
     def find_datastore(self, ref: str, p_id: str | None = None) -> Datastore | None:
@@ -372,11 +385,16 @@ class HexabaseStore:
     def fields(self, d_id: str) -> list[Field]:
         """A datastore's fields in creation order."""
         rows = self.query("SELECT * FROM fields WHERE d_id = ? ORDER BY rowid", (d_id,))
-        return [Field(r["f_id"], r["display_id"], r["name"], r["data_type"], bool(r["is_unique"])) for r in rows]
+        return [
+            Field(r["f_id"], r["display_id"], r["name"], r["data_type"], bool(r["is_unique"]))
+            for r in rows
+        ]
 
     @staticmethod
     def _ensure_application(db: sqlite3.Connection, display_id: str, p_id: str | None) -> str:
-        row = db.execute("SELECT p_id FROM applications WHERE display_id = ?", (display_id,)).fetchone()
+        row = db.execute(
+            "SELECT p_id FROM applications WHERE display_id = ?", (display_id,)
+        ).fetchone()
         if row:
             return str(row["p_id"])
         p_id = p_id or _new_id()
@@ -384,8 +402,12 @@ class HexabaseStore:
         return p_id
 
     @staticmethod
-    def _ensure_datastore(db: sqlite3.Connection, p_id: str, display_id: str, d_id: str | None) -> str:
-        row = db.execute("SELECT d_id FROM datastores WHERE p_id = ? AND display_id = ?", (p_id, display_id)).fetchone()
+    def _ensure_datastore(
+        db: sqlite3.Connection, p_id: str, display_id: str, d_id: str | None
+    ) -> str:
+        row = db.execute(
+            "SELECT d_id FROM datastores WHERE p_id = ? AND display_id = ?", (p_id, display_id)
+        ).fetchone()
         if row:
             return str(row["d_id"])
         d_id = d_id or _new_id()
@@ -397,7 +419,8 @@ class HexabaseStore:
     def item_rows(self, d_id: str, limit: int = -1, offset: int = 0) -> list[sqlite3.Row]:
         """Items of a datastore in insertion order (``limit=-1``: all)."""
         return self.query(
-            "SELECT * FROM items WHERE d_id = ? ORDER BY seq LIMIT ? OFFSET ?", (d_id, limit, offset)
+            "SELECT * FROM items WHERE d_id = ? ORDER BY seq LIMIT ? OFFSET ?",
+            (d_id, limit, offset),
         )
 
     def count_items(self, d_id: str) -> int:
@@ -411,12 +434,24 @@ class HexabaseStore:
 
     def clear(self, keep_definitions: bool) -> None:
         """Delete items and tasks, and applications/datastores/fields unless ``keep_definitions``."""
-        tables = ["items", "tasks"] if keep_definitions else ["items", "tasks", "fields", "datastores", "applications"]
+        tables = (
+            ["items", "tasks"]
+            if keep_definitions
+            else ["items", "tasks", "fields", "datastores", "applications"]
+        )
         with self.transaction() as db:
             for table in tables:
                 db.execute(f"DELETE FROM {table}")
 
-    def apply_import(self, ds: Datastore, table: CsvTable, options: ImportOptions, *, fixed_fields: bool, task: str | None = None) -> ImportResult:
+    def apply_import(
+        self,
+        ds: Datastore,
+        table: CsvTable,
+        options: ImportOptions,
+        *,
+        fixed_fields: bool,
+        task: str | None = None,
+    ) -> ImportResult:
         """Apply an import in one transaction; ``task``'s status becomes done in that transaction.
 
         Raises :class:`ImportFailure` (nothing applied) when the import fails as a whole.
@@ -437,14 +472,28 @@ class HexabaseStore:
 
     def add_task(self, ds: Datastore, data: bytes, options: ImportOptions) -> sqlite3.Row:
         """Register a queued import (status 0)."""
-        stream_id = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(128))
+        stream_id = "".join(
+            secrets.choice(string.ascii_letters + string.digits) for _ in range(128)
+        )
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO tasks (qt_id, d_id, temp_datastore_id, stream_id, category, options, csv, status, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                (_new_id(), ds.d_id, _new_id(), stream_id, options.category, json.dumps(options.__dict__), data, _now()),
+                (
+                    _new_id(),
+                    ds.d_id,
+                    _new_id(),
+                    stream_id,
+                    options.category,
+                    json.dumps(dataclasses.asdict(options)),
+                    data,
+                    _now(),
+                ),
             )
-            return db.execute("SELECT * FROM tasks WHERE rowid = last_insert_rowid()").fetchone()
+            task: sqlite3.Row = db.execute(
+                "SELECT * FROM tasks WHERE rowid = last_insert_rowid()"
+            ).fetchone()
+            return task
 
     def next_task(self) -> sqlite3.Row | None:
         """The oldest unfinished task (a task left running by a restart is run again)."""
@@ -454,11 +503,17 @@ class HexabaseStore:
     def start_task(self, qt_id: str) -> bool:
         """Mark a task running; False when it is gone (reset) or no longer pending."""
         with self.transaction() as db:
-            return db.execute(
-                "UPDATE tasks SET status = 1, started_at = ? WHERE qt_id = ? AND status IN (0, 1)", (_now(), qt_id)
-            ).rowcount > 0
+            return (
+                db.execute(
+                    "UPDATE tasks SET status = 1, started_at = ? WHERE qt_id = ? AND status IN (0, 1)",
+                    (_now(), qt_id),
+                ).rowcount
+                > 0
+            )
 
-    def fail_task(self, qt_id: str, status: int, entry: dict[str, Any], item_count: int | None) -> None:
+    def fail_task(
+        self, qt_id: str, status: int, entry: dict[str, Any], item_count: int | None
+    ) -> None:
         """End a task as failed (3) or abnormal (4); nothing of it was applied."""
         with self.transaction() as db:
             db.execute(
@@ -494,12 +549,23 @@ class _Importer:
     def run(self, table: CsvTable, fixed_fields: bool) -> ImportResult:
         key = self.options.key
         columns = [c for c in table.header if c not in SPECIAL_COLUMNS]
-        fields = {f["display_id"]: f["data_type"] for f in self.db.execute("SELECT display_id, data_type FROM fields WHERE d_id = ?", (self.ds.d_id,))}
+        fields = {
+            f["display_id"]: f["data_type"]
+            for f in self.db.execute(
+                "SELECT display_id, data_type FROM fields WHERE d_id = ?", (self.ds.d_id,)
+            )
+        }
         unknown = [c for c in columns if c not in fields]
         if unknown and fixed_fields:
-            raise ImportFailure("unknown columns", f"columns that are not fields of datastore {self.ds.display_id}: {', '.join(unknown)}")
+            raise ImportFailure(
+                "unknown columns",
+                f"columns that are not fields of datastore {self.ds.display_id}: {', '.join(unknown)}",
+            )
         for column in unknown:  # schema-less mode: new columns become text fields
-            self.db.execute("INSERT INTO fields VALUES (?, ?, ?, ?, 'text', 0)", (_new_id(), self.ds.d_id, column, column))
+            self.db.execute(
+                "INSERT INTO fields VALUES (?, ?, ?, ?, 'text', 0)",
+                (_new_id(), self.ds.d_id, column, column),
+            )
             fields[column] = "text"
         if key is not None and key not in columns:
             raise ImportFailure("invalid key field", f"key field {key} is not a column of the file")
@@ -520,18 +586,33 @@ class _Importer:
         return ImportResult(imported, len(table.rows), tuple(self.errors))
 
     def _load_index(self, key: str) -> None:
-        for row in self.db.execute("SELECT seq, data FROM items WHERE d_id = ? ORDER BY seq", (self.ds.d_id,)):
+        for row in self.db.execute(
+            "SELECT seq, data FROM items WHERE d_id = ? ORDER BY seq", (self.ds.d_id,)
+        ):
             data = json.loads(row["data"])
             self.data_by_seq[row["seq"]] = data
             if key in data:
                 self.key_index.setdefault(data[key], []).append(row["seq"])
 
-    def _check(self, line: int, header: tuple[str, ...], values: tuple[str, ...], key: str | None, numbers: list[str]) -> dict[str, Any] | None:
+    def _check(
+        self,
+        line: int,
+        header: tuple[str, ...],
+        values: tuple[str, ...],
+        key: str | None,
+        numbers: list[str],
+    ) -> dict[str, Any] | None:
         if len(values) != len(header):
-            return _row_error(line, "invalid row", f"expected {len(header)} columns, found {len(values)}")
+            return _row_error(
+                line, "invalid row", f"expected {len(header)} columns, found {len(values)}"
+            )
         record = dict(zip(header, values, strict=True))
         if _truthy(record.get("_delete_", "")) and key is None:
-            return _row_error(line, "invalid delete", "_delete_ needs key_field_displayid (and no append or replace_all)")
+            return _row_error(
+                line,
+                "invalid delete",
+                "_delete_ needs key_field_displayid (and no append or replace_all)",
+            )
         status = record.get("_status_", "")
         if status and self.ds.statuses is not None and status not in self.ds.statuses:
             return _row_error(line, "invalid status", f"unknown status: {status}")
@@ -541,7 +622,11 @@ class _Importer:
             return _row_error(line, "empty key", f"key field {key} is empty")
         bad = [c for c in numbers if record[c].strip() and not _is_number(record[c])]
         if bad:
-            return _row_error(line, "invalid value", "not a number: " + ", ".join(f"{c}={record[c]!r}" for c in bad))
+            return _row_error(
+                line,
+                "invalid value",
+                "not a number: " + ", ".join(f"{c}={record[c]!r}" for c in bad),
+            )
         return None
 
     def _apply_row(self, record: dict[str, str], columns: list[str], key: str | None) -> None:
@@ -588,7 +673,9 @@ class _ImportWorker:
         self._store, self._delay, self._fixed_fields = store, delay, fixed_fields
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="hexabase-import-queue", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name="hexabase-import-queue", daemon=True
+        )
         self._thread.start()
 
     def notify(self) -> None:
@@ -625,12 +712,18 @@ class _ImportWorker:
             table = parse_csv(task["csv"])
             item_count = len(table.rows)
             options = ImportOptions(**json.loads(task["options"]))
-            self._store.apply_import(ds, table, options, fixed_fields=self._fixed_fields, task=qt_id)
+            self._store.apply_import(
+                ds, table, options, fixed_fields=self._fixed_fields, task=qt_id
+            )
         except ImportFailure as failure:
             self._store.fail_task(qt_id, 3, failure.entry, item_count)
         except Exception as exc:
             logger.exception("queued import %s failed", qt_id)
-            entry = {"description": f"internal emulator error: {exc}", "error": "abnormal", "error_level": "ERROR"}
+            entry = {
+                "description": f"internal emulator error: {exc}",
+                "error": "abnormal",
+                "error_level": "ERROR",
+            }
             self._store.fail_task(qt_id, 4, entry, item_count)
 
 
@@ -655,8 +748,11 @@ class HexabaseEmulator(EmulatorApp):
         queue_delay: float = 0.2,
     ) -> None:
         super().__init__(faults)
-        self._tempdir = tempfile.TemporaryDirectory(prefix="hexabase-emulator-") if data_dir is None else None
-        self.data_dir = Path(self._tempdir.name) if self._tempdir else Path(data_dir or ".")
+        self._tempdir: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tempdir = tempfile.TemporaryDirectory(prefix="hexabase-emulator-")
+            data_dir = Path(self._tempdir.name)
+        self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.token = token
         self._token_expired = False
@@ -670,7 +766,11 @@ class HexabaseEmulator(EmulatorApp):
         self.add_route("POST", _API + "/login", self._login, faultable=False)
         self.add_route("POST", _DS + "/import", self._authorized(self._import))
         self.add_route("GET", _API + "/tasks", self._authorized(self._queue_list))
-        self.add_route("GET", _API + "/datastores/{ds}/import/{temp_id}", self._authorized(self._import_results))
+        self.add_route(
+            "GET",
+            _API + "/datastores/{ds}/import/{temp_id}",
+            self._authorized(self._import_results),
+        )
         self.add_route("POST", _DS + "/items/search", self._authorized(self._search))
         self.add_route("DELETE", _DS + "/items/delete", self._authorized(self._delete))
         self.add_route("GET", _DS + "/fields", self._authorized(self._fields))
@@ -703,15 +803,14 @@ class HexabaseEmulator(EmulatorApp):
         self._token_expired = False
         return json_response({"token": self.token})
 
-    def _authorized(self, handler: Any) -> Any:
+    def _authorized(self, handler: Handler) -> Handler:
         def guarded(request: Request) -> Response:
             token = request.bearer_token()
             if token is None:
                 raise HTTPError(401, "missing Authorization: Bearer token", "NO_PRIVILEGES")
             if token != self.token or self._token_expired:
                 raise HTTPError(401, "invalid or expired token", "NO_PRIVILEGES")
-            response: Response = handler(request)
-            return response
+            return handler(request)
 
         return guarded
 
@@ -756,7 +855,9 @@ class HexabaseEmulator(EmulatorApp):
             return json_response(self._import_now(ds, upload.content, options))
         task = self.store.add_task(ds, upload.content, options)
         self._worker.notify()
-        return json_response({"temp_datastore_id": task["temp_datastore_id"], "stream_id": task["stream_id"]})
+        return json_response(
+            {"temp_datastore_id": task["temp_datastore_id"], "stream_id": task["stream_id"]}
+        )
 
     def _import_now(self, ds: Datastore, data: bytes, options: ImportOptions) -> dict[str, Any]:
         item_count = 0
@@ -765,7 +866,9 @@ class HexabaseEmulator(EmulatorApp):
             item_count = len(table.rows)
             if item_count > NO_QUEUE_LIMIT:
                 return _import_body([_TOO_MANY], 0, item_count)
-            result = self.store.apply_import(ds, table, options, fixed_fields=self._schema is not None)
+            result = self.store.apply_import(
+                ds, table, options, fixed_fields=self._schema is not None
+            )
         except ImportFailure as failure:
             return _import_body([failure.entry], 0, item_count)
         return _import_body(list(result.errors), result.imported, result.item_count)
@@ -777,12 +880,16 @@ class HexabaseEmulator(EmulatorApp):
 
     def _import_results(self, request: Request) -> Response:
         task = self.store.task_by_temp_id(request.params["temp_id"])
-        ds = self.store.find_datastore(request.params["ds"])
-        if task is None or ds is None or ds.d_id != task["d_id"]:
+        ds = self.store.find_datastore(task["d_id"]) if task is not None else None
+        if task is None or ds is None or request.params["ds"] not in (ds.d_id, ds.display_id):
             raise HTTPError(404, f"import not found: {request.params['temp_id']}", "NOT_FOUND")
         options = ImportOptions(**json.loads(task["options"]))
         if options.replace_all or options.append:
-            raise HTTPError(400, "import results are not available for append or replace_all imports", "INVALID_PARAMS")
+            raise HTTPError(
+                400,
+                "import results are not available for append or replace_all imports",
+                "INVALID_PARAMS",
+            )
         if task["status"] < 2:
             return json_response({"status": "processing"}, status=202)
         errors = json.loads(task["errors"] or "[]")
@@ -802,7 +909,9 @@ class HexabaseEmulator(EmulatorApp):
             rows = _filter(self.store.item_rows(ds.d_id), conditions)
             total, rows = len(rows), rows[(page - 1) * per_page : page * per_page]
         else:
-            total, rows = self.store.count_items(ds.d_id), self.store.item_rows(ds.d_id, per_page, (page - 1) * per_page)
+            total, rows = self.store.count_items(ds.d_id), self.store.item_rows(
+                ds.d_id, per_page, (page - 1) * per_page
+            )
         use_display_id = bool(body.get("use_display_id", False))
         numbers = bool(body.get("return_number_value", False))
         items = [_item_json(row, fields, use_display_id, numbers) for row in rows]
@@ -818,7 +927,12 @@ class HexabaseEmulator(EmulatorApp):
     def _fields(self, request: Request) -> Response:
         ds = self._datastore(request)
         fields = {
-            f.f_id: {"display_id": f.display_id, "name": f.name, "dataType": f.data_type, "unique": f.unique}
+            f.f_id: {
+                "display_id": f.display_id,
+                "name": f.name,
+                "dataType": f.data_type,
+                "unique": f.unique,
+            }
             for f in self.store.fields(ds.d_id)
         }
         return json_response({"fields": fields})
@@ -845,7 +959,11 @@ def _positive_int(body: Mapping[str, Any], name: str, default: int) -> int:
 
 
 def _import_body(errors: list[dict[str, Any]], imported: int, item_count: int) -> dict[str, Any]:
-    return {"errors": errors, "has_error": bool(errors), "result": {"imported": imported, "item_count": item_count}}
+    return {
+        "errors": errors,
+        "has_error": bool(errors),
+        "result": {"imported": imported, "item_count": item_count},
+    }
 
 
 def _result_error(entry: dict[str, Any]) -> dict[str, Any]:
@@ -879,7 +997,11 @@ Condition = tuple[Field, list[str]]
 def _conditions(body: Mapping[str, Any], fields: list[Field], *, required: bool) -> list[Condition]:
     raw = body.get("conditions") or []
     if not isinstance(raw, list) or (required and not raw):
-        raise HTTPError(400, "conditions must be a non-empty list" if required else "conditions must be a list", "INVALID_PARAMS")
+        raise HTTPError(
+            400,
+            "conditions must be a non-empty list" if required else "conditions must be a list",
+            "INVALID_PARAMS",
+        )
     by_ref = {f.display_id: f for f in fields} | {f.f_id: f for f in fields}
     conditions: list[Condition] = []
     for condition in raw:
@@ -919,13 +1041,17 @@ def _filter(rows: list[sqlite3.Row], conditions: list[Condition]) -> list[sqlite
     return kept
 
 
-def _item_json(row: sqlite3.Row, fields: list[Field], use_display_id: bool, numbers: bool) -> dict[str, Any]:
+def _item_json(
+    row: sqlite3.Row, fields: list[Field], use_display_id: bool, numbers: bool
+) -> dict[str, Any]:
     data = json.loads(row["data"])
     item: dict[str, Any] = {"i_id": row["i_id"]}
     for f in fields:
         if f.display_id in data:
             value = data[f.display_id]
-            item[f.display_id if use_display_id else f.f_id] = _as_number(value) if numbers and f.data_type == "number" else value
+            item[f.display_id if use_display_id else f.f_id] = (
+                _as_number(value) if numbers and f.data_type == "number" else value
+            )
     if row["status"]:
         item["status"] = row["status"]
     if row["group_id"]:
@@ -949,7 +1075,9 @@ def serve(
 ) -> None:
     """Serve the emulator in the foreground until SIGINT/SIGTERM (``syncer emulate hexabase``)."""
     schema = load_schema(schema_path) if schema_path is not None else None
-    with HexabaseEmulator(data_dir, token or DEFAULT_TOKEN, schema, faults, queue_delay) as emulator:
+    with HexabaseEmulator(
+        data_dir, token or DEFAULT_TOKEN, schema, faults, queue_delay
+    ) as emulator:
 
         def announce(url: str) -> None:
             print(f"Hexabase emulator listening on {url} (data: {emulator.data_dir})", flush=True)

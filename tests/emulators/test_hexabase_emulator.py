@@ -36,7 +36,9 @@ def skus(items: list[dict[str, Any]]) -> list[str]:
     return [item["sku"] for item in items]
 
 
-def queue_import(server: HexabaseServer, app: str, ds: str, csv: str | bytes, **flags: Any) -> dict[str, Any]:
+def queue_import(
+    server: HexabaseServer, app: str, ds: str, csv: str | bytes, **flags: Any
+) -> dict[str, Any]:
     """Queue an import, wait for it, return its GetQueueList task."""
     response = server.import_csv(app, ds, csv, **flags)
     assert response.status_code == 200, response.text
@@ -48,7 +50,9 @@ def queue_import(server: HexabaseServer, app: str, ds: str, csv: str | bytes, **
 
 def test_login_with_token_as_password(hexabase_server: HexabaseServer) -> None:
     with hexabase_server.client(authenticated=False) as client:
-        ok = client.post("/api/v0/login", json={"email": "me@example.com", "password": DEFAULT_TOKEN})
+        ok = client.post(
+            "/api/v0/login", json={"email": "me@example.com", "password": DEFAULT_TOKEN}
+        )
         wrong = client.post("/api/v0/login", json={"email": "me@example.com", "password": "nope"})
     assert ok.status_code == 200
     assert ok.json() == {"token": DEFAULT_TOKEN}
@@ -60,7 +64,9 @@ def test_api_calls_need_the_bearer_token(hexabase_server: HexabaseServer) -> Non
     hexabase_server.import_csv("app", "ds", rows_csv(1), no_queue=True)
     with hexabase_server.client(authenticated=False) as client:
         missing = client.get("/api/v0/applications/app/datastores/ds/fields")
-        wrong = client.get("/api/v0/applications/app/datastores/ds/fields", headers={"Authorization": "Bearer x"})
+        wrong = client.get(
+            "/api/v0/applications/app/datastores/ds/fields", headers={"Authorization": "Bearer x"}
+        )
     assert missing.status_code == wrong.status_code == 401
     assert missing.json()["error_code"] == "NO_PRIVILEGES"
 
@@ -73,18 +79,26 @@ def test_expired_token_is_refused_until_the_next_login(hexabase_server: Hexabase
     assert client.post("/_emulator/expire-token").status_code == 200
     assert client.get(fields).status_code == 401
     assert client.get(fields).status_code == 401
-    client.post("/api/v0/login", json={"email": "a@b.c", "password": DEFAULT_TOKEN}).raise_for_status()
+    client.post(
+        "/api/v0/login", json={"email": "a@b.c", "password": DEFAULT_TOKEN}
+    ).raise_for_status()
     assert client.get(fields).status_code == 200
 
 
 # --------------------------------------------------------------------------- import modes
 
 
-def test_plain_import_inserts_and_creates_a_schemaless_datastore(hexabase_server: HexabaseServer) -> None:
+def test_plain_import_inserts_and_creates_a_schemaless_datastore(
+    hexabase_server: HexabaseServer,
+) -> None:
     answer = hexabase_server.import_csv("app", "ds", rows_csv(3), no_queue=True).json()
     assert answer == {"errors": [], "has_error": False, "result": {"imported": 3, "item_count": 3}}
     items = hexabase_server.all_items("app", "ds")
-    assert [(i["sku"], i["name"]) for i in items] == [("s0", "item 0"), ("s1", "item 1"), ("s2", "item 2")]
+    assert [(i["sku"], i["name"]) for i in items] == [
+        ("s0", "item 0"),
+        ("s1", "item 1"),
+        ("s2", "item 2"),
+    ]
     assert all(len(i["i_id"]) == 24 for i in items)
 
 
@@ -94,7 +108,9 @@ def test_replace_all_deletes_everything_first(hexabase_server: HexabaseServer) -
     assert skus(hexabase_server.all_items("app", "ds")) == ["s10", "s11"]
 
 
-def test_queued_replace_all_is_a_replace_task_without_import_results(hexabase_server: HexabaseServer) -> None:
+def test_queued_replace_all_is_a_replace_task_without_import_results(
+    hexabase_server: HexabaseServer,
+) -> None:
     hexabase_server.import_csv("app", "ds", rows_csv(5), no_queue=True)
     response = hexabase_server.import_csv("app", "ds", rows_csv(1, start=7), replace_all=True)
     task = hexabase_server.wait_for_stream(response.json()["stream_id"])
@@ -109,14 +125,22 @@ def test_queued_replace_all_is_a_replace_task_without_import_results(hexabase_se
 
 def test_append_keeps_existing_items_and_duplicates(hexabase_server: HexabaseServer) -> None:
     hexabase_server.import_csv("app", "ds", rows_csv(2), no_queue=True)
-    hexabase_server.import_csv("app", "ds", rows_csv(2), no_queue=True, append=True, key_field_displayid="sku")
+    hexabase_server.import_csv(
+        "app", "ds", rows_csv(2), no_queue=True, append=True, key_field_displayid="sku"
+    )
     assert skus(hexabase_server.all_items("app", "ds")) == ["s0", "s1", "s0", "s1"]
 
 
-def test_key_field_updates_present_columns_or_creates(hexabase_server_with_schema: HexabaseServer) -> None:
+def test_key_field_updates_present_columns_or_creates(
+    hexabase_server_with_schema: HexabaseServer,
+) -> None:
     server = hexabase_server_with_schema
-    server.import_csv("shop", "products", "sku,name,price\na,Apple,10\nb,Banana,20\n", no_queue=True)
-    answer = server.import_csv("shop", "products", "sku,price\nb,25\nc,30\n", no_queue=True, key_field_displayid="sku")
+    server.import_csv(
+        "shop", "products", "sku,name,price\na,Apple,10\nb,Banana,20\n", no_queue=True
+    )
+    answer = server.import_csv(
+        "shop", "products", "sku,price\nb,25\nc,30\n", no_queue=True, key_field_displayid="sku"
+    )
     assert answer.json()["result"] == {"imported": 2, "item_count": 2}
     items = {i["sku"]: i for i in server.all_items("shop", "products")}
     assert [(k, v.get("name"), v["price"]) for k, v in items.items()] == [
@@ -129,19 +153,25 @@ def test_key_field_updates_present_columns_or_creates(hexabase_server_with_schem
 def test_delete_column_deletes_by_key(hexabase_server: HexabaseServer) -> None:
     hexabase_server.import_csv("app", "ds", rows_csv(3), no_queue=True)
     csv = "sku,name,_delete_\ns0,,1\ns2,,true\ns9,,1\ns1,renamed,0\n"
-    answer = hexabase_server.import_csv("app", "ds", csv, no_queue=True, key_field_displayid="sku").json()
+    answer = hexabase_server.import_csv(
+        "app", "ds", csv, no_queue=True, key_field_displayid="sku"
+    ).json()
     assert answer["has_error"] is False
     items = hexabase_server.all_items("app", "ds")
     assert [(i["sku"], i["name"]) for i in items] == [("s1", "renamed")]
 
 
 def test_delete_column_without_key_field_is_a_row_error(hexabase_server: HexabaseServer) -> None:
-    answer = hexabase_server.import_csv("app", "ds", "sku,_delete_\na,1\nb,0\n", no_queue=True).json()
+    answer = hexabase_server.import_csv(
+        "app", "ds", "sku,_delete_\na,1\nb,0\n", no_queue=True
+    ).json()
     assert answer["result"] == {"imported": 1, "item_count": 2}
     assert answer["errors"][0]["line"] == 2
 
 
-def test_status_column_stores_names_and_rejects_unknown_ones(hexabase_server_with_schema: HexabaseServer) -> None:
+def test_status_column_stores_names_and_rejects_unknown_ones(
+    hexabase_server_with_schema: HexabaseServer,
+) -> None:
     server = hexabase_server_with_schema
     csv = "sku,_status_\na,Draft\nb,Bogus\nc,\n"
     answer = server.import_csv("shop", "products", csv, no_queue=True).json()
@@ -150,7 +180,9 @@ def test_status_column_stores_names_and_rejects_unknown_ones(hexabase_server_wit
     assert "Bogus" in answer["errors"][0]["description"]
     items = server.all_items("shop", "products")
     assert [(i["sku"], i.get("status")) for i in items] == [("a", "Draft"), ("c", None)]
-    server.import_csv("shop", "products", "sku,_status_\na,Published\n", no_queue=True, key_field_displayid="sku")
+    server.import_csv(
+        "shop", "products", "sku,_status_\na,Published\n", no_queue=True, key_field_displayid="sku"
+    )
     assert server.all_items("shop", "products")[0]["status"] == "Published"
 
 
@@ -158,7 +190,9 @@ def test_group_id_column_is_stored(hexabase_server: HexabaseServer) -> None:
     hexabase_server.import_csv("app", "ds", "sku,_group_id_\na,G1\nb,\n", no_queue=True)
     items = hexabase_server.all_items("app", "ds")
     assert [(i["sku"], i.get("group_id")) for i in items] == [("a", "G1"), ("b", None)]
-    fields = hexabase_server.http.get("/api/v0/applications/app/datastores/ds/fields").json()["fields"]
+    fields = hexabase_server.http.get("/api/v0/applications/app/datastores/ds/fields").json()[
+        "fields"
+    ]
     assert [f["display_id"] for f in fields.values()] == ["sku"]  # special columns are no fields
 
 
@@ -175,13 +209,19 @@ def test_conflicting_flags_and_bad_booleans_are_refused(hexabase_server: Hexabas
 
 def test_no_queue_with_30_rows_applies_immediately(hexabase_server: HexabaseServer) -> None:
     answer = hexabase_server.import_csv("app", "ds", rows_csv(30), no_queue=True).json()
-    assert answer == {"errors": [], "has_error": False, "result": {"imported": 30, "item_count": 30}}
+    assert answer == {
+        "errors": [],
+        "has_error": False,
+        "result": {"imported": 30, "item_count": 30},
+    }
     assert len(hexabase_server.all_items("app", "ds")) == 30
 
 
 def test_no_queue_with_101_rows_is_refused_whole(hexabase_server: HexabaseServer) -> None:
     hexabase_server.import_csv("app", "ds", rows_csv(100), no_queue=True)  # exactly the limit: fine
-    answer = hexabase_server.import_csv("app", "ds", rows_csv(101, start=500), no_queue=True, replace_all=True)
+    answer = hexabase_server.import_csv(
+        "app", "ds", rows_csv(101, start=500), no_queue=True, replace_all=True
+    )
     assert answer.json() == {
         "errors": [
             {
@@ -211,9 +251,13 @@ def test_queued_import_of_5000_rows_finishes_and_reports(hexabase_server: Hexaba
     results = client.get(f"/api/v0/datastores/ds/import/{ids['temp_datastore_id']}")
     assert results.status_code == 200 and results.content == b""
     # A second key-field import with a bad row: GetImportResults lists it.
-    task = queue_import(hexabase_server, "app", "ds", "sku,name\ns1,one\n,nameless\n", key_field_displayid="sku")
+    task = queue_import(
+        hexabase_server, "app", "ds", "sku,name\ns1,one\n,nameless\n", key_field_displayid="sku"
+    )
     results = client.get(f"/api/v0/datastores/ds/import/{task['metadata']['temp_datastore_id']}")
-    assert results.json()["errors"] == [{"description": "Insert ERROR", "line": 3, "error": "key field sku is empty"}]
+    assert results.json()["errors"] == [
+        {"description": "Insert ERROR", "line": 3, "error": "key field sku is empty"}
+    ]
     assert task["metadata"]["errors"][0]["line"] == 3
     items = hexabase_server.all_items("app", "ds", per_page=1000)
     assert len(items) == 5000 and items[1]["name"] == "one"
@@ -246,7 +290,9 @@ def test_queued_imports_run_in_order(hexabase_server: HexabaseServer) -> None:
 # --------------------------------------------------------------------------- validation and encodings
 
 
-def test_row_errors_name_the_csv_line_across_quoted_newlines(hexabase_server_with_schema: HexabaseServer) -> None:
+def test_row_errors_name_the_csv_line_across_quoted_newlines(
+    hexabase_server_with_schema: HexabaseServer,
+) -> None:
     csv = 'sku,name,price\na,"two\nlines",1\nb,x,cheap\n,"three\nmore\nlines",2\nd,ok,4\n'
     answer = hexabase_server_with_schema.import_csv(
         "shop", "products", csv, no_queue=True, key_field_displayid="sku"
@@ -260,7 +306,9 @@ def test_row_errors_name_the_csv_line_across_quoted_newlines(hexabase_server_wit
 
 def test_validate_false_skips_value_checks(hexabase_server_with_schema: HexabaseServer) -> None:
     server = hexabase_server_with_schema
-    answer = server.import_csv("shop", "products", "sku,price\na,cheap\n", no_queue=True, validate=False).json()
+    answer = server.import_csv(
+        "shop", "products", "sku,price\na,cheap\n", no_queue=True, validate=False
+    ).json()
     assert answer["has_error"] is False
     assert server.all_items("shop", "products")[0]["price"] == "cheap"
 
@@ -268,9 +316,14 @@ def test_validate_false_skips_value_checks(hexabase_server_with_schema: Hexabase
 def test_unknown_column_fails_the_whole_import(hexabase_server_with_schema: HexabaseServer) -> None:
     server = hexabase_server_with_schema
     server.import_csv("shop", "products", "sku,price\na,1\n", no_queue=True)
-    answer = server.import_csv("shop", "products", "sku,colour,size\nb,red,L\n", no_queue=True, replace_all=True).json()
+    answer = server.import_csv(
+        "shop", "products", "sku,colour,size\nb,red,L\n", no_queue=True, replace_all=True
+    ).json()
     assert answer["has_error"] is True and answer["result"]["imported"] == 0
-    assert "colour" in answer["errors"][0]["description"] and "size" in answer["errors"][0]["description"]
+    assert (
+        "colour" in answer["errors"][0]["description"]
+        and "size" in answer["errors"][0]["description"]
+    )
     task = queue_import(server, "shop", "products", "sku,colour\nb,red\n", replace_all=True)
     assert task["status"] == {"id": 3, "name": "error"}
     assert "colour" in task["metadata"]["errors"][0]["description"]
@@ -302,7 +355,10 @@ def test_search_pages_in_insertion_order(hexabase_server: HexabaseServer) -> Non
     queue_import(hexabase_server, "app", "ds", rows_csv(250))
     client = hexabase_server.http
     pages = [
-        client.post("/api/v0/applications/app/datastores/ds/items/search", json={"page": p, "per_page": 100, "use_display_id": True}).json()
+        client.post(
+            "/api/v0/applications/app/datastores/ds/items/search",
+            json={"page": p, "per_page": 100, "use_display_id": True},
+        ).json()
         for p in (1, 2, 3, 4)
     ]
     assert [len(p["items"]) for p in pages] == [100, 100, 50, 0]
@@ -313,9 +369,13 @@ def test_search_pages_in_insertion_order(hexabase_server: HexabaseServer) -> Non
 def test_search_conditions_and_number_values(hexabase_server_with_schema: HexabaseServer) -> None:
     server = hexabase_server_with_schema
     server.import_csv("shop", "products", "sku,price\na,10\nb,2.5\nc,\nd,10.0\n", no_queue=True)
-    found = server.all_items("shop", "products", conditions=[{"id": "sku", "search_value": ["a", "c", "zz"]}])
+    found = server.all_items(
+        "shop", "products", conditions=[{"id": "sku", "search_value": ["a", "c", "zz"]}]
+    )
     assert [(i["sku"], i["price"]) for i in found] == [("a", 10), ("c", None)]
-    by_price = server.all_items("shop", "products", conditions=[{"id": "price", "search_value": [10]}])
+    by_price = server.all_items(
+        "shop", "products", conditions=[{"id": "price", "search_value": [10]}]
+    )
     assert skus(by_price) == ["a", "d"]
     as_text = server.all_items("shop", "products", return_number_value=False)
     assert [i["price"] for i in as_text] == ["10", "2.5", "", "10.0"]
@@ -324,7 +384,9 @@ def test_search_conditions_and_number_values(hexabase_server_with_schema: Hexaba
     price_id = next(f_id for f_id, f in fields.items() if f["display_id"] == "price")
     assert by_f_id[1][price_id] == 2.5
     client = server.http
-    bad = client.post(f"{PRODUCTS}/items/search", json={"conditions": [{"id": "nope", "search_value": ["x"]}]})
+    bad = client.post(
+        f"{PRODUCTS}/items/search", json={"conditions": [{"id": "nope", "search_value": ["x"]}]}
+    )
     assert bad.status_code == 400
 
 
@@ -343,15 +405,24 @@ def test_delete_by_conditions(hexabase_server: HexabaseServer) -> None:
     hexabase_server.import_csv("app", "ds", rows_csv(4), no_queue=True)
     url = "/api/v0/applications/app/datastores/ds/items/delete"
     client = hexabase_server.http
-    deleted = client.request("DELETE", url, json={"conditions": [{"id": "sku", "search_value": ["s1", "s3"]}], "use_display_id": True})
+    deleted = client.request(
+        "DELETE",
+        url,
+        json={"conditions": [{"id": "sku", "search_value": ["s1", "s3"]}], "use_display_id": True},
+    )
     everything = client.request("DELETE", url, json={"conditions": []})
     assert deleted.json() == {"deleted": 2}
     assert everything.status_code == 400
     assert skus(hexabase_server.all_items("app", "ds")) == ["s0", "s2"]
 
 
-def test_ids_and_display_ids_both_address_a_datastore(hexabase_server_with_schema: HexabaseServer) -> None:
-    app, ds = SAMPLE_SCHEMA["applications"][0]["p_id"], SAMPLE_SCHEMA["applications"][0]["datastores"][0]["d_id"]
+def test_ids_and_display_ids_both_address_a_datastore(
+    hexabase_server_with_schema: HexabaseServer,
+) -> None:
+    app, ds = (
+        SAMPLE_SCHEMA["applications"][0]["p_id"],
+        SAMPLE_SCHEMA["applications"][0]["datastores"][0]["d_id"],
+    )
     hexabase_server_with_schema.import_csv(app, ds, "sku\na\n", no_queue=True)
     assert skus(hexabase_server_with_schema.all_items("shop", "products")) == ["a"]
 
@@ -365,7 +436,9 @@ def test_ids_and_display_ids_both_address_a_datastore(hexabase_server_with_schem
         "/api/v0/applications/shop/datastores/nope/import",
     ],
 )
-def test_unknown_application_or_datastore_is_404(hexabase_server_with_schema: HexabaseServer, path: str) -> None:
+def test_unknown_application_or_datastore_is_404(
+    hexabase_server_with_schema: HexabaseServer, path: str
+) -> None:
     client = hexabase_server_with_schema.http
     if path.endswith("/fields"):
         response = client.get(path)
@@ -428,7 +501,13 @@ def test_seeded_faults_are_reproducible_and_counted(hexabase_server: HexabaseSer
         set_faults(client, rate_429=0.2, rate_500=0.2, rate_drop=0.2, seed=42)
         for i in range(60):
             try:
-                seen.append(str(server.import_csv("app", "ds", rows_csv(1, start=i), no_queue=True).status_code))
+                seen.append(
+                    str(
+                        server.import_csv(
+                            "app", "ds", rows_csv(1, start=i), no_queue=True
+                        ).status_code
+                    )
+                )
             except httpx.RemoteProtocolError:
                 seen.append("drop")
         stats = client.get("/_emulator/stats").json()
@@ -487,7 +566,10 @@ def test_load_schema_reads_yaml_and_json(tmp_path: Path) -> None:
     )
     json_file = tmp_path / "schema.json"
     json_file.write_text(json.dumps(SAMPLE_SCHEMA))
-    assert load_schema(yaml_file)["applications"][0]["datastores"][0]["fields"][0]["display_id"] == "sku"
+    assert (
+        load_schema(yaml_file)["applications"][0]["datastores"][0]["fields"][0]["display_id"]
+        == "sku"
+    )
     assert load_schema(json_file) == SAMPLE_SCHEMA
     (tmp_path / "bad.yaml").write_text("applications:\n  - datastores: []\n")
     with pytest.raises(ValueError, match=r"applications\[0\]"):
@@ -507,7 +589,9 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path: Path) -> N
         line = process.stdout.readline()
         assert line.startswith("Hexabase emulator listening on http://127.0.0.1:")
         url = line.split()[4]
-        login = httpx.post(f"{url}/api/v0/login", json={"email": "a@b.c", "password": DEFAULT_TOKEN})
+        login = httpx.post(
+            f"{url}/api/v0/login", json={"email": "a@b.c", "password": DEFAULT_TOKEN}
+        )
         assert login.json() == {"token": DEFAULT_TOKEN}
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
@@ -524,7 +608,11 @@ class _Broken(EmulatorApp):
     def __init__(self) -> None:
         super().__init__()
         self.add_route("GET", "/boom", self._boom)
-        self.add_route("GET", "/echo/{name}", lambda r: json_response({"name": r.params["name"], "q": r.query_value("q")}))
+        self.add_route(
+            "GET",
+            "/echo/{name}",
+            lambda r: json_response({"name": r.params["name"], "q": r.query_value("q")}),
+        )
 
     def _boom(self, _request: Request) -> Response:
         raise RuntimeError("secret detail")
@@ -542,8 +630,10 @@ def test_base_answers_json_errors_and_routes_params(caplog: pytest.LogCaptureFix
 
 
 def test_parse_multipart_keeps_bytes_exact() -> None:
-    payload = "a,b\r\nテスト,\"x\r\n\"\r\n".encode("cp932")
-    request = httpx.Request("POST", "http://x/", data={"flag": "true"}, files={"file": ("d.csv", payload, "text/csv")})
+    payload = 'a,b\r\nテスト,"x\r\n"\r\n'.encode("cp932")
+    request = httpx.Request(
+        "POST", "http://x/", data={"flag": "true"}, files={"file": ("d.csv", payload, "text/csv")}
+    )
     body = request.read()
     parts = {p.name: p for p in parse_multipart(body, request.headers["Content-Type"])}
     assert parts["flag"].text == "true"
