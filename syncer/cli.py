@@ -26,6 +26,9 @@ app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_e
                   help="Keep data stores in line with the datasets declared in a Git repository.")
 state_app = typer.Typer(no_args_is_help=True, help="Inspect and manage the state database.")
 app.add_typer(state_app, name="state")
+emulate_app = typer.Typer(no_args_is_help=True,
+                          help="Serve a local emulator of a target's API (try targets without an account).")
+app.add_typer(emulate_app, name="emulate")
 
 Manifests = Annotated[Path, typer.Option("-m", "--manifests", help="Manifest directory (or one file).")]
 StateOpt = Annotated[Optional[Path], typer.Option(
@@ -222,10 +225,42 @@ def schema() -> None:
     print(json.dumps(json_schema(), indent=2))
 
 
+@emulate_app.command("hexabase")
+def emulate_hexabase(
+    port: Annotated[int, typer.Option("--port", help="TCP port on 127.0.0.1 (0: any free port).")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help="Directory for the emulator's SQLite data (default: a temporary one).")] = None,
+    token: Annotated[Optional[str], typer.Option(
+        "--token", help="The one bearer token accepted (login with any e-mail and it as password).")] = None,
+    schema_file: Annotated[Optional[Path], typer.Option(
+        "--schema", help="YAML/JSON declaring applications, datastores and fields.")] = None,
+    queue_delay: Annotated[float, typer.Option(
+        "--queue-delay", help="Seconds a queued import waits before it runs.")] = 0.2,
+    rate_429: Annotated[float, typer.Option("--rate-429", help="Fraction of requests answered 429.")] = 0.0,
+    rate_500: Annotated[float, typer.Option("--rate-500", help="Fraction of requests answered 500.")] = 0.0,
+    rate_drop: Annotated[float, typer.Option(
+        "--rate-drop", help="Fraction of connections dropped without an answer.")] = 0.0,
+    latency_ms: Annotated[int, typer.Option("--latency-ms", help="Delay added to every request.")] = 0,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seed of the fault generator.")] = None,
+) -> None:
+    """Serve the Hexabase API emulator (ImportItems, queue, results, search, fields) until Ctrl-C."""
+    from .emulators.base import FaultConfig
+    from .emulators.hexabase import serve
+
+    try:
+        faults = FaultConfig(rate_429=rate_429, rate_500=rate_500, rate_drop=rate_drop,
+                             latency_ms=latency_ms, seed=seed)
+        serve(host, port, data, token, schema_file, faults, queue_delay)
+    except (ValueError, OSError) as exc:
+        raise SyncError(f"cannot start the emulator: {exc}") from None
+
+
 def main() -> None:
     """Entry point: run the app and turn every outcome into an exit code."""
     try:
-        app(standalone_mode=False)
+        # without standalone mode click *returns* the code of a typer.Exit (e.g. plan's 2)
+        code = app(standalone_mode=False)
     except SyncError as exc:
         console(stderr=True).print(f"[bold red]Error:[/bold red] {_escape(redact(str(exc)))}")
         sys.exit(exc.exit_code)
@@ -248,7 +283,7 @@ def main() -> None:
         else:
             sys.stderr.write("Set SYNCER_DEBUG=1 to see the traceback, and please report it.\n")
         sys.exit(3)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _escape(text: str) -> str:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..manifest import DatasetSpec, TargetSpec
 from .base import Driver
+from .hexabase_config import HexabaseDataset, HexabaseTarget
 from .sqlite_config import SqliteTarget
 
 
@@ -25,6 +26,7 @@ class TargetType:
 
 TARGET_TYPES: dict[str, TargetType] = {
     "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite:SqliteDriver"),
+    "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase:HexabaseDriver"),
 }
 
 

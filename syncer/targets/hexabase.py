@@ -1,0 +1,275 @@
+"""The Hexabase target: rows go in as CSV through ImportItems, as the API documents it.
+
+``replace`` -> one import with ``replace_all=true`` (further chunks ``append=true``); ``append``
+-> ``append=true`` with only the rows not yet delivered; ``upsert`` -> ``key_field_displayid``
+with the new and changed rows, and ``_delete_=1`` rows for removed keys.  Batches of at most 100
+rows go with ``no_queue=true`` and are confirmed by the reply; larger ones are queued and followed
+through GetQueueList (and GetImportResults for key-field imports).  Row errors come back with
+the CSV line, mapped to the batch row and from there to the source file and line.
+
+Only an append is not idempotent: when its outcome is unknown (a dropped connection, a 5xx) the
+driver waits for the queue to drain and compares the datastore's item count with what it was,
+so an append is never delivered twice.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import polars as pl
+
+from ..errors import TargetError
+from ..manifest import DatasetSpec
+from ..schema import Schema
+from .base import Batch, RowError
+from .hexabase_config import SPECIAL_COLUMNS, HexabaseTarget
+from .http import Http, OutcomeUnknown, message_of
+
+NO_QUEUE_LIMIT = 100
+DELETE = "_delete_"
+
+
+class HexabaseDriver:
+    """Driver for ``type: hexabase``."""
+
+    def __init__(self, target: HexabaseTarget, transport: httpx.BaseTransport | None = None) -> None:
+        self.target = target
+        self.max_batch_rows: int | None = target.max_rows_per_import
+        self.http = Http(target.url, name=f"hexabase target '{target.name}'",
+                         timeout=target.timeout, retries=target.retries, transport=transport)
+        self._token = target.token.get_secret_value() if target.token else None
+        self._checked: set[str] = set()
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- auth -------------------------------------------------------------------------------
+    def _login(self) -> str:
+        if not (self.target.email and self.target.password):
+            raise TargetError(f"hexabase target '{self.target.name}': the token was refused (401)",
+                              hint="check the token, or configure email/password to log in")
+        response = self.http.request("POST", "/api/v0/login", idempotent=True, json={
+            "email": self.target.email, "password": self.target.password.get_secret_value()})
+        if response.status_code != 200:
+            raise TargetError(f"hexabase target '{self.target.name}': login failed: "
+                              f"{message_of(response)}", hint="check email and password")
+        token = response.json().get("token")
+        if not isinstance(token, str):
+            raise TargetError(f"hexabase target '{self.target.name}': login answered no token")
+        from ..secrets import register
+
+        register(token)
+        self._token = token
+        return token
+
+    def _call(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """An authenticated call; on 401 log in again once (when credentials allow) and retry."""
+        token = self._token or self._login()
+        response = self.http.request(method, path, idempotent=idempotent,
+                                     headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        if response.status_code == 401 and self.target.email and self.target.password:
+            token = self._login()
+            response = self.http.request(method, path, idempotent=idempotent,
+                                         headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        if response.status_code == 401:
+            raise TargetError(f"hexabase target '{self.target.name}': unauthorized: "
+                              f"{message_of(response)}", hint="check the token or credentials")
+        return response
+
+    def _datastore_path(self, dataset: DatasetSpec) -> str:
+        return f"/api/v0/applications/{self.target.application}/datastores/{dataset.table_name}"
+
+    # -- protocol ---------------------------------------------------------------------------
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+        """Check every CSV column against the datastore's fields before anything is sent."""
+        response = self._call("GET", f"{self._datastore_path(dataset)}/fields")
+        if response.status_code == 404:
+            raise TargetError(f"hexabase target '{self.target.name}': datastore "
+                              f"'{dataset.table_name}' not found in application "
+                              f"'{self.target.application}' ({message_of(response)})",
+                              hint="check `table:`/`datastore:` and `application:`")
+        if response.status_code != 200:
+            raise TargetError(f"hexabase target '{self.target.name}': cannot read the fields of "
+                              f"'{dataset.table_name}': {message_of(response)}")
+        fields = response.json().get("fields", {})
+        known = {f.get("display_id") for f in fields.values()} if isinstance(fields, dict) else set()
+        unknown = [c for c in schema.names if c not in known and c not in SPECIAL_COLUMNS]
+        if unknown:
+            raise TargetError(f"hexabase datastore '{dataset.table_name}' has no field(s) "
+                              f"{', '.join(unknown)}; nothing was sent",
+                              hint=f"rename them under `columns:`; its fields are: "
+                                   f"{', '.join(sorted(k for k in known if k))}")
+        self._checked.add(dataset.table_name)
+
+    def apply(self, batch: Batch) -> list[RowError]:
+        errors: list[RowError] = []
+        if batch.deletes.height:
+            errors += self._import(batch, "delete", batch.deletes)
+        if batch.upserts.height or (batch.reset and not batch.deletes.height):
+            errors += self._import(batch, "upsert", batch.upserts)
+        return errors
+
+    def settle(self, batch: Batch, known_rows: int) -> bool:
+        if not self._appends(batch):
+            # replace_all, key-field updates and deletes are idempotent: when in doubt, report
+            # "not landed" and the next plan sends them again with the same result
+            return False
+        self._wait_for_queue()
+        count = self._count(batch.dataset)
+        if count == known_rows + batch.upserts.height:
+            return True
+        if count == known_rows:
+            return False
+        raise TargetError(f"cannot tell whether an append to '{batch.dataset.table_name}' landed: "
+                          f"the datastore holds {count} items, expected {known_rows} or "
+                          f"{known_rows + batch.upserts.height}",
+                          hint="check the datastore, then `syncer state forget` or re-run apply")
+
+    # -- imports ----------------------------------------------------------------------------
+    def _appends(self, batch: Batch) -> bool:
+        mode = batch.dataset.mode
+        return not batch.reset and (mode == "append" or mode == "replace")
+
+    def _import(self, batch: Batch, kind: str, frame: pl.DataFrame) -> list[RowError]:
+        body, lines = _csv(frame, batch.schema, delete=kind == "delete")
+        data = body.encode(self.target.encoding, errors="strict") if body else b""
+        form: dict[str, str] = {"filename": f"{batch.id}.csv"}
+        appends = False
+        if kind == "delete" or batch.dataset.mode == "upsert":
+            form["key_field_displayid"] = batch.schema.key[0]
+        elif batch.reset:
+            form["replace_all"] = "true"
+        else:
+            form["append"] = "true"
+            appends = True
+        if frame.height <= NO_QUEUE_LIMIT:
+            form["no_queue"] = "true"
+        path = f"{self._datastore_path(batch.dataset)}/import"
+        for attempt in range(self.target.retries + 1):
+            before = self._count(batch.dataset) if appends else 0
+            try:
+                response = self._call("POST", path, idempotent=not appends, data=form,
+                                      files={"file": (form["filename"], data, "text/csv")})
+            except OutcomeUnknown:
+                self._wait_for_queue()
+                after = self._count(batch.dataset)
+                if after == before + frame.height:
+                    return []  # it landed; sending it again would duplicate every row
+                if after != before:
+                    raise TargetError(f"an append to '{batch.dataset.table_name}' partly landed "
+                                      f"({after - before} of {frame.height} rows)") from None
+                self.http.sleep(attempt)
+                continue
+            return self._result(response, batch, kind, lines, form)
+        raise TargetError(f"hexabase import into '{batch.dataset.table_name}' did not go through "
+                          f"after {self.target.retries + 1} attempts", retryable=True)
+
+    def _result(self, response: httpx.Response, batch: Batch, kind: str, lines: list[int],
+                form: dict[str, str]) -> list[RowError]:
+        if response.status_code != 200:
+            raise TargetError(f"hexabase import into '{batch.dataset.table_name}' failed: "
+                              f"{message_of(response)}")
+        body = response.json()
+        if "has_error" in body:  # no_queue: the reply is the outcome
+            return self._row_errors(body.get("errors") or [], batch, kind, lines)
+        stream_id = body.get("stream_id")
+        task = self._follow(stream_id, batch)
+        errors = list((task.get("metadata") or {}).get("errors") or [])
+        if task["status"]["id"] != 2:
+            raise TargetError(f"hexabase import into '{batch.dataset.table_name}' failed "
+                              f"(queue status {task['status'].get('name')}): "
+                              + "; ".join(str(e.get("description")) for e in errors[:5]))
+        if "key_field_displayid" in form and body.get("temp_datastore_id"):
+            errors = self._import_results(batch, body["temp_datastore_id"])
+        return self._row_errors(errors, batch, kind, lines)
+
+    def _follow(self, stream_id: str, batch: Batch) -> dict[str, Any]:
+        """Poll GetQueueList until the import task finished (status 2 done, 3/4 failed)."""
+        deadline = time.monotonic() + self.target.import_timeout
+        while True:
+            response = self._call("GET", "/api/v0/tasks",
+                                  params={"category": "ImportItems", "all": "true",
+                                          "stream_id": stream_id})
+            if response.status_code != 200:
+                raise TargetError(f"hexabase queue status failed: {message_of(response)}")
+            tasks = [t for t in response.json().values()
+                     if (t.get("metadata") or {}).get("stream_id", stream_id) == stream_id]
+            if tasks and tasks[0]["status"]["id"] >= 2:
+                return dict(tasks[0])
+            if time.monotonic() > deadline:
+                raise TargetError(f"hexabase import into '{batch.dataset.table_name}' still queued "
+                                  f"after {self.target.import_timeout:.0f}s", retryable=True)
+            time.sleep(self.target.poll_interval)
+
+    def _import_results(self, batch: Batch, temp_id: str) -> list[dict[str, Any]]:
+        ds = batch.dataset.table_name
+        while True:
+            response = self._call("GET", f"/api/v0/datastores/{ds}/import/{temp_id}")
+            if response.status_code == 202:
+                time.sleep(self.target.poll_interval)
+                continue
+            if response.status_code != 200:
+                raise TargetError(f"hexabase import results failed: {message_of(response)}")
+            if not response.content.strip():
+                return []
+            return list(response.json().get("errors") or [])
+
+    def _row_errors(self, errors: list[dict[str, Any]], batch: Batch, kind: str,
+                    lines: list[int]) -> list[RowError]:
+        whole = [e for e in errors if not isinstance(e.get("line"), int)]
+        if whole:
+            raise TargetError(f"hexabase import into '{batch.dataset.table_name}' failed: "
+                              + "; ".join(f"{e.get('error', '')}: {e.get('description', '')}"
+                                          for e in whole[:5]))
+        out = []
+        for error in errors:
+            index = _row_of_line(lines, int(error["line"]))
+            detail = error.get("error") or error.get("description") or "rejected"
+            out.append(RowError(kind, index, f"{detail} (CSV line {error['line']})"))
+        return out
+
+    # -- reading ----------------------------------------------------------------------------
+    def _count(self, dataset: DatasetSpec) -> int:
+        response = self._call("POST", f"{self._datastore_path(dataset)}/items/search",
+                              json={"page": 1, "per_page": 1, "use_display_id": True})
+        if response.status_code != 200:
+            raise TargetError(f"hexabase item count failed: {message_of(response)}")
+        return int(response.json().get("totalItems", 0))
+
+    def _wait_for_queue(self) -> None:
+        deadline = time.monotonic() + self.target.import_timeout
+        while time.monotonic() < deadline:
+            response = self._call("GET", "/api/v0/tasks", params={"category": "ImportItems"})
+            if response.status_code == 200 and not [
+                    t for t in response.json().values() if t["status"]["id"] < 2]:
+                return
+            time.sleep(self.target.poll_interval)
+
+
+def _csv(frame: pl.DataFrame, schema: Schema, *, delete: bool) -> tuple[str, list[int]]:
+    """The CSV to upload and, per row, the CSV line it starts on (the header is line 1)."""
+    if delete:
+        out = frame.select(list(schema.key)).with_columns(pl.lit("1").alias(DELETE))
+    else:
+        out = frame.select(schema.names)
+        vectors = [c.name for c in schema.columns if c.type == "vector"]
+        for name in vectors:
+            out = out.with_columns(pl.col(name).map_elements(
+                lambda v: json.dumps(v.to_list()), return_dtype=pl.String, skip_nulls=True))
+    text = out.write_csv(date_format="%Y-%m-%d")
+    # a value holding newlines spans several CSV lines: count them to map lines back to rows
+    breaks = out.select(pl.sum_horizontal([pl.col(c).cast(pl.String).str.count_matches("\n")
+                                           .fill_null(0) for c in out.columns])).to_series()
+    starts = (pl.Series([0, *breaks.to_list()[:-1]]).cum_sum() + pl.int_range(out.height, eager=True) + 2
+              if out.height else pl.Series([], dtype=pl.Int64))
+    return text, [int(x) for x in starts.to_list()]
+
+
+def _row_of_line(lines: list[int], line: int) -> int:
+    """The batch row whose CSV record starts at or before ``line``."""
+    import bisect
+
+    return max(0, bisect.bisect_right(lines, line) - 1)
