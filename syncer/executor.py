@@ -21,7 +21,7 @@ from .project import Dataset, Project
 from .schema import HASH, KEY, ROW, SRC, Schema
 from .secrets import redact
 from .state import OP, StateStore
-from .targets.base import Batch, Driver
+from .targets.base import Batch, Driver, RowError
 from .targets.registry import open_driver
 
 
@@ -96,7 +96,10 @@ class Executor:
                 notes.append(f"batch {batch.batch_id} of {batch.target}/{batch.dataset} is open, "
                              "but the dataset is no longer declared; left as it is")
                 continue
-            landed = self.driver(dataset).settle(batch.batch_id, dataset.spec)
+            schema, reset, rows = self.store.journal_entry(batch.batch_id)
+            known = self._known_rows(dataset)
+            replay = batch_from_delta(batch.batch_id, dataset, schema, reset, rows)
+            landed = self.driver(dataset).settle(replay, known)
             if landed:
                 self.store.fold_batch(batch.batch_id)
             else:
@@ -153,23 +156,34 @@ class Executor:
                                   spec_hash=item.spec_hash)
         outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
 
+    def _known_rows(self, dataset: Dataset) -> int:
+        snapshot = self.store.snapshot(dataset.target.name, dataset.name)
+        return 0 if snapshot is None else snapshot.height
+
     def _send(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
+        known = self._known_rows(dataset) if driver.max_batch_rows is not None else 0
         self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
                               batch.reset, delta(batch))
         try:
-            driver.apply(batch)
+            rejected = driver.apply(batch)
         except TargetError:
-            self._settle_failed(batch, dataset, driver)
+            self._settle_failed(batch, driver, known)
             raise
-        except BaseException:
-            # interrupted or a bug: the outcome is unknown; the journal entry stays open and
-            # the next run settles it with the target before planning anything new
-            raise
-        self.store.fold_batch(batch.id)
+        # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
+        # stays open and the next run settles it with the target before planning anything new
+        if not rejected:
+            self.store.fold_batch(batch.id)
+            return
+        keys = [_frame_of(batch, e.kind).get_column(KEY)[e.index] for e in rejected]
+        self.store.fold_batch(batch.id, rejected=keys)
+        raise TargetError(f"{len(rejected)} row(s) rejected by the target (not recorded):\n"
+                          + "\n".join(f"  {_where(batch, dataset, e)}: {e.message}"
+                                      for e in rejected[:20])
+                          + (f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""))
 
-    def _settle_failed(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
+    def _settle_failed(self, batch: Batch, driver: Driver, known: int) -> None:
         try:
-            landed = driver.settle(batch.id, dataset.spec)
+            landed = driver.settle(batch, known)
         except SyncError:
             return  # still unknown: leave the entry open for the next run
         if landed:
@@ -179,11 +193,38 @@ class Executor:
 
 
 def delta(batch: Batch) -> pl.DataFrame:
-    """What folding ``batch`` does to the snapshot: put the written rows, delete the others."""
+    """What folding ``batch`` does to the snapshot: put the written rows, delete the others.
+
+    Deleted rows keep their key columns, so the batch can be rebuilt from the journal."""
     names = batch.schema.names
     puts = batch.upserts.select([*names, HASH, KEY]).with_columns(pl.lit("put").alias(OP))
-    dels = batch.deletes.select(KEY).with_columns(pl.lit("del").alias(OP))
+    dels = batch.deletes.select([*batch.schema.key, KEY]).with_columns(pl.lit("del").alias(OP))
     return pl.concat([puts, dels], how="diagonal_relaxed")
+
+
+def batch_from_delta(batch_id: str, dataset: Dataset, schema: Schema, reset: bool,
+                     rows: pl.DataFrame) -> Batch:
+    """Rebuild a journal entry into the Batch that was sent (to settle it with the driver)."""
+    puts = rows.filter(pl.col(OP) == "put").drop(OP)
+    dels = rows.filter(pl.col(OP) == "del").select([*schema.key, KEY])
+    return Batch(batch_id, dataset.target.name, dataset.spec, schema, reset, puts, dels)
+
+
+def _frame_of(batch: Batch, kind: str) -> pl.DataFrame:
+    return batch.deletes if kind == "delete" else batch.upserts
+
+
+def _where(batch: Batch, dataset: Dataset, error: RowError) -> str:
+    """``file:line`` of a rejected row, so the message points at the source to fix."""
+    from .sources.lines import record_lines
+
+    frame = _frame_of(batch, error.kind)
+    if error.kind == "delete" or SRC not in frame.columns:
+        return f"key {frame.get_column(KEY)[error.index]}"
+    src, row = frame.get_column(SRC)[error.index], frame.get_column(ROW)[error.index]
+    path = dataset.files[src]
+    line = record_lines(path, dataset.format, dataset.spec.source, [row]).get(row)
+    return f"{path.name}:{line}" if line else path.name
 
 
 def _batches(upserts: pl.DataFrame, deletes: pl.DataFrame, size: int | None):  # type: ignore[no-untyped-def]

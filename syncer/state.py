@@ -206,13 +206,28 @@ class StateStore:
                 (run_id, batch_id, target, dataset, int(reset), upserts, delta.height - upserts,
                  HASH_VERSION, schema.to_json(), _ipc(delta), now()))
 
-    def fold_batch(self, batch_id: str) -> None:
-        """The target confirmed the batch: fold it into the snapshot (one transaction)."""
+    def journal_entry(self, batch_id: str) -> tuple[Schema, bool, pl.DataFrame]:
+        """An open batch as it was written down: its schema, reset flag and rows."""
+        row = self.db.execute("SELECT schema_json, reset, delta FROM journal WHERE batch_id=?",
+                              (batch_id,)).fetchone()
+        if row is None or row[2] is None:
+            raise StateError(f"batch {batch_id} is not in the journal")
+        return Schema.from_json(row[0]), bool(row[1]), pl.read_ipc(io.BytesIO(row[2]))
+
+    def fold_batch(self, batch_id: str, rejected: list[str] | None = None) -> None:
+        """The target confirmed the batch: fold it into the snapshot (one transaction).
+
+        ``rejected`` lists the identities (``__k``) of rows the target refused; they are left
+        out, so the state records only what the target confirmed.
+        """
         with self.transaction() as db:
-            row = db.execute("SELECT target, dataset, status FROM journal WHERE batch_id=?",
+            row = db.execute("SELECT target, dataset, status, delta FROM journal WHERE batch_id=?",
                              (batch_id,)).fetchone()
             if row is None or row[2] != "open":
                 raise StateError(f"batch {batch_id} is not open in the journal")
+            if rejected:
+                kept = pl.read_ipc(io.BytesIO(row[3])).filter(~pl.col(KEY).is_in(rejected))
+                db.execute("UPDATE journal SET delta=? WHERE batch_id=?", (_ipc(kept), batch_id))
             db.execute("UPDATE journal SET status='done', finished_at=? WHERE batch_id=?",
                        (now(), batch_id))
             db.execute("UPDATE datasets SET generation = generation + 1 "

@@ -41,6 +41,15 @@ class Batch:
         return self.upserts.height + self.deletes.height
 
 
+@dataclass(frozen=True)
+class RowError:
+    """A row the target rejected: ``index`` is its position in the batch's upserts or deletes."""
+
+    kind: str  # "upsert" | "delete"
+    index: int
+    message: str
+
+
 class Driver(Protocol):
     """What the executor needs from a target."""
 
@@ -50,11 +59,14 @@ class Driver(Protocol):
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
         """Check or create the target-side table before the first batch (nothing sent on error)."""
 
-    def apply(self, batch: Batch) -> None:
-        """Apply ``batch`` and return only once the target confirmed it; raise TargetError if not."""
+    def apply(self, batch: Batch) -> list[RowError]:
+        """Apply ``batch``; return once the target confirmed it, with the rows it rejected (the
+        others landed).  Raise TargetError when the batch as a whole failed or its outcome is
+        unknown (the executor then calls :meth:`settle`)."""
 
-    def settle(self, batch_id: str, dataset: DatasetSpec) -> bool:
-        """Tell whether the batch ``batch_id`` landed (after a crash or an unknown outcome)."""
+    def settle(self, batch: Batch, known_rows: int) -> bool:
+        """Tell whether ``batch`` landed, after a crash or an unknown outcome.  ``known_rows`` is
+        how many rows the state says the dataset held before the batch."""
 
     def close(self) -> None:
         """Release connections."""

@@ -17,7 +17,7 @@ import polars as pl
 from ..errors import TargetError
 from ..manifest import DatasetSpec
 from ..schema import Schema
-from .base import Batch
+from .base import Batch, RowError
 from .sqlite_config import SqliteTarget
 
 MARKERS = "_syncer_batches"
@@ -75,7 +75,7 @@ class SqliteDriver:
         if schema.key:
             self._ensure_unique(table, schema.key)
 
-    def apply(self, batch: Batch) -> None:
+    def apply(self, batch: Batch) -> list[RowError]:
         table = quote(batch.dataset.table_name)
         schema = batch.schema
         db = self.db
@@ -102,14 +102,15 @@ class SqliteDriver:
             db.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
                        (batch.id, batch.dataset.name))
             db.execute("COMMIT")
+            return []
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise TargetError(f"SQLite target '{self.target.name}', table "
                               f"{batch.dataset.table_name}: {exc}") from None
 
-    def settle(self, batch_id: str, dataset: DatasetSpec) -> bool:
-        row = self.db.execute(f"SELECT 1 FROM {MARKERS} WHERE batch_id = ?", (batch_id,)).fetchone()
+    def settle(self, batch: Batch, known_rows: int) -> bool:
+        row = self.db.execute(f"SELECT 1 FROM {MARKERS} WHERE batch_id = ?", (batch.id,)).fetchone()
         return row is not None
 
     # -- helpers ----------------------------------------------------------------------------
