@@ -1,0 +1,954 @@
+#!/usr/bin/env python3
+"""Benchmark harness: syncer plan/apply against csv-diff, sqlite-utils and a plain executemany.
+
+Usage::
+
+    python bench/run.py --rows 1000000 [--runs 3] [--out bench/RESULTS.md] [--skip-peers]
+                        [--work DIR] [--compare-to bench/results-1000000.json] [--regenerate]
+
+Steps:
+
+1. Generate (seeded, vectorised with numpy + polars) ``v1.csv``: an ``id`` key and nine mixed
+   text/number/date/boolean columns, ~110 bytes a row; and ``v2.csv``: 1 % of the rows changed,
+   0.5 % removed, 0.5 % added.  Files are cached in the work directory and reused while the row
+   count, seed and generator version match.
+2. Time every command in its own subprocess, through a tiny wrapper process that runs it and
+   reports its wall time and the peak RSS of that one child (``getrusage(RUSAGE_CHILDREN)``
+   in a fresh wrapper holds only that command's numbers).  Median of ``--runs`` runs.
+3. Write ``RESULTS.md`` (machine, data, every measurement, the target ratios with PASS/FAIL)
+   and the raw numbers as ``results-<rows>.json`` next to it.
+
+Every syncer measurement starts from a prepared state (an empty project, or a copy of the state
+and target databases that one apply of v1 produced), so nothing but the measured command is
+inside the timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_DIR = BENCH_DIR.parent
+SEED = 20_240_501
+GENERATOR_VERSION = 1           # bump when the generated data changes shape
+CHANGED, REMOVED, ADDED = 0.01, 0.005, 0.005
+NOT_INSTALLED = "not installed (pip install -r bench/requirements.txt)"
+SKIPPED_PEERS = "skipped (--skip-peers)"
+GIB = 1024 ** 3
+MIB = 1024 ** 2
+
+# -- the generated data ---------------------------------------------------------------------
+
+FIRST_NAMES = (
+    "Olivia", "Liam", "Emma", "Noah", "Amelia", "Oliver", "Sophia", "Elijah", "Mia", "Lucas",
+    "Isabella", "Mateo", "Yuki", "Haruto", "Sakura", "Aarav", "Priya", "Chen", "Mei", "Omar",
+    "Fatima", "Diego", "Lucia", "Ivan", "Olga", "Kwame", "Amara", "Lars", "Ingrid", "Tomasz",
+    "Zofia", "Giulia", "Marco", "Chloe", "Louis", "Hannah", "Felix", "Nora", "Ahmed", "Layla",
+)
+LAST_NAMES = (
+    "Smith", "Johnson", "Tanaka", "Suzuki", "Garcia", "Martinez", "Müller", "Schmidt", "Rossi",
+    "Bianchi", "Dubois", "Moreau", "Kowalski", "Nowak", "Ivanov", "Petrov", "Kim", "Lee", "Park",
+    "Wang", "Li", "Zhang", "Singh", "Patel", "Khan", "Silva", "Santos", "Okafor", "Mensah",
+    "Andersen", "Nielsen", "Johansson", "O'Brien", "Murphy", "Cohen", "Levi", "Novak", "Horvat",
+)
+CITIES = (
+    ("Tokyo", "JP"), ("Osaka", "JP"), ("Berlin", "DE"), ("Munich", "DE"), ("Paris", "FR"),
+    ("Lyon", "FR"), ("Madrid", "ES"), ("Sevilla", "ES"), ("Rome", "IT"), ("Milan", "IT"),
+    ("Warsaw", "PL"), ("Kraków", "PL"), ("London", "GB"), ("Leeds", "GB"), ("Dublin", "IE"),
+    ("New York", "US"), ("Austin", "US"), ("Seattle", "US"), ("Toronto", "CA"), ("Lagos", "NG"),
+    ("Accra", "GH"), ("Nairobi", "KE"), ("Mumbai", "IN"), ("Pune", "IN"), ("Seoul", "KR"),
+    ("Busan", "KR"), ("São Paulo", "BR"), ("Lisbon", "PT"), ("Oslo", "NO"), ("Stockholm", "SE"),
+)
+DOMAINS = ("example.com", "mail.test", "corp.example", "shop.test", "inbox.example")
+WORDS = (
+    "blue", "large", "fragile", "express", "gift", "wrapped", "priority", "return", "bulk",
+    "sample", "organic", "discount", "seasonal", "limited", "refurbished", "signed", "eco",
+    "spare", "bundle", "premium", "standard", "backorder", "local", "imported", "handmade",
+    "pickup", "weekend", "morning", "evening", "repeat", "new", "trial", "annual", "monthly",
+)
+COLUMNS: dict[str, str] = {     # name -> syncer column type (the manifest's `columns:`)
+    "id": "integer", "name": "string", "email": "string", "city": "string",
+    "country": "string", "price": "float", "quantity": "integer", "created": "date",
+    "active": "boolean", "note": "string",
+}
+SQL_TYPES = {"integer": "INTEGER", "string": "TEXT", "float": "REAL", "date": "TEXT",
+             "boolean": "INTEGER"}
+DATE_FIRST_DAY = 16_436         # 2015-01-01 as days since 1970-01-01
+DATE_SPAN_DAYS = 3_650
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """The two generated files and what differs between them."""
+
+    rows: int
+    v1: Path
+    v2: Path
+    v1_bytes: int
+    v2_bytes: int
+    v2_rows: int
+    changed: int
+    removed: int
+    added: int
+    seed: int = SEED
+    generator_version: int = GENERATOR_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["v1"], data["v2"] = str(self.v1), str(self.v2)
+        return data
+
+
+def change_counts(rows: int) -> tuple[int, int, int]:
+    """Rows changed, removed and added between v1 and v2."""
+    return round(rows * CHANGED), round(rows * REMOVED), round(rows * ADDED)
+
+
+def make_rows(rng: Any, first_id: int, count: int) -> Any:
+    """``count`` rows with ids ``first_id..``, every column drawn column-wise from ``rng``."""
+    import numpy as np
+    import polars as pl
+
+    def pick(pool: Sequence[str], size: int) -> pl.Series:
+        return pl.Series(list(pool), dtype=pl.String).gather(rng.integers(0, len(pool), size))
+
+    city = rng.integers(0, len(CITIES), count)
+    raw = pl.DataFrame({
+        "id": np.arange(first_id, first_id + count, dtype=np.int64),
+        "first": pick(FIRST_NAMES, count),
+        "last": pick(LAST_NAMES, count),
+        "number": rng.integers(100, 10_000, count),
+        "domain": pick(DOMAINS, count),
+        "city": pl.Series([c for c, _ in CITIES]).gather(city),
+        "country": pl.Series([k for _, k in CITIES]).gather(city),
+        "price": np.round(rng.lognormal(3.0, 1.0, count), 2),
+        "quantity": rng.integers(0, 500, count),
+        "created": (DATE_FIRST_DAY + rng.integers(0, DATE_SPAN_DAYS, count)).astype(np.int32),
+        "active": rng.random(count) < 0.85,
+        "w1": pick(WORDS, count), "w2": pick(WORDS, count), "w3": pick(WORDS, count),
+        "w4": pick(WORDS, count),
+        "comma": rng.random(count) < 0.2,
+        "long": rng.random(count) < 0.25,
+    })
+    email_user = pl.concat_str([pl.col("first").str.to_lowercase(), pl.lit("."),
+                                pl.col("last").str.to_lowercase().str.replace("'", ""),
+                                pl.col("number").cast(pl.String)])
+    note_sep = pl.when(pl.col("comma")).then(pl.lit(", ")).otherwise(pl.lit(" "))
+    note_end = pl.when(pl.col("long")).then(pl.lit(" ") + pl.col("w4")).otherwise(pl.lit(""))
+    return raw.select(
+        "id",
+        pl.concat_str([pl.col("first"), pl.lit(" "), pl.col("last")]).alias("name"),
+        pl.concat_str([email_user, pl.lit("@"), pl.col("domain")]).alias("email"),
+        "city", "country", "price", "quantity",
+        pl.col("created").cast(pl.Date),
+        "active",
+        pl.concat_str([pl.col("w1"), pl.lit(" "), pl.col("w2"), note_sep, pl.col("w3"),
+                       note_end]).alias("note"),
+    )
+
+
+def make_v2(v1: Any, rng: Any) -> Any:
+    """v1 with 1 % of rows changed (price, quantity, active or note), 0.5 % removed, 0.5 % added."""
+    import numpy as np
+    import polars as pl
+
+    n = v1.height
+    n_changed, n_removed, n_added = change_counts(n)
+    picks = rng.choice(n, n_changed + n_removed, replace=False)
+    kind = np.full(n, -1, dtype=np.int8)
+    kind[picks[:n_changed]] = rng.integers(0, 4, n_changed)
+    removed = np.zeros(n, dtype=bool)
+    removed[picks[n_changed:]] = True
+    k = pl.col("_kind")
+    changed = v1.with_columns(pl.Series("_kind", kind), pl.Series("_removed", removed)).with_columns(
+        pl.when(k == 0).then(pl.col("price") + 1.25).otherwise(pl.col("price")).alias("price"),
+        pl.when(k == 1).then(pl.col("quantity") + 1).otherwise(pl.col("quantity")).alias("quantity"),
+        pl.when(k == 2).then(~pl.col("active")).otherwise(pl.col("active")).alias("active"),
+        pl.when(k == 3).then(pl.col("note") + " (revised)").otherwise(pl.col("note")).alias("note"),
+    ).filter(~pl.col("_removed")).drop("_kind", "_removed")
+    return pl.concat([changed, make_rows(rng, n + 1, n_added)], how="vertical")
+
+
+def write_csv(frame: Any, path: Path) -> None:
+    """Write ``frame`` as CSV with two-decimal prices and ISO dates (atomically)."""
+    partial = path.with_suffix(".partial")
+    frame.write_csv(partial, float_precision=2, date_format="%Y-%m-%d")
+    partial.replace(path)
+
+
+def generate(rows: int, work: Path, regenerate: bool = False) -> DataSet:
+    """Generate (or reuse) ``v1-<rows>.csv`` and ``v2-<rows>.csv`` in ``work``."""
+    import numpy as np
+
+    work.mkdir(parents=True, exist_ok=True)
+    meta_path = work / f"data-{rows}.json"
+    v1_path, v2_path = work / f"v1-{rows}.csv", work / f"v2-{rows}.csv"
+    cached = _cached_data(meta_path, v1_path, v2_path)
+    if cached is not None and not regenerate:
+        log(f"data: reusing {v1_path.name} and {v2_path.name}")
+        return cached
+    log(f"data: generating {rows:,} rows (seed {SEED}) into {work}")
+    rng = np.random.default_rng(SEED)
+    v1 = make_rows(rng, 1, rows)
+    write_csv(v1, v1_path)
+    v2 = make_v2(v1, np.random.default_rng(SEED + 1))
+    write_csv(v2, v2_path)
+    changed, removed, added = change_counts(rows)
+    data = DataSet(rows, v1_path, v2_path, v1_path.stat().st_size, v2_path.stat().st_size,
+                   v2.height, changed, removed, added)
+    meta_path.write_text(json.dumps(data.to_json(), indent=2) + "\n")
+    return data
+
+
+def _cached_data(meta: Path, v1: Path, v2: Path) -> DataSet | None:
+    """The cached data set, when its description, seed, version and file sizes all match."""
+    if not (meta.is_file() and v1.is_file() and v2.is_file()):
+        return None
+    try:
+        info = json.loads(meta.read_text())
+        data = DataSet(**{**info, "v1": v1, "v2": v2})
+    except (ValueError, TypeError):
+        return None
+    fresh = (data.seed == SEED and data.generator_version == GENERATOR_VERSION
+             and data.v1_bytes == v1.stat().st_size and data.v2_bytes == v2.stat().st_size)
+    return data if fresh else None
+
+
+# -- measuring one command -------------------------------------------------------------------
+
+#: Runs argv[4:] with stdout/stderr to files; writes {seconds, maxrss_bytes, returncode} to argv[1].
+#: A fresh wrapper per command, so RUSAGE_CHILDREN holds that one command's peak RSS only.
+WRAPPER = r"""
+import json, resource, subprocess, sys, time
+result, out, err, cmd = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+with open(out, "wb") as stdout, open(err, "wb") as stderr:
+    start = time.perf_counter()
+    try:
+        code = subprocess.call(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        stderr.write(str(exc).encode())
+        code = 127
+    seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+peak *= 1 if sys.platform == "darwin" else 1024
+with open(result, "w") as fh:
+    json.dump({"seconds": seconds, "maxrss_bytes": peak, "returncode": code}, fh)
+"""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One run of one command."""
+
+    seconds: float
+    peak_bytes: int
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_measured(cmd: Sequence[str], cwd: Path, env: dict[str, str] | None = None) -> Sample:
+    """Run ``cmd`` in a fresh wrapper process; return its wall time, peak RSS and output."""
+    with tempfile.TemporaryDirectory(prefix="syncer-bench-") as tmp:
+        result, out, err = Path(tmp, "result.json"), Path(tmp, "stdout"), Path(tmp, "stderr")
+        subprocess.run([sys.executable, "-c", WRAPPER, str(result), str(out), str(err), *cmd],
+                       cwd=cwd, env=env, check=True)
+        info = json.loads(result.read_text())
+        return Sample(info["seconds"], int(info["maxrss_bytes"]), int(info["returncode"]),
+                      _read_output(out), _read_output(err))
+
+
+def _read_output(path: Path, keep: int = 64 * 1024) -> str:
+    """A command's output: whole when small, else its head and tail (csv-diff's can be MBs)."""
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        if size <= 4 * keep:
+            return handle.read().decode("utf-8", errors="replace")
+        head = handle.read(keep)
+        handle.seek(size - keep)
+        tail = handle.read()
+    skipped = f"\n[... {size - 2 * keep:,} bytes not kept ...]\n".encode()
+    return (head + skipped + tail).decode("utf-8", errors="replace")
+
+
+# -- measurements ----------------------------------------------------------------------------
+
+@dataclass
+class Measurement:
+    """Every run of one benchmarked command, plus what its output was checked against."""
+
+    key: str
+    label: str
+    command: str
+    seconds: list[float] = field(default_factory=list)
+    peaks_mb: list[float] = field(default_factory=list)
+    status: str = "ok"
+    check: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok" and bool(self.seconds)
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.seconds) if self.ok else None
+
+    @property
+    def peak_mb(self) -> float | None:
+        return max(self.peaks_mb) if self.ok else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "median_seconds": self.median, "peak_mb": self.peak_mb}
+
+
+Setup = Callable[[int], None]
+Verify = Callable[[Sample], str]
+
+
+def measure(m: Measurement, cmd: Sequence[str], cwd: Path, runs: int, *,
+            setup: Setup | None = None, verify: Verify | None = None,
+            env: dict[str, str] | None = None) -> Measurement:
+    """Run ``setup(run)`` (untimed) then ``cmd`` (timed) ``runs`` times; fill in ``m``."""
+    for run in range(runs):
+        if setup is not None:
+            setup(run)
+        sample = run_measured(cmd, cwd, env)
+        if sample.returncode != 0:
+            m.status = f"failed (exit {sample.returncode}): {_last_line(sample.stderr or sample.stdout)}"
+            log(f"  {m.key}: {m.status}")
+            return m
+        try:
+            m.check = verify(sample) if verify is not None else ""
+        except (AssertionError, ValueError, KeyError) as exc:
+            m.status = f"wrong output: {exc}"
+            log(f"  {m.key}: {m.status}")
+            return m
+        m.seconds.append(round(sample.seconds, 4))
+        m.peaks_mb.append(round(sample.peak_bytes / MIB, 1))
+        log(f"  {m.key} run {len(m.seconds)}: {sample.seconds:.3f} s, "
+            f"{sample.peak_bytes / MIB:.0f} MB")
+    return m
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "(no output)"
+
+
+def find_tool(name: str) -> str | None:
+    """A console script from this interpreter's environment first, else from PATH."""
+    local = Path(sys.executable).parent / name
+    return str(local) if local.is_file() else shutil.which(name)
+
+
+def reset_dir(path: Path) -> None:
+    """Make ``path`` an empty directory."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+
+
+# -- peers -----------------------------------------------------------------------------------
+
+def bench_csv_diff(data: DataSet, work: Path, runs: int, skip: bool) -> list[Measurement]:
+    """csv-diff v1.csv v2.csv --key id: the peer for `syncer plan` (the stated target); and the
+    same with ``--format csv``, which skips csv.Sniffer on each file's first MB (a fixed ~7 s a
+    file here) and so shows csv-diff's own diffing cost (informational)."""
+    stated = Measurement("csv_diff", "csv-diff (v1 vs v2)", "csv-diff v1.csv v2.csv --key id")
+    plain = Measurement("csv_diff_no_sniff", "csv-diff --format csv (no dialect sniffing)",
+                        "csv-diff v1.csv v2.csv --key id --format csv")
+    tool = find_tool("csv-diff")
+    if skip or tool is None:
+        stated.status = plain.status = SKIPPED_PEERS if skip else NOT_INSTALLED
+        return [stated, plain]
+    cmd = [tool, str(data.v1), str(data.v2), "--key", "id"]
+    for m, extra in ((stated, []), (plain, ["--format", "csv"])):
+        log(m.label)
+        measure(m, [*cmd, *extra], work, runs, verify=lambda s: _check_csv_diff(data, s.stdout))
+    return [stated, plain]
+
+
+def _check_csv_diff(data: DataSet, stdout: str) -> str:
+    """csv-diff's first line: '<n> rows changed, <n> rows added, <n> rows removed'."""
+    first = stdout.lstrip().split("\n", 1)[0]
+    found = {what: int(n) for n, what in re.findall(r"(\d+) rows? (changed|added|removed)", first)}
+    wanted = {"changed": data.changed, "added": data.added, "removed": data.removed}
+    if found != wanted:
+        raise AssertionError(f"csv-diff reported '{first}', expected {wanted}")
+    return f"{first} as expected"
+
+
+def bench_sqlite_utils(data: DataSet, work: Path, runs: int, skip: bool) -> list[Measurement]:
+    """sqlite-utils insert of v1 into an empty db, then upsert of v2 into it, per run."""
+    insert = Measurement("sqlite_utils_insert_v1", "sqlite-utils insert v1 (empty db)",
+                         "sqlite-utils insert db.db rows v1.csv --csv --pk id")
+    upsert = Measurement("sqlite_utils_upsert_v2", "sqlite-utils upsert v2 (after v1)",
+                         "sqlite-utils upsert db.db rows v2.csv --csv --pk id")
+    tool = find_tool("sqlite-utils")
+    if skip or tool is None:
+        insert.status = upsert.status = SKIPPED_PEERS if skip else NOT_INSTALLED
+        return [insert, upsert]
+    log("sqlite-utils")
+    place = work / "sqlite-utils"
+    for run in range(runs):
+        reset_dir(place)
+        measure(insert, [tool, "insert", "db.db", "rows", str(data.v1), "--csv", "--pk", "id"],
+                place, 1, verify=lambda s: _count_rows(place / "db.db", "rows", data.rows))
+        if not insert.ok:
+            upsert.status = "skipped (the insert of v1 failed)"
+            break
+        # upsert has no deletes: the table ends with v1's rows plus v2's new ones
+        measure(upsert, [tool, "upsert", "db.db", "rows", str(data.v2), "--csv", "--pk", "id"],
+                place, 1, verify=lambda s: _count_rows(place / "db.db", "rows",
+                                                       data.rows + data.added))
+        if not upsert.ok:
+            break
+    return [insert, upsert]
+
+
+def _count_rows(db_path: Path, table: str, expected: int) -> str:
+    """Check a target table's row count; return a short note for the results."""
+    with sqlite3.connect(db_path) as db:
+        count = db.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
+    if count != expected:
+        raise AssertionError(f"{table} holds {count} rows, expected {expected}")
+    return f"{count:,} rows in the table"
+
+
+# -- plain sqlite3 executemany ---------------------------------------------------------------
+
+#: argv: csv path, db path, CREATE TABLE statement.  csv.reader -> executemany, one transaction.
+EXECUTEMANY = r"""
+import csv, sqlite3, sys
+source, target, ddl = sys.argv[1:4]
+db = sqlite3.connect(target, isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL")
+db.execute(ddl)
+with open(source, newline="", encoding="utf-8") as handle:
+    reader = csv.reader(handle)
+    header = next(reader)
+    marks = ", ".join("?" for _ in header)
+    db.execute("BEGIN")
+    db.executemany(f'INSERT INTO "rows" VALUES ({marks})', reader)
+    db.execute("COMMIT")
+db.close()
+"""
+
+
+def create_table_sql() -> str:
+    """The table syncer's sqlite target creates for the bench dataset (same types, same key)."""
+    cols = ", ".join(f'"{name}" {SQL_TYPES[kind]}' for name, kind in COLUMNS.items())
+    return f'CREATE TABLE "rows" ({cols}, PRIMARY KEY ("id"))'
+
+
+def bench_executemany(data: DataSet, work: Path, runs: int) -> Measurement:
+    """A plain Python sqlite3 load of v1: the floor for `syncer apply` into an empty target."""
+    m = Measurement("executemany_v1", "sqlite3 executemany v1 (empty db)",
+                    "python -c 'csv.reader -> executemany' v1.csv (one transaction)")
+    place = work / "executemany"
+    log("plain sqlite3 executemany")
+    return measure(m, [sys.executable, "-c", EXECUTEMANY, str(data.v1), "db.db", create_table_sql()],
+                   place, runs, setup=lambda run: reset_dir(place),
+                   verify=lambda s: _count_rows(place / "db.db", "rows", data.rows))
+
+
+# -- syncer ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SyncerProject:
+    """A throwaway syncer project: one manifest, one CSV, a state db and a sqlite target."""
+
+    root: Path
+    command: tuple[str, ...]
+
+    @property
+    def source(self) -> Path:
+        return self.root / "data" / "rows.csv"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state" / "syncer.db"
+
+    @property
+    def target(self) -> Path:
+        return self.root / "target" / "target.db"
+
+    @property
+    def baseline(self) -> Path:
+        return self.root.parent / "syncer-baseline"
+
+    def argv(self, *args: str) -> list[str]:
+        return [*self.command, *args, "-m", "manifests", "--state", "state/syncer.db"]
+
+    def create(self) -> None:
+        """Write the manifest; remove any state, target and source."""
+        reset_dir(self.root)
+        for sub in ("manifests", "data", "state", "target"):
+            (self.root / sub).mkdir()
+        (self.root / "manifests" / "bench.yaml").write_text(manifest_text())
+
+    def empty(self, v1: Path) -> None:
+        """No state, no target, the source holds v1 (for an apply into an empty target)."""
+        for sub in ("state", "target"):
+            reset_dir(self.root / sub)
+        shutil.copyfile(v1, self.source)
+
+    def save_baseline(self) -> None:
+        """Keep the state, target and source (with its mtime) that one apply of v1 left."""
+        reset_dir(self.baseline)
+        for path in (self.source, *_db_files(self.state), *_db_files(self.target)):
+            shutil.copy2(path, self.baseline / path.name)
+
+    def restore_baseline(self, source: Path | None = None) -> None:
+        """Back to "v1 applied"; then, when given, copy ``source`` over the data file (new
+        fingerprint).  Without it the data file keeps the size and mtime the state recorded."""
+        for sub in ("state", "target"):
+            reset_dir(self.root / sub)
+        for saved in self.baseline.iterdir():
+            where = (self.source.parent if saved.name == self.source.name else
+                     self.state.parent if saved.name.startswith(self.state.name) else
+                     self.target.parent)
+            shutil.copy2(saved, where / saved.name)
+        if source is not None:
+            shutil.copyfile(source, self.source)
+
+
+def _db_files(path: Path) -> list[Path]:
+    """A SQLite database and its WAL/SHM companions, when present."""
+    return [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def manifest_text() -> str:
+    """The bench manifest: one upsert dataset keyed by id, typed columns, a sqlite target."""
+    columns = "\n".join(f"      {name}: {kind}" for name, kind in COLUMNS.items())
+    return (
+        "version: 1\n"
+        "target:\n"
+        "  name: bench\n"
+        "  type: sqlite\n"
+        "  path: ../target/target.db\n"
+        "datasets:\n"
+        "  - name: rows\n"
+        "    source: ../data/rows.csv\n"
+        "    table: rows\n"
+        "    mode: upsert\n"
+        "    key: [id]\n"
+        "    delete_missing: true\n"
+        "    columns:\n"
+        f"{columns}\n"
+    )
+
+
+def syncer_command() -> tuple[str, ...]:
+    tool = find_tool("syncer")
+    return (tool,) if tool else (sys.executable, "-c", "from syncer.cli import main; main()")
+
+
+def syncer_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+def _plan_counts(stdout: str) -> tuple[bool, int, int, int]:
+    data = json.loads(stdout)
+    sets = data["datasets"]
+    return (bool(data["changes"]), sum(d["inserts"] for d in sets),
+            sum(d["updates"] for d in sets), sum(d["deletes"] for d in sets))
+
+
+def _apply_counts(stdout: str) -> tuple[int, int, int]:
+    sets = json.loads(stdout)["datasets"]
+    failed = [d for d in sets if d.get("error") or d.get("skipped")]
+    if failed:
+        raise AssertionError(f"apply reported {failed}")
+    return (sum(d["inserts"] for d in sets), sum(d["updates"] for d in sets),
+            sum(d["deletes"] for d in sets))
+
+
+def _expect(found: tuple[int, ...], wanted: tuple[int, ...], what: str) -> str:
+    if found != wanted:
+        raise AssertionError(f"{what} +{found[0]} ~{found[1]} -{found[2]}, expected "
+                             f"+{wanted[0]} ~{wanted[1]} -{wanted[2]}")
+    return f"{what} +{found[0]:,} ~{found[1]:,} -{found[2]:,} as expected"
+
+
+def _stat_only(project: SyncerProject) -> str:
+    """Check that the source still has the size and mtime the state recorded (the no-read path)."""
+    with sqlite3.connect(project.state) as db:
+        (text,) = db.execute("SELECT fingerprint_json FROM datasets").fetchone()
+    (stamp,) = json.loads(text)
+    st = project.source.stat()
+    if (stamp["size"], stamp["mtime_ns"]) != (st.st_size, st.st_mtime_ns):
+        raise AssertionError("the source's size/mtime differ from the state's fingerprint, "
+                             "so this was not the stat-only path")
+    return "stat-only path (size and mtime match the state)"
+
+
+def bench_syncer(data: DataSet, work: Path, runs: int) -> list[Measurement]:
+    """The four syncer measurements, each from its own prepared starting state."""
+    project = SyncerProject(work / "syncer", syncer_command())
+    project.create()
+    env = syncer_env()
+    wanted = (data.added, data.changed, data.removed)
+    log("syncer apply v1 (empty target)")
+    apply_v1 = measure(
+        Measurement("syncer_apply_v1", "syncer apply v1 (empty target)",
+                    "syncer apply --auto-approve --json (empty state and target)"),
+        project.argv("apply", "--auto-approve", "--json"), project.root, runs, env=env,
+        setup=lambda run: project.empty(data.v1),
+        verify=lambda s: _expect(_apply_counts(s.stdout), (data.rows, 0, 0), "applied")
+        + "; " + _count_rows(project.target, "rows", data.rows))
+    others = [
+        Measurement("syncer_plan_v2", "syncer plan v2 (state of v1)",
+                    "syncer plan --json --allow-deletes (v2 over the v1 source)"),
+        Measurement("syncer_plan_nochange", "syncer plan, nothing changed",
+                    "syncer plan --json (source and state of v1)"),
+        Measurement("syncer_apply_v2", "syncer apply v2 (after v1)",
+                    "syncer apply --auto-approve --allow-deletes --json (v2 over v1)"),
+    ]
+    if not apply_v1.ok:
+        for m in others:
+            m.status = "skipped (syncer apply of v1 failed)"
+        return [apply_v1, *others]
+    project.empty(data.v1)
+    subprocess.run(project.argv("apply", "--auto-approve", "--json"), cwd=project.root, env=env,
+                   check=True, stdout=subprocess.DEVNULL)
+    project.save_baseline()
+    plan_v2, nochange, apply_v2 = others
+    log("syncer plan v2")
+    measure(plan_v2, project.argv("plan", "--json", "--allow-deletes"), project.root, runs,
+            env=env, setup=lambda run: project.restore_baseline(data.v2),
+            verify=lambda s: _expect(_plan_counts(s.stdout)[1:], wanted, "planned"))
+    log("syncer plan, nothing changed")
+    measure(nochange, project.argv("plan", "--json"), project.root, runs, env=env,
+            setup=lambda run: project.restore_baseline(),
+            verify=lambda s: _expect(_plan_counts(s.stdout)[1:], (0, 0, 0), "planned")
+            + "; " + _stat_only(project))
+    log("syncer apply v2")
+    measure(apply_v2, project.argv("apply", "--auto-approve", "--allow-deletes", "--json"),
+            project.root, runs, env=env, setup=lambda run: project.restore_baseline(data.v2),
+            verify=lambda s: _expect(_apply_counts(s.stdout), wanted, "applied")
+            + "; " + _count_rows(project.target, "rows", data.v2_rows))
+    return [apply_v1, *others]
+
+
+# -- targets ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Check:
+    """One performance target: the ratio it is stated in, the goal and the verdict."""
+
+    target: str
+    measured: str
+    goal: str
+    verdict: str        # PASS, FAIL or "n/a (why)"
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _missing(*ms: Measurement | None) -> str | None:
+    for m in ms:
+        if m is None:
+            return "n/a (not measured)"
+        if not m.ok:
+            return f"n/a ({m.key}: {m.status})"
+    return None
+
+
+def checks_1m(by_key: dict[str, Measurement]) -> list[Check]:
+    """The 1M-row targets: plan vs csv-diff, no-change plan, apply vs executemany and upsert."""
+    out: list[Check] = []
+    diff, plan = by_key.get("csv_diff"), by_key.get("syncer_plan_v2")
+    why = _missing(diff, plan)
+    if why:
+        out.append(Check("syncer plan vs csv-diff: time", "-", ">= 10x faster", why))
+        out.append(Check("syncer plan vs csv-diff: peak memory", "-", "<= 1/5", why))
+    else:
+        assert diff and plan and diff.median and plan.median and diff.peak_mb and plan.peak_mb
+        speed = diff.median / plan.median
+        share = plan.peak_mb / diff.peak_mb
+        out.append(Check("syncer plan vs csv-diff: time (csv-diff s / plan s)",
+                         f"{speed:.1f}x ({diff.median:.3f} s / {plan.median:.3f} s)",
+                         ">= 10x", _verdict(speed >= 10)))
+        out.append(Check("syncer plan vs csv-diff: peak memory (plan MB / csv-diff MB)",
+                         f"{share:.2f}{f' = 1/{1 / share:.1f}' if share < 1 else ''} "
+                         f"({plan.peak_mb:.0f} MB / {diff.peak_mb:.0f} MB)", "<= 0.20 (1/5)",
+                         _verdict(share <= 0.2)))
+    plain = by_key.get("csv_diff_no_sniff")
+    if not _missing(plain, plan):
+        assert plain and plan and plain.median and plan.median
+        speed = plain.median / plan.median
+        out.append(Check("(informational) syncer plan vs csv-diff --format csv: time",
+                         f"{speed:.1f}x ({plain.median:.3f} s / {plan.median:.3f} s)",
+                         ">= 10x", f"info: {_verdict(speed >= 10)} at the same goal"))
+    nochange = by_key.get("syncer_plan_nochange")
+    why = _missing(nochange)
+    if why:
+        out.append(Check("syncer plan, nothing changed", "-", "< 0.2 s", why))
+    else:
+        assert nochange and nochange.median is not None
+        out.append(Check("syncer plan, nothing changed", f"{nochange.median:.3f} s", "< 0.2 s",
+                         _verdict(nochange.median < 0.2)))
+    base, apply_v1 = by_key.get("executemany_v1"), by_key.get("syncer_apply_v1")
+    why = _missing(base, apply_v1)
+    if why:
+        out.append(Check("syncer apply v1 vs executemany", "-", "<= 1.5x", why))
+    else:
+        assert base and apply_v1 and base.median and apply_v1.median
+        ratio = apply_v1.median / base.median
+        out.append(Check("syncer apply v1 vs executemany (apply s / executemany s)",
+                         f"{ratio:.2f}x ({apply_v1.median:.3f} s / {base.median:.3f} s)",
+                         "<= 1.5x", _verdict(ratio <= 1.5)))
+    upsert, apply_v2 = by_key.get("sqlite_utils_upsert_v2"), by_key.get("syncer_apply_v2")
+    why = _missing(upsert, apply_v2)
+    if why:
+        out.append(Check("syncer apply v2 vs sqlite-utils upsert", "-", ">= 20x faster", why))
+    else:
+        assert upsert and apply_v2 and upsert.median and apply_v2.median
+        speed = upsert.median / apply_v2.median
+        out.append(Check("syncer apply v2 vs sqlite-utils upsert (upsert s / apply s)",
+                         f"{speed:.1f}x ({upsert.median:.3f} s / {apply_v2.median:.3f} s)",
+                         ">= 20x", _verdict(speed >= 20)))
+    return out
+
+
+SCALED = ("syncer_plan_v2", "syncer_apply_v1", "syncer_apply_v2")
+
+
+def checks_scale(by_key: dict[str, Measurement], rows: int,
+                 reference: dict[str, Any] | None) -> list[Check]:
+    """The 10M-row targets: peak under 1 GB, and time within 1.1 x (rows / reference rows)."""
+    out: list[Check] = []
+    for key in SCALED:
+        m = by_key.get(key)
+        name = m.label if m else key
+        why = _missing(m)
+        if why or m is None or m.peak_mb is None:
+            out.append(Check(f"{name}: peak memory", "-", "< 1024 MB", why or "n/a"))
+            continue
+        out.append(Check(f"{name}: peak memory", f"{m.peak_mb:.0f} MB", "< 1024 MB",
+                         _verdict(m.peak_mb < GIB / MIB)))
+    if reference is None:
+        for key in SCALED:
+            m = by_key.get(key)
+            out.append(Check(f"{m.label if m else key}: time vs the 1M-row run", "-",
+                             "<= 11x", "n/a (pass --compare-to bench/results-1000000.json)"))
+        return out
+    ref_rows = int(reference["rows"])
+    limit = 1.1 * rows / ref_rows
+    ref = reference.get("measurements", {})
+    for key in SCALED:
+        m, old = by_key.get(key), ref.get(key, {}).get("median_seconds")
+        name = m.label if m else key
+        why = _missing(m) or (None if old else f"n/a ({key} missing in the reference run)")
+        if why or m is None or m.median is None or not old:
+            out.append(Check(f"{name}: time vs {ref_rows:,} rows", "-", f"<= {limit:.1f}x",
+                             why or "n/a"))
+            continue
+        ratio = m.median / float(old)
+        out.append(Check(f"{name}: time at {rows:,} rows / time at {ref_rows:,} rows",
+                         f"{ratio:.2f}x ({m.median:.3f} s / {float(old):.3f} s)",
+                         f"<= {limit:.1f}x", _verdict(ratio <= limit)))
+    return out
+
+
+# -- machine and report ----------------------------------------------------------------------
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
+    except OSError:
+        pass
+    return "unknown"
+
+
+def _git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "-C", str(REPO_DIR), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO_DIR), "status", "--porcelain",
+                                "--untracked-files=no"], capture_output=True, text=True).stdout
+        return head + (" (with uncommitted changes)" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    """What the numbers were measured on (load average: other work on the machine skews them)."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpus_usable": usable,
+        "memory": _memory_gib(),
+        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "polars": _version("polars"),
+        "pyarrow": _version("pyarrow"),
+        "numpy": _version("numpy"),
+        "syncer": _version("syncer"),
+        "syncer_commit": _git_commit(),
+        "csv-diff": _version("csv-diff"),
+        "sqlite-utils": _version("sqlite-utils"),
+    }
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _check_row(c: Check) -> str:
+    return f"| {_cell(c.target)} | {_cell(c.measured)} | {_cell(c.goal)} | {_cell(c.verdict)} |"
+
+
+def render_markdown(results: dict[str, Any], measurements: list[Measurement],
+                    checks: list[Check], scale: list[Check]) -> str:
+    """RESULTS.md: banner, machine, data, measurements, targets."""
+    rows, runs, data, machine = results["rows"], results["runs"], results["data"], results["machine"]
+    lines = ["# syncer benchmark results", ""]
+    if results["smoke"]:
+        lines += [f"> **Smoke run** ({rows:,} rows, {runs} run(s)): it checks that the harness "
+                  "works end to end. The targets are stated for 1,000,000 and 10,000,000 rows; "
+                  "these numbers are not the benchmark and the PASS/FAIL below are only "
+                  "indicative.", ""]
+    lines += [f"Produced by `{results['command']}`. Raw numbers: `{results['json_name']}`. "
+              "How to read them: `bench/README.md`.", "", "## Machine", "",
+              "| | |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in machine.items()]
+    lines += ["", "## Data", "",
+              f"- rows: {rows:,} (seed {data['seed']}, generator v{data['generator_version']})",
+              f"- v1.csv: {data['v1_bytes'] / MIB:.1f} MB, {data['v1_bytes'] / rows:.0f} bytes a row"
+              " (10 columns: id, name, email, city, country, price, quantity, created, active, note)",
+              f"- v2.csv: {data['v2_bytes'] / MIB:.1f} MB, {data['v2_rows']:,} rows: "
+              f"{data['changed']:,} changed, {data['removed']:,} removed, {data['added']:,} added",
+              "", "## Measurements", "",
+              f"Wall time and peak RSS of the command's own process, median of {runs} run(s).", "",
+              "| measurement | command | median s | runs s | peak MB | status | output check |",
+              "|---|---|---:|---|---:|---|---|"]
+    for m in measurements:
+        lines.append(f"| {m.label} | `{m.command}` | {_fmt(m.median)} | "
+                     f"{', '.join(f'{s:.3f}' for s in m.seconds) or '-'} | {_fmt(m.peak_mb, 0)} | "
+                     f"{_cell(m.status)} | {_cell(m.check or '-')} |")
+    lines += ["", "## Targets (stated for 1,000,000 rows)", "",
+              "| target | measured | goal | result |", "|---|---|---|---|"]
+    lines += [_check_row(c) for c in checks]
+    if scale:
+        lines += ["", "## Scale targets (stated for 10,000,000 rows)", "",
+                  "| target | measured | goal | result |", "|---|---|---|---|"]
+        lines += [_check_row(c) for c in scale]
+    return "\n".join(lines) + "\n"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows in v1 (default 1000000)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per measurement (median; default 3)")
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "RESULTS.md",
+                        help="markdown report; results-<rows>.json is written next to it")
+    parser.add_argument("--work", type=Path, default=BENCH_DIR / "data",
+                        help="work directory for data, databases and projects (default bench/data)")
+    parser.add_argument("--skip-peers", action="store_true", help="do not run csv-diff and sqlite-utils")
+    parser.add_argument("--compare-to", type=Path, default=None,
+                        help="results JSON of a smaller run (e.g. bench/results-1000000.json) "
+                             "for the scale targets")
+    parser.add_argument("--regenerate", action="store_true", help="regenerate the data files")
+    args = parser.parse_args(argv)
+    if args.rows < 1000:
+        parser.error("--rows must be at least 1000")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def load_reference(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    reference: dict[str, Any] = json.loads(path.read_text())
+    return reference
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    reference = load_reference(args.compare_to)
+    work = args.work.resolve()
+    machine = machine_info()
+    data = generate(args.rows, work, args.regenerate)
+    measurements = [*bench_csv_diff(data, work, args.runs, args.skip_peers),
+                    *bench_sqlite_utils(data, work, args.runs, args.skip_peers),
+                    bench_executemany(data, work, args.runs),
+                    *bench_syncer(data, work, args.runs)]
+    by_key = {m.key: m for m in measurements}
+    checks = checks_1m(by_key)
+    scale = (checks_scale(by_key, args.rows, reference)
+             if args.rows >= 10_000_000 or reference is not None else [])
+    out: Path = args.out
+    json_path = out.parent / f"results-{args.rows}.json"
+    command = "python bench/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    results = {"rows": args.rows, "runs": args.runs, "smoke": args.rows < 1_000_000,
+               "command": command.strip(), "json_name": json_path.name, "machine": machine,
+               "data": data.to_json(), "measurements": {m.key: m.to_json() for m in measurements},
+               "checks": [asdict(c) for c in checks], "scale_checks": [asdict(c) for c in scale],
+               "compare_to": str(args.compare_to) if args.compare_to else None}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2) + "\n")
+    out.write_text(render_markdown(results, measurements, checks, scale))
+    log(f"wrote {out} and {json_path}")
+    for c in [*checks, *scale]:
+        log(f"  {c.verdict:>4}  {c.target}: {c.measured} (goal {c.goal})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
