@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..manifest import DatasetSpec, TargetSpec
 from .base import Driver
 from .hexabase_config import HexabaseDataset, HexabaseTarget
+from .milvus_config import MilvusDataset, MilvusTarget
 from .sqlite_config import SqliteTarget
 
 
@@ -27,6 +28,7 @@ class TargetType:
 TARGET_TYPES: dict[str, TargetType] = {
     "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite:SqliteDriver"),
     "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase:HexabaseDriver"),
+    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus:MilvusDriver"),
 }
 
 
