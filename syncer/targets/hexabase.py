@@ -135,7 +135,10 @@ class HexabaseDriver:
 
     def _import(self, batch: Batch, kind: str, frame: pl.DataFrame) -> list[RowError]:
         body, lines = _csv(frame, batch.schema, delete=kind == "delete")
-        data = body.encode(self.target.encoding, errors="strict") if body else b""
+        try:
+            data = body.encode(self.target.encoding, errors="strict") if body else b""
+        except UnicodeEncodeError:
+            return self._import_encodable(batch, kind, frame)
         form: dict[str, str] = {"filename": f"{batch.id}.csv"}
         appends = False
         if kind == "delete" or batch.dataset.mode == "upsert":
@@ -166,6 +169,31 @@ class HexabaseDriver:
             return self._result(response, batch, kind, lines, form)
         raise TargetError(f"hexabase import into '{batch.dataset.table_name}' did not go through "
                           f"after {self.target.retries + 1} attempts", retryable=True)
+
+    def _import_encodable(self, batch: Batch, kind: str, frame: pl.DataFrame) -> list[RowError]:
+        """Reject the rows the upload encoding cannot represent (each named, so the executor
+        reports its source line and leaves it out of the state); import the others."""
+        encoding = self.target.encoding
+        columns = list(batch.schema.key) if kind == "delete" else batch.schema.names
+        texts = [c for c in columns if frame.schema[c] == pl.String]
+        bad: dict[int, str] = {}
+        for index, row in enumerate(frame.select(texts).iter_rows()):
+            for name, value in zip(texts, row, strict=True):
+                try:
+                    (value or "").encode(encoding)
+                except UnicodeEncodeError as exc:
+                    bad[index] = (f"{name}: {exc.object[exc.start:exc.end]!r} cannot be encoded "
+                                  f"in {encoding} (the target's `encoding:`)")
+                    break
+        if not bad:  # then the header itself is not encodable: no row is to blame
+            raise TargetError(f"hexabase target '{self.target.name}': the column names of "
+                              f"'{batch.dataset.table_name}' cannot be encoded in {encoding}")
+        errors = [RowError(kind, index, message) for index, message in bad.items()]
+        keep = [i for i in range(frame.height) if i not in bad]
+        if keep or (batch.reset and kind == "upsert"):  # a replace_all must still clear the rest
+            errors += [RowError(e.kind, keep[e.index], e.message)
+                       for e in self._import(batch, kind, frame[keep])]
+        return errors
 
     def _result(self, response: httpx.Response, batch: Batch, kind: str, lines: list[int],
                 form: dict[str, str]) -> list[RowError]:
@@ -227,7 +255,11 @@ class HexabaseDriver:
         out = []
         for error in errors:
             index = _row_of_line(lines, int(error["line"]))
-            detail = error.get("error") or error.get("description") or "rejected"
+            # keep the server's own detail: no_queue errors carry it in `description` (`error` is
+            # the category), GetImportResults in `error` (`description` is "Insert ERROR")
+            parts = [str(error[k]) for k in ("error", "description")
+                     if error.get(k) and error[k] != "Insert ERROR"]
+            detail = ": ".join(dict.fromkeys(parts)) or "rejected"
             out.append(RowError(kind, index, f"{detail} (CSV line {error['line']})"))
         return out
 
