@@ -140,9 +140,10 @@ class Executor:
             return
         changes = item.diff.changes
         driver = self.driver(dataset)
+        # the target is checked first: a dataset whose target refuses it leaves no trace in state
+        driver.prepare(dataset.spec, schema)
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
-        driver.prepare(dataset.spec, schema)
         batches = list(_batches(changes.upserts, changes.deletes, driver.max_batch_rows))
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)

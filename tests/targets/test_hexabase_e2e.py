@@ -411,9 +411,6 @@ def test_unknown_columns_fail_before_anything_is_sent(hx: Project) -> None:
     _nothing_recorded(hx, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="executor.py calls store.ensure_dataset() before "
-                   "driver.prepare(): a dataset whose first apply fails is left in the state "
-                   "(`syncer state list` shows it, generation 0)")
 def test_failed_first_apply_leaves_no_dataset_entry(hx: Project) -> None:
     hx.manifest(mode="upsert", datastore="no_such_store")
     hx.write(_products(5))
