@@ -256,6 +256,15 @@ def emulate_hexabase(
         raise SyncError(f"cannot start the emulator: {exc}") from None
 
 
+try:  # typer >= 0.20 vendors its own click: its usage errors are not click's classes
+    from typer._click.exceptions import ClickException as _TyperClickException
+except ImportError:  # pragma: no cover - older typer raises click's own
+    _TyperClickException = click.ClickException
+_EXITS = (click.exceptions.Exit, typer.Exit)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_USAGE_ERRORS = (click.ClickException, _TyperClickException)
+
+
 def main() -> None:
     """Entry point: run the app and turn every outcome into an exit code."""
     try:
@@ -264,11 +273,11 @@ def main() -> None:
     except SyncError as exc:
         console(stderr=True).print(f"[bold red]Error:[/bold red] {_escape(redact(str(exc)))}")
         sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except _EXITS as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except _ABORTS:
         sys.exit(130)
-    except click.ClickException as exc:
+    except _USAGE_ERRORS as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:

@@ -15,7 +15,7 @@ from .errors import ManifestError, Problem, SourceError
 from .plan import DatasetPlan, Plan
 from .planner import diff
 from .project import Dataset, Project
-from .schema import HASH, HASH_VERSION, KEY, Schema
+from .schema import HASH_VERSION, Schema
 from .sources import SourceRows, fingerprint, load_rows, unchanged
 from .state import StateStore
 
@@ -98,7 +98,5 @@ def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFram
         "SELECT hash_version FROM datasets WHERE target=? AND dataset=?",
         (ds.target.name, ds.name)).fetchone()[0]
     if stored_version not in (None, HASH_VERSION) or state.schema != schema:
-        if state.schema is not None and state.schema.names == schema.names and all(
-                snapshot.schema.get(c.name) == c.dtype for c in schema.columns):
-            snapshot = schema.digest(snapshot.drop(HASH, KEY))
+        snapshot = schema.rehash(snapshot, state.schema)
     return snapshot

@@ -98,6 +98,17 @@ class Schema:
         hashed = frame.with_columns(values.hash_rows(seed=self.seed).alias(HASH))
         return hashed.with_columns(self.identity().alias(KEY))
 
+    def rehash(self, snapshot: pl.DataFrame, old: Schema | None) -> pl.DataFrame:
+        """``snapshot`` (rows hashed under ``old`` or another hash version) hashed under this
+        schema, when it holds the same columns with the same dtypes.  The same columns in another
+        order (JSON keys, a CSV re-saved with its columns moved) are the same rows; otherwise the
+        rows are returned as they are, and differ from the declared ones, as they should.
+        """
+        if old is not None and set(old.names) == set(self.names) and all(
+                snapshot.schema.get(c.name) == c.dtype for c in self.columns):
+            return self.digest(snapshot.drop(HASH, KEY))
+        return snapshot
+
     def identity(self) -> pl.Expr:
         if len(self.key) == 1:
             return pl.col(self.key[0]).cast(pl.String)

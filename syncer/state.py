@@ -253,6 +253,13 @@ class StateStore:
         """
         snapshot = self.snapshot(target, dataset)
         frame = schema.empty_frame() if snapshot is None else snapshot
+        stored = self.db.execute("SELECT schema_json, hash_version FROM datasets WHERE target=? "
+                                 "AND dataset=?", (target, dataset)).fetchone()
+        if snapshot is not None and stored is not None and stored[0] is not None and (
+                stored[1] != HASH_VERSION or Schema.from_json(stored[0]) != schema):
+            # the planner compared rows rehashed under ``schema``: store them so, or the next
+            # plan would see every row that was not rewritten as changed
+            frame = schema.rehash(frame, Schema.from_json(stored[0]))
         frame = frame.select([c for c in [*schema.names, HASH, KEY] if c in frame.columns])
         with self.transaction() as db:
             db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=?", (target, dataset))

@@ -44,7 +44,10 @@ def load_rows(dataset: Dataset) -> SourceRows:
     for index, path in enumerate(dataset.files):
         raw = read_file(path, dataset.format, spec.source)
         raw = raw.with_columns(pl.int_range(raw.height, dtype=pl.Int64).alias(ROW))
-        file_schema = Schema.declared(spec, [c for c in raw.columns if c != ROW])
+        names = [c for c in raw.columns if c != ROW]
+        if not names and raw.height == 0:
+            names = list(spec.key or ())  # an empty JSON (Lines) file names no columns
+        file_schema = Schema.declared(spec, names)
         if schema is None:
             schema = file_schema
         elif spec.columns is None and file_schema.names != schema.names:

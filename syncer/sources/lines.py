@@ -47,7 +47,7 @@ def record_lines(path: Path, fmt: str, source: SourceSpec, records: list[int]) -
     text = path.read_bytes().decode(source.encoding, errors="replace").lstrip("\ufeff")
     if fmt == "jsonl":
         index = 0
-        for number, raw in enumerate(text.splitlines(), start=1):
+        for number, raw in enumerate(text.split("\n"), start=1):  # as the reader splits
             if raw.strip():
                 if index in wanted:
                     found[index] = number

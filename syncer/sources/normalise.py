@@ -27,6 +27,16 @@ _FALSE = ["false", "f", "no", "n", "0", "off"]
 def normalise(raw: pl.DataFrame, schema: Schema, path: Path, lines: LineLookup) -> pl.DataFrame:
     """Select, rename and type ``raw``'s columns as ``schema`` says; keep the ``__row`` column."""
     available = [c for c in raw.columns if c != ROW]
+    if not available and raw.height == 0:
+        # an empty JSON array or JSON Lines file has no columns to check: it is zero rows
+        return pl.DataFrame(schema={**schema.polars_schema, ROW: pl.Int64()})
+    absent_keys = [k for k in schema.key if k not in schema.names]
+    if absent_keys:
+        close = difflib.get_close_matches(absent_keys[0], available, n=1)
+        hint = (f"did you mean '{close[0]}'?" if close else
+                f"the file has: {', '.join(available) or '(no columns)'}")
+        raise SourceError(path, f"key column '{absent_keys[0]}' is not in the file", line=1,
+                          hint=hint)
     missing = [c for c in schema.columns if c.source not in available]
     if missing:
         column = missing[0]

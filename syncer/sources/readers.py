@@ -71,7 +71,9 @@ def _read_csv(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
                                              newlines_in_values=True, invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
-                strings_can_be_null=True, quoted_strings_can_be_null=True),
+                # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
+                # "N/A", ...) would turn real text such as the country code NA into nulls
+                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
     except pa.ArrowInvalid as exc:
         raise _csv_error(path, source, delimiter, str(exc)) from None
@@ -186,7 +188,9 @@ def _read_jsonl(path: Path, source: SourceSpec) -> pl.DataFrame:
     text = _decode(path, source.encoding)
     records: list[dict[str, Any]] = []
     lines: list[int] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # JSON Lines ends lines with \n only: str.splitlines() would also split inside values at
+    # U+2028, U+0085 and friends, which JSON (and json.dumps(ensure_ascii=False)) leaves raw
+    for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         try:

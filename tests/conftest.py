@@ -1,0 +1,284 @@
+"""Shared helpers of the core test suite: a throw-away syncer project in ``tmp_path`` and a way to
+run the real CLI in-process (``syncer.cli.main`` with ``sys.argv`` set, output captured, the exit
+code taken from ``SystemExit``).  Everything runs against real SQLite files: the state database
+and the embedded ``type: sqlite`` target.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncer import runner
+from syncer.cli import main
+
+pytest_plugins = ["tests.fixtures.hexabase"]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one CLI run left: exit code, stdout, stderr."""
+
+    code: int
+    out: str
+    err: str
+
+    @property
+    def output(self) -> str:
+        return self.out + self.err
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def __str__(self) -> str:  # shown by pytest when an assertion on a Result fails
+        return f"exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    return exc.code if isinstance(exc.code, int) else 1
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
+    """``cli("plan", "-m", "manifests")`` runs the real CLI in this process; returns a Result."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("SYNCER_STATE", raising=False)
+    monkeypatch.delenv("SYNCER_DEBUG", raising=False)
+
+    def run(*args: object) -> Result:
+        capsys.readouterr()
+        monkeypatch.setattr(sys, "argv", ["syncer", *(str(a) for a in args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = _exit_code(exc)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return run
+
+
+def run_subprocess(*args: object, cwd: Path, env: dict[str, str] | None = None,
+                   timeout: float = 60) -> Result:
+    """Run ``python -m syncer ARGS`` as a real separate process."""
+    environ = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    environ.pop("SYNCER_DEBUG", None)
+    environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environ.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-m", "syncer", *(str(a) for a in args)], cwd=cwd,
+                          env=environ, capture_output=True, text=True, timeout=timeout)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+# -- writing sources -----------------------------------------------------------------------------
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[Any]], *, quote_all: bool = False,
+             crlf: bool = False, delimiter: str = ",") -> str:
+    """CSV text; ``None`` is written as an empty field."""
+    # the csv module quotes only the characters of its lineterminator, so a value holding a lone
+    # \r would be written bare with "\n" endings: write with "\r\n" and swap the row endings
+    end = "\r\n" if crlf else "\n"
+    out: list[str] = []
+    for row in [header, *rows]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL,
+                            lineterminator="\r\n", delimiter=delimiter)
+        writer.writerow(["" if v is None else v for v in row])
+        out.append(buffer.getvalue()[:-2] + end)
+    return "".join(out)
+
+
+def jsonl_text(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
+
+# -- reading results ---------------------------------------------------------------------------
+
+def table_rows(db: Path, table: str, columns: Sequence[str] | None = None) -> Counter[tuple[Any, ...]]:
+    """A target table as a multiset of row tuples (read with sqlite3, nothing else)."""
+    con = sqlite3.connect(db)
+    try:
+        cols = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+        return Counter(tuple(r) for r in con.execute(f'SELECT {cols} FROM "{table}"'))
+    finally:
+        con.close()
+
+
+def table_exists(db: Path, table: str) -> bool:
+    if not db.exists():
+        return False
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
+                           (table,)).fetchone() is not None
+    finally:
+        con.close()
+
+
+def db_dump(db: Path) -> list[str]:
+    """Every table's contents of a SQLite file, as SQL text (a logical snapshot to compare)."""
+    if not db.exists():
+        return []
+    con = sqlite3.connect(db)
+    try:
+        return list(con.iterdump())
+    finally:
+        con.close()
+
+
+def state_record(state: Path, target: str, dataset: str) -> dict[str, Any] | None:
+    con = sqlite3.connect(state)
+    try:
+        con.row_factory = sqlite3.Row
+        row = con.execute("SELECT * FROM datasets WHERE target=? AND dataset=?",
+                          (target, dataset)).fetchone()
+        return dict(row) if row else None
+    finally:
+        con.close()
+
+
+# -- a project on disk ---------------------------------------------------------------------------
+
+class Project:
+    """A syncer project under ``root``: ``manifests/``, ``data/``, ``state/syncer.db`` and the
+    target database ``build/target.db``.  The tests run with ``root`` as the working directory."""
+
+    def __init__(self, root: Path, run: Any) -> None:
+        self.root = root
+        self.manifests = root / "manifests"
+        self.data = root / "data"
+        self.state = root / "state" / "syncer.db"
+        self.target_db = root / "build" / "target.db"
+        self.manifests.mkdir(parents=True, exist_ok=True)
+        self.data.mkdir(parents=True, exist_ok=True)
+        self._run = run
+
+    # files
+    def manifest(self, text: str, name: str = "shop.yaml") -> Path:
+        path = self.manifests / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def write(self, name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
+        path = self.data / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = content if isinstance(content, bytes) else content.encode(encoding)
+        path.write_bytes(data)
+        return path
+
+    # commands
+    def syncer(self, *args: object) -> Result:
+        return self._run(*args)
+
+    def plan(self, *args: object) -> Result:
+        return self._run("plan", "-m", self.manifests, "--state", self.state, *args)
+
+    def plan_json(self, *args: object) -> dict[str, Any]:
+        result = self.plan("--json", *args)
+        assert result.code == 0, str(result)
+        return json.loads(result.out)
+
+    def apply(self, *args: object) -> Result:
+        return self._run("apply", "-m", self.manifests, "--state", self.state, "--auto-approve",
+                         *args)
+
+    def apply_ok(self, *args: object) -> Result:
+        result = self.apply(*args)
+        assert result.code == 0, str(result)
+        assert "Traceback" not in result.output
+        return result
+
+    # reading
+    def table(self, table: str, columns: Sequence[str] | None = None,
+              db: Path | None = None) -> Counter[tuple[Any, ...]]:
+        return table_rows(db or self.target_db, table, columns)
+
+    def record(self, dataset: str, target: str = "shop") -> dict[str, Any] | None:
+        return state_record(self.state, target, dataset)
+
+    def snapshot(self) -> tuple[list[str], list[str]]:
+        """State database and target database contents, to prove that nothing changed."""
+        return db_dump(self.state), db_dump(self.target_db)
+
+
+@pytest.fixture
+def project(tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(tmp_path)
+    return Project(tmp_path, cli)
+
+
+# -- the Python API (fast; used by the property tests) -------------------------------------------
+
+def api_apply(manifests: Path, state: Path, *, allow_deletes: bool = False) -> None:
+    selection = runner.Selection(manifests, state)
+    with runner.locked_state(state, "apply") as (store, _lock):
+        applier = runner.Applier(selection, store, allow_deletes=allow_deletes)
+        try:
+            applier.settle()
+            planned = applier.plan()
+            applier.apply(planned)
+        finally:
+            applier.close()
+
+
+def api_plan(manifests: Path, state: Path, *, allow_deletes: bool = False):  # type: ignore[no-untyped-def]
+    _, planned = runner.plan(runner.Selection(manifests, state), allow_deletes=allow_deletes)
+    return planned.plan
+
+
+# -- what each mode means ------------------------------------------------------------------------
+
+def expected_rows(mode: str, versions: Sequence[Sequence[tuple[Any, ...]]],
+                  key: Sequence[int] | None = None, delete_missing: bool = True
+                  ) -> Counter[tuple[Any, ...]]:
+    """The target contents the mode defines after ``versions`` were applied in turn.
+
+    Rows are tuples in column order; ``key`` gives the positions of the key columns.
+    """
+    def key_of(row: tuple[Any, ...]) -> tuple[Any, ...]:
+        assert key is not None
+        return tuple(row[i] for i in key)
+
+    if not versions:
+        return Counter()
+    if mode == "replace":
+        return Counter(versions[-1])
+    if mode == "append":
+        if key:
+            first: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+            for version in versions:
+                for row in version:
+                    first.setdefault(key_of(row), row)
+            return Counter(first.values())
+        # identity is the content plus its occurrence number: a row delivered n times at most in
+        # one version is held n times
+        most: Counter[tuple[Any, ...]] = Counter()
+        for version in versions:
+            most |= Counter(version)
+        return most
+    if mode == "upsert":
+        held: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        for version in versions:
+            current = {key_of(row): row for row in version}
+            if delete_missing:
+                held = current
+            else:
+                held.update(current)
+        return Counter(held.values())
+    raise AssertionError(mode)

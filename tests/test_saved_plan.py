@@ -1,0 +1,188 @@
+"""Saved plans (``plan --out`` then ``apply FILE``) and ``--dataset`` / ``--target`` filters."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Project, csv_text, db_dump
+
+MANIFEST = """\
+version: 1
+target:
+  name: shop
+  type: sqlite
+  path: ../build/target.db
+datasets:
+  - name: products
+    source: ../data/products.csv
+    mode: upsert
+    key: [sku]
+  - name: tags
+    source: ../data/tags.csv
+    mode: replace
+"""
+OTHER = """\
+version: 1
+target:
+  name: other
+  type: sqlite
+  path: ../build/other.db
+datasets:
+  - name: notes
+    source: ../data/notes.csv
+    mode: replace
+"""
+P1 = [["A", "cup"], ["B", "pot"], ["C", "mug"]]
+P2 = [["A", "cup"], ["B", "moka pot"], ["C", "mug"], ["D", "tray"]]
+
+
+@pytest.fixture
+def shop(project: Project) -> Project:
+    project.manifest(MANIFEST)
+    project.write("products.csv", csv_text(["sku", "name"], P1))
+    project.write("tags.csv", csv_text(["tag"], [["red"], ["blue"]]))
+    project.apply_ok()
+    return project
+
+
+def dataset_state(project: Project, target: str, dataset: str) -> tuple[Any, ...]:
+    """Everything the state holds about one dataset: its record and its snapshot chunks."""
+    con = sqlite3.connect(project.state)
+    try:
+        record = con.execute("SELECT * FROM datasets WHERE target=? AND dataset=?",
+                             (target, dataset)).fetchall()
+        chunks = con.execute("SELECT chunk, rows, data FROM snapshot_chunks WHERE target=? AND "
+                             "dataset=? ORDER BY chunk", (target, dataset)).fetchall()
+        return (record, chunks)
+    finally:
+        con.close()
+
+
+def test_fresh_saved_plan_applies_exactly_and_then_plan_is_empty(shop: Project) -> None:
+    shop.write("products.csv", csv_text(["sku", "name"], P2))
+    saved = shop.plan("--out", "p.json")
+    assert saved.code == 0, str(saved)
+    assert "Saved the plan to p.json" in saved.out
+    data = json.loads(Path("p.json").read_text())
+    assert data["format_version"] == 1
+    assert [(d["dataset"], d["inserts"], d["updates"]) for d in data["datasets"]] == [
+        ("products", 1, 1), ("tags", 0, 0)]
+    # a saved plan needs no --auto-approve: it was reviewed when it was made
+    result = shop.syncer("apply", "p.json", "--state", shop.state)
+    assert result.code == 0, str(result)
+    assert shop.table("products") == {("A", "cup"): 1, ("B", "moka pot"): 1, ("C", "mug"): 1,
+                                      ("D", "tray"): 1}
+    assert shop.plan_json()["changes"] is False
+
+
+def test_saved_plan_is_stale_after_the_source_changed(shop: Project) -> None:
+    shop.write("products.csv", csv_text(["sku", "name"], P2))
+    assert shop.plan("--out", "p.json").code == 0
+    shop.write("products.csv", csv_text(["sku", "name"], [*P2, ["E", "lid"]]))
+    before = shop.snapshot()
+    result = shop.syncer("apply", "p.json", "--state", shop.state)
+    assert result.code == 1, str(result)
+    assert "stale plan for shop/products" in result.err
+    assert "a source file changed" in result.err
+    assert "Traceback" not in result.output
+    assert shop.snapshot() == before
+
+
+def test_saved_plan_is_stale_after_another_apply(shop: Project) -> None:
+    shop.write("products.csv", csv_text(["sku", "name"], P2))
+    assert shop.plan("--out", "p.json").code == 0
+    shop.apply_ok()  # someone applied in between
+    before = shop.snapshot()
+    result = shop.syncer("apply", "p.json", "--state", shop.state)
+    assert result.code == 1, str(result)
+    assert "stale" in result.err and "the state changed" in result.err
+    assert shop.snapshot() == before
+
+
+def test_saved_plan_is_stale_after_the_manifest_changed(shop: Project) -> None:
+    shop.write("products.csv", csv_text(["sku", "name"], P2))
+    assert shop.plan("--out", "p.json").code == 0
+    shop.manifest(MANIFEST.replace("    key: [sku]", "    key: [sku]\n    delete_missing: false"))
+    result = shop.syncer("apply", "p.json", "--state", shop.state)
+    assert result.code == 1
+    assert "stale" in result.err and "its manifest changed" in result.err
+
+
+def test_saved_plan_is_stale_when_only_the_state_moved(shop: Project) -> None:
+    """Same source bytes, but the state generation moved (another apply of the same data)."""
+    shop.write("tags.csv", csv_text(["tag"], [["red"]]))
+    assert shop.plan("--out", "p.json", "--dataset", "tags").code == 0
+    shop.apply_ok("--dataset", "tags")
+    result = shop.syncer("apply", "p.json", "--state", shop.state)
+    assert result.code == 1
+    assert "stale plan for shop/tags" in result.err
+
+
+def test_saved_plan_for_one_dataset_applies_only_that_one(shop: Project) -> None:
+    shop.write("products.csv", csv_text(["sku", "name"], P2))
+    shop.write("tags.csv", csv_text(["tag"], [["green"]]))
+    assert shop.plan("--dataset", "products", "--out", "p.json").code == 0
+    tags_before = dataset_state(shop, "shop", "tags")
+    result = shop.syncer("apply", "p.json", "--state", shop.state)
+    assert result.code == 0, str(result)
+    assert ("D", "tray") in shop.table("products")
+    assert shop.table("tags") == {("red",): 1, ("blue",): 1}
+    assert dataset_state(shop, "shop", "tags") == tags_before
+
+
+def test_missing_or_invalid_plan_file(shop: Project) -> None:
+    result = shop.syncer("apply", "nope.json", "--state", shop.state)
+    assert result.code == 1 and "does not exist" in result.err
+    Path("bad.json").write_text("{not json")
+    result = shop.syncer("apply", "bad.json", "--state", shop.state)
+    assert result.code == 1 and "not a syncer plan file" in result.err
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("selector", ["products", "shop/products"])
+def test_dataset_filter_applies_only_that_dataset(shop: Project, selector: str) -> None:
+    shop.write("products.csv", csv_text(["sku", "name"], P2))
+    shop.write("tags.csv", csv_text(["tag"], [["green"]]))
+    tags_before = dataset_state(shop, "shop", "tags")
+    plan = shop.plan_json("--dataset", selector)
+    assert [d["dataset"] for d in plan["datasets"]] == ["products"]
+    assert plan["orphans"] == []  # filtered out is not orphaned
+    shop.apply_ok("--dataset", selector)
+    assert ("D", "tray") in shop.table("products")
+    assert shop.table("tags") == {("red",): 1, ("blue",): 1}
+    assert dataset_state(shop, "shop", "tags") == tags_before
+    # the rest is still pending
+    rest = shop.plan_json()
+    assert [(d["dataset"], d["inserts"], d["deletes"]) for d in rest["datasets"]] == [
+        ("products", 0, 0), ("tags", 1, 2)]
+
+
+def test_target_filter_applies_only_that_target(shop: Project) -> None:
+    shop.manifest(OTHER, name="other.yaml")
+    shop.write("notes.csv", csv_text(["note"], [["hello"]]))
+    shop.write("tags.csv", csv_text(["tag"], [["green"]]))
+    other_db = shop.root / "build" / "other.db"
+    shop_before = db_dump(shop.target_db)
+    shop_state = [dataset_state(shop, "shop", n) for n in ("products", "tags")]
+    plan = shop.plan_json("--target", "other")
+    assert [d["target"] for d in plan["datasets"]] == ["other"]
+    shop.apply_ok("--target", "other")
+    assert shop.table("notes", db=other_db) == {("hello",): 1}
+    assert db_dump(shop.target_db) == shop_before
+    assert [dataset_state(shop, "shop", n) for n in ("products", "tags")] == shop_state
+    assert shop.plan_json("--target", "other")["changes"] is False
+    assert shop.plan_json("--target", "shop")["changes"] is True
+
+
+def test_unknown_filter_is_an_error_not_an_empty_selection(shop: Project) -> None:
+    result = shop.plan("--dataset", "nope")
+    assert result.code == 1
+    assert "no dataset 'nope'" in result.err and "shop/products" in result.err
+    result = shop.apply("--target", "nope")
+    assert result.code == 1
+    assert "no target 'nope'" in result.err

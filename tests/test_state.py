@@ -1,0 +1,349 @@
+"""The state: the apply lock, choosing the database, its file mode, the unchanged-file fast path,
+settling a batch a crash left open, and orphaned datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncer import planning, runner
+from syncer.errors import LockError
+from syncer.executor import delta
+from syncer.lock import StateLock
+from syncer.state import StateStore
+from syncer.targets.base import Batch
+from syncer.targets.registry import open_driver
+from tests.conftest import REPO, Project, csv_text, expected_rows
+
+MANIFEST = """\
+version: 1
+target:
+  name: shop
+  type: sqlite
+  path: ../build/target.db
+datasets:
+  - name: products
+    source: ../data/products.csv
+    mode: upsert
+    key: [sku]
+  - name: log
+    source: ../data/log.csv
+    mode: append
+"""
+PRODUCTS = [["A", "cup"], ["B", "pot"]]
+LOG_V1 = [["ping", "1"], ["ping", "1"], ["pong", "2"]]
+LOG_V2 = [*LOG_V1, ["ping", "1"], ["pang", "3"]]
+
+
+@pytest.fixture
+def shop(project: Project) -> Project:
+    project.manifest(MANIFEST)
+    project.write("products.csv", csv_text(["sku", "name"], PRODUCTS))
+    project.write("log.csv", csv_text(["event", "n"], LOG_V1))
+    return project
+
+
+# -- the lock --------------------------------------------------------------------------------------
+
+class Holder:
+    """Another process that holds the apply lock until told to let go."""
+
+    def __init__(self, state: Path) -> None:
+        code = ("import sys\nfrom pathlib import Path\nfrom syncer.lock import StateLock\n"
+                f"lock = StateLock(Path({str(state)!r}))\nlock.acquire('apply')\n"
+                "print('held', flush=True)\nsys.stdin.readline()\nlock.release()\n")
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=env)
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "held"
+
+    def release(self) -> None:
+        assert self.proc.stdin is not None
+        if not self.proc.stdin.closed:
+            self.proc.stdin.write("go\n")
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def holder(shop: Project):  # type: ignore[no-untyped-def]
+    shop.state.parent.mkdir(parents=True, exist_ok=True)
+    held = Holder(shop.state)
+    yield held
+    held.release()
+
+
+def test_a_second_apply_is_refused_naming_the_holder(shop: Project, holder: Holder) -> None:
+    result = shop.apply()
+    assert result.code == 1, str(result)
+    assert f"the state is locked by pid {holder.proc.pid} on {socket.gethostname()}" in result.err
+    assert "(apply, since" in result.err
+    assert "Traceback" not in result.output
+    assert not shop.target_db.exists()
+    holder.release()
+    shop.apply_ok()
+    assert shop.table("products") == {("A", "cup"): 1, ("B", "pot"): 1}
+
+
+def test_lock_timeout_waits_for_the_holder(shop: Project, holder: Holder) -> None:
+    timer = threading.Timer(0.5, holder.release)
+    timer.start()
+    try:
+        shop.apply_ok("--lock-timeout", "20")
+    finally:
+        timer.join()
+    assert shop.table("products") == {("A", "cup"): 1, ("B", "pot"): 1}
+
+
+def test_state_lock_refuses_a_second_holder_in_process(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    first, second = StateLock(state), StateLock(state)
+    first.acquire("apply")
+    try:
+        with pytest.raises(LockError) as refused:
+            second.acquire("watch")
+        assert f"pid {os.getpid()} on {socket.gethostname()}" in str(refused.value)
+    finally:
+        first.release()
+    second.acquire("watch")
+    second.release()
+
+
+def test_a_dead_holders_lock_is_released_and_reported(shop: Project) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    pid = int(dead.stdout)
+    shop.state.parent.mkdir(parents=True, exist_ok=True)
+    lock = shop.state.with_name(shop.state.name + ".lock")
+    lock.write_text(json.dumps({"pid": pid, "host": socket.gethostname(),
+                                "started_at": "2024-01-01T00:00:00+00:00", "command": "apply"}))
+    result = shop.apply_ok()
+    assert f"a lock left by a dead process was released: pid {pid}" in result.err
+
+
+# -- where the state is ----------------------------------------------------------------------------
+
+def test_state_option_chooses_the_database(shop: Project) -> None:
+    custom = shop.root / "elsewhere" / "custom.db"
+    result = shop.syncer("apply", "-m", "manifests", "--state", custom, "--auto-approve")
+    assert result.code == 0, str(result)
+    assert custom.exists()
+    assert not (shop.root / "state" / "syncer.db").exists()
+    listed = shop.syncer("state", "list", "--state", custom, "--json")
+    assert {d["dataset"] for d in listed.json()} == {"products", "log"}
+
+
+def test_syncer_state_env_chooses_the_database(shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    from_env = shop.root / "env" / "state.db"
+    monkeypatch.setenv("SYNCER_STATE", str(from_env))
+    result = shop.syncer("apply", "-m", "manifests", "--auto-approve")
+    assert result.code == 0, str(result)
+    assert from_env.exists()
+    assert not (shop.root / "state" / "syncer.db").exists()
+    assert shop.syncer("plan", "-m", "manifests", "--json").json()["changes"] is False
+    # --state wins over the environment
+    other = shop.root / "other.db"
+    plan = shop.syncer("plan", "-m", "manifests", "--state", other, "--json").json()
+    assert plan["changes"] is True
+    assert not other.exists()  # plan never creates a state database
+
+
+def test_default_state_location(shop: Project) -> None:
+    result = shop.syncer("apply", "-m", "manifests", "--auto-approve")
+    assert result.code == 0, str(result)
+    assert (shop.root / "state" / "syncer.db").exists()
+
+
+def test_state_file_is_owner_only(shop: Project) -> None:
+    old = os.umask(0)
+    try:
+        shop.apply_ok()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(shop.state.stat().st_mode) == 0o600
+    lock = shop.state.with_name(shop.state.name + ".lock")
+    assert stat.S_IMODE(lock.stat().st_mode) == 0o600
+    for side in (shop.state.with_name(shop.state.name + s) for s in ("-wal", "-shm")):
+        if side.exists():
+            assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0
+
+
+def test_state_show_reports_rows_and_generation(shop: Project) -> None:
+    shop.apply_ok()
+    shown = shop.syncer("state", "show", "shop/products", "--state", shop.state, "--json")
+    assert shown.code == 0, str(shown)
+    info = shown.json()
+    assert (info["rows"], info["mode"], info["key"]) == (2, "upsert", ["sku"])
+    assert info["generation"] >= 1
+    assert {tuple(r.values()) for r in info["sample"]} == {("A", "cup"), ("B", "pot")}
+    missing = shop.syncer("state", "show", "nope", "--state", shop.state)
+    assert missing.code == 1 and "no dataset 'nope'" in missing.err
+
+
+# -- the unchanged-file fast path ---------------------------------------------------------------------
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The datasets whose rows the planner reads (it calls planning.load_rows for each)."""
+    seen: list[str] = []
+    real = planning.load_rows
+
+    def counting(dataset: Any) -> Any:
+        seen.append(dataset.id)
+        return real(dataset)
+
+    monkeypatch.setattr(planning, "load_rows", counting)
+    return seen
+
+
+def test_touched_but_unchanged_file_is_not_read(shop: Project, reads: list[str]) -> None:
+    shop.apply_ok()
+    reads.clear()
+    source = shop.data / "products.csv"
+    later = source.stat().st_mtime_ns + 5_000_000_000
+    os.utime(source, ns=(later, later))
+    result = shop.plan()
+    assert result.code == 0, str(result)
+    assert "shop/products (upsert -> products): source unchanged" in result.out
+    assert "No changes." in result.out
+    assert reads == []
+    # the new mtime is recorded by the next apply, which reads nothing either
+    shop.apply_ok()
+    assert reads == []
+    assert json.loads(shop.record("products")["fingerprint_json"])[0]["mtime_ns"] == later
+    # changed bytes are read
+    shop.write("products.csv", csv_text(["sku", "name"], [*PRODUCTS, ["C", "mug"]]))
+    assert shop.plan_json()["changes"] is True
+    assert reads == ["shop/products"]
+
+
+def test_a_same_size_edit_is_a_change(shop: Project) -> None:
+    """The content hash decides; size alone never makes a file look unchanged."""
+    shop.apply_ok()
+    source = shop.data / "products.csv"
+    shop.write("products.csv", source.read_text().replace("cup", "mug"))
+    plan = shop.plan_json()
+    assert [d["updates"] for d in plan["datasets"]] == [1, 0]
+
+
+# -- settling a crash ------------------------------------------------------------------------------
+
+def crash_after_target_commit(project: Project, *, send: bool = True) -> str:
+    """Do what apply does for the first dataset with changes, up to and including the target's
+    commit, then stop as a crash would: the journal entry stays open, nothing is folded."""
+    selection = runner.Selection(project.manifests, project.state)
+    with runner.locked_state(project.state, "apply") as (store, _):
+        applier = runner.Applier(selection, store)
+        try:
+            planned = applier.plan()
+            item = next(d for d in planned.plan.datasets if d.has_changes)
+            dataset, schema = planned.datasets[item.id], planned.schemas[item.id]
+            assert item.diff is not None
+            changes = item.diff.changes
+            store.ensure_dataset(dataset.target.name, dataset.name, dataset.target.type,
+                                 dataset.spec.table_name, dataset.spec.mode)
+            driver = open_driver(dataset.target)
+            try:
+                driver.prepare(dataset.spec, schema)
+                batch = Batch("crashed-batch", dataset.target.name, dataset.spec, schema,
+                              changes.reset, changes.upserts, changes.deletes)
+                store.open_batch("crashed-run", batch.id, batch.target, dataset.name, schema,
+                                 batch.reset, delta(batch))
+                if send:
+                    driver.apply(batch)
+            finally:
+                driver.close()
+        finally:
+            applier.close()
+        assert [b.batch_id for b in store.open_batches()] == ["crashed-batch"]
+        return item.id
+
+
+def log_rows(versions: list[list[list[str]]]) -> Any:
+    return expected_rows("append", [[tuple(r) for r in v] for v in versions])
+
+
+def test_a_batch_that_landed_before_the_crash_is_folded_exactly_once(shop: Project) -> None:
+    shop.manifest(MANIFEST.split("  - name: log")[0].replace("products", "log")
+                  .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
+    shop.apply_ok()
+    shop.write("log.csv", csv_text(["event", "n"], LOG_V2))
+    assert crash_after_target_commit(shop) == "shop/log"
+    # the target already holds the new rows; the state does not know yet
+    assert shop.table("log") == log_rows([LOG_V1, LOG_V2])
+    result = shop.apply_ok()
+    assert "settled batch crashed-batch of shop/log: it had landed" in result.err
+    assert shop.table("log") == log_rows([LOG_V1, LOG_V2])  # nothing delivered twice
+    assert sum(shop.table("log").values()) == 5
+    assert shop.plan_json()["changes"] is False
+    with StateStore(shop.state) as store:
+        assert store.open_batches() == []
+
+
+def test_a_batch_that_never_landed_is_abandoned_and_sent_again(shop: Project) -> None:
+    shop.manifest(MANIFEST.split("  - name: log")[0].replace("products", "log")
+                  .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
+    shop.apply_ok()
+    shop.write("log.csv", csv_text(["event", "n"], LOG_V2))
+    crash_after_target_commit(shop, send=False)
+    assert shop.table("log") == log_rows([LOG_V1])
+    result = shop.apply_ok()
+    assert "settled batch crashed-batch of shop/log: it had not landed" in result.err
+    assert shop.table("log") == log_rows([LOG_V1, LOG_V2])
+    assert shop.plan_json()["changes"] is False
+
+
+def test_an_apply_killed_after_the_target_commit_is_settled_by_the_next(
+        shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real apply, interrupted between the target commit and the state commit."""
+    shop.apply_ok()
+    shop.write("log.csv", csv_text(["event", "n"], LOG_V2))
+    shop.write("products.csv", csv_text(["sku", "name"], [["A", "big cup"], ["B", "pot"]]))
+
+    def killed(self: StateStore, batch_id: str, **_: Any) -> None:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(StateStore, "fold_batch", killed)
+        crashed = shop.apply()
+    assert crashed.code == 130, str(crashed)
+    with StateStore(shop.state) as store:
+        assert len(store.open_batches()) == 1
+    result = shop.apply_ok()
+    assert "it had landed" in result.err
+    assert shop.table("log") == log_rows([LOG_V1, LOG_V2])
+    assert shop.table("products") == {("A", "big cup"): 1, ("B", "pot"): 1}
+    assert shop.plan_json()["changes"] is False
+
+
+# -- orphans ------------------------------------------------------------------------------------------
+
+def test_an_orphaned_dataset_is_reported_and_its_table_left_alone(shop: Project) -> None:
+    shop.apply_ok()
+    log_before = shop.table("log")
+    record_before = shop.record("log")
+    shop.manifest(MANIFEST.split("  - name: log")[0])
+    plan = shop.plan_json()
+    assert plan["orphans"] == ["shop/log"]
+    assert plan["changes"] is False
+    text = shop.plan()
+    assert "shop/log: orphaned (in the state, not in the manifests)" in text.out
+    assert "Orphaned" in shop.plan("--format", "markdown").out
+    shop.apply_ok()
+    assert shop.table("log") == log_before
+    assert shop.record("log") == record_before
+    forgot = shop.syncer("state", "forget", "shop/log", "--state", shop.state)
+    assert forgot.code == 0, str(forgot)
+    assert shop.record("log") is None
+    assert shop.table("log") == log_before
+    assert shop.plan_json()["orphans"] == []
