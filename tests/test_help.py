@@ -71,3 +71,35 @@ def test_no_arguments_shows_help(cli) -> None:  # type: ignore[no-untyped-def]
     assert "Usage:" in result.output and "plan" in result.output
     assert "Internal error" not in result.output
     assert result.code in (0, 2)
+
+
+def test_emulate_hexabase_serves_and_stops_on_sigterm(tmp_path) -> None:
+    """`syncer emulate hexabase` is a real server process: it answers login, and SIGTERM stops it."""
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "syncer", "emulate", "hexabase", "--port",
+                             str(port), "--data", str(tmp_path), "--token", "t0ken-for-test"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                reply = httpx.post(f"http://127.0.0.1:{port}/api/v0/login",
+                                   json={"email": "a@b.c", "password": "t0ken-for-test"})
+                break
+            except httpx.ConnectError:
+                assert time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "no server"
+                time.sleep(0.1)
+        assert reply.json() == {"token": "t0ken-for-test"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

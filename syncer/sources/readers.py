@@ -18,7 +18,7 @@ import polars as pl
 
 from ..errors import SourceError
 from ..manifest import SourceSpec
-from .lines import csv_line_of_record, line_of_offset
+from .lines import line_of_offset
 
 
 def read_file(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:

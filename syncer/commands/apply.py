@@ -1,0 +1,71 @@
+"""`syncer apply`: plan (or load a saved plan), confirm, apply, record."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import runner
+from ..errors import SyncError
+from ..plan import SavedPlan
+from ..ui import BarReporter, console, render_plan, render_result
+from .options import AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt
+from .options import selection as make_selection
+
+
+def apply(
+    plan_file: Annotated[Optional[Path], typer.Argument(
+        help="A plan saved with `plan --out`; applied exactly, refused when stale.")] = None,
+    manifests: Manifests = Path("manifests"),
+    state: StateOpt = None,
+    target: TargetOpt = None,
+    dataset: DatasetOpt = None,
+    auto_approve: Annotated[bool, typer.Option(
+        "--auto-approve", help="Do not ask for confirmation.")] = False,
+    allow_deletes: AllowDeletes = False,
+    lock_timeout: Annotated[float, typer.Option(
+        "--lock-timeout", help="Wait up to SECONDS for another apply to finish.")] = 0.0,
+    json_out: JsonOpt = False,
+    no_color: NoColor = False,
+) -> None:
+    """Apply the changes: plan, confirm (unless --auto-approve or a plan file), then apply."""
+    saved = SavedPlan.load(plan_file) if plan_file is not None else None
+    if saved is not None:
+        manifests = saved.manifests
+    out = console(no_color=no_color)
+    selection = make_selection(manifests, state, target, dataset)
+    reporter = BarReporter(enabled=not json_out)
+    with runner.locked_state(selection.state, "apply", lock_timeout) as (store, lock):
+        if lock.stale is not None:
+            reporter.note(f"a lock left by a dead process was released: {lock.stale.describe()}")
+        applier = runner.Applier(selection, store, reporter, allow_deletes=allow_deletes)
+        try:
+            for note in applier.settle():
+                reporter.note(note)
+            planned = applier.plan(saved)
+            if not json_out:
+                render_plan(out, planned.plan)
+            if planned.plan.has_changes and saved is None and not auto_approve and not planned.plan.blocked:
+                _confirm()
+            result = applier.apply(planned)
+        finally:
+            applier.close()
+    if json_out:
+        print(json.dumps({"run_id": result.run_id,
+                          "datasets": [d.to_json() for d in result.datasets]}))
+    elif planned.plan.has_changes:
+        render_result(out, result)
+
+
+def _confirm() -> None:
+    if not sys.stdin.isatty():
+        raise SyncError("refusing to apply without confirmation: stdin is not a terminal",
+                        hint="review `syncer plan`, then pass --auto-approve (or apply a saved plan)")
+    answer = typer.prompt("Apply these changes? Only 'yes' will be accepted", default="",
+                          show_default=False)
+    if answer.strip() != "yes":
+        raise SyncError("apply cancelled; nothing was changed")

@@ -1,0 +1,84 @@
+"""`syncer state ...`: inspect the state database, drop a dataset from it."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from .. import runner
+from ..errors import SyncError
+from ..ui import console
+from .options import JsonOpt, StateOpt
+
+state_app = typer.Typer(no_args_is_help=True, help="Inspect and manage the state database.")
+
+
+@state_app.command("list")
+def state_list(state: StateOpt = None, json_out: JsonOpt = False) -> None:
+    """List the datasets recorded in the state."""
+    from ..state import StateStore
+
+    with StateStore(runner.state_path(state), create=False) as store:
+        items = store.datasets()
+    if json_out:
+        print(json.dumps([{"target": s.target, "dataset": s.dataset, "mode": s.mode,
+                           "table": s.table_name, "rows": s.rows, "generation": s.generation,
+                           "applied_at": s.applied_at} for s in items]))
+        return
+    out = console()
+    if not items:
+        out.print("The state holds no datasets.")
+    for s in items:
+        out.print(f"{s.id}  {s.mode}  table={s.table_name}  rows={s.rows}  "
+                  f"generation={s.generation}  applied={s.applied_at}")
+
+
+@state_app.command("show")
+def state_show(
+    dataset: Annotated[str, typer.Argument(help="TARGET/NAME or NAME.")],
+    state: StateOpt = None,
+    limit: Annotated[int, typer.Option("--limit", help="Rows to print.")] = 20,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show one dataset's state record and its first applied rows."""
+    from ..state import StateStore
+
+    with StateStore(runner.state_path(state), create=False) as store:
+        match = [s for s in store.datasets() if dataset in (s.id, s.dataset)]
+        if not match:
+            raise SyncError(f"no dataset '{dataset}' in the state",
+                            hint="see `syncer state list`")
+        item = match[0]
+        rows = store.snapshot(item.target, item.dataset)
+    names = item.schema.names if item.schema else []
+    sample = rows.select(names).head(limit).to_dicts() if rows is not None and names else []
+    info = {"target": item.target, "dataset": item.dataset, "mode": item.mode,
+            "table": item.table_name, "rows": item.rows, "generation": item.generation,
+            "applied_at": item.applied_at,
+            "columns": [[c.name, c.type] for c in item.schema.columns] if item.schema else [],
+            "key": list(item.schema.key) if item.schema else [],
+            "sources": [s.to_dict() for s in item.fingerprint or []]}
+    if json_out:
+        print(json.dumps({**info, "sample": sample}, default=str))
+        return
+    out = console()
+    for name, value in info.items():
+        out.print(f"{name}: {value}")
+    for row in sample:
+        out.print(f"  {row}")
+
+
+@state_app.command("forget")
+def state_forget(
+    dataset: Annotated[str, typer.Argument(help="TARGET/NAME of the dataset to drop.")],
+    state: StateOpt = None,
+) -> None:
+    """Drop a dataset from the state without touching its target."""
+    with runner.locked_state(runner.state_path(state), "state forget") as (store, _):
+        match = [s for s in store.datasets() if dataset in (s.id, s.dataset)]
+        if not match:
+            raise SyncError(f"no dataset '{dataset}' in the state", hint="see `syncer state list`")
+        store.forget(match[0].target, match[0].dataset)
+    console().print(f"Forgot {match[0].id}; its target data was left alone.")
