@@ -61,8 +61,9 @@ class Diff:
     unchanged: int
     blocked: str | None
     warnings: tuple[str, ...]
-    samples: tuple[RowChange, ...]
+    sample_keys: dict[str, list[str]]   # a few identities per op, for display
     changes: Changes
+    samples: tuple[RowChange, ...] = ()  # filled by :func:`samples` once old rows are fetched
 
     @property
     def has_changes(self) -> bool:
@@ -71,8 +72,9 @@ class Diff:
 
 def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame, snapshot: pl.DataFrame | None,
          *, allow_deletes: bool = False) -> Diff:
-    """Plan one dataset.  ``rows`` and ``snapshot`` carry ``__k``, ``__h`` and value columns."""
-    snap = snapshot if snapshot is not None else schema.empty_frame()
+    """Plan one dataset.  ``rows`` carries ``__k``, ``__h`` and the values; ``snapshot`` the
+    applied identities and hashes (``__k``, ``__h``) only."""
+    snap = snapshot if snapshot is not None else schema.empty_frame().select(KEY, HASH)
     joined = rows.select(KEY, HASH).join(
         snap.select(KEY, pl.col(HASH).alias(OLD)), on=KEY, how="full", coalesce=True)
     new = joined.filter(pl.col(OLD).is_null()).select(KEY)
@@ -103,12 +105,13 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame, snapshot: pl.Dat
     reset = mode == "replace" and has_changes
     upserts = rows if reset else rows.join(write_keys, on=KEY, how="semi")
     # a reset reloads the target, so the removed rows need no deletes of their own
-    removed = snap.join(deletes, on=KEY, how="semi") if not reset else snap.clear()
+    removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, rows.height, deletes.height, allow_deletes)
-    samples = _samples(schema, rows, snap, new, updates, deletes)
     unchanged = rows.height - new.height - changed.height
+    sample_keys = {op: frame.get_column(KEY).head(SAMPLES).to_list()
+                   for op, frame in (("+", new), ("~", updates), ("-", deletes))}
     return Diff(new.height, updates.height, deletes.height, unchanged, blocked, tuple(warnings),
-                samples, Changes(upserts, removed, reset))
+                sample_keys, Changes(upserts, removed, reset))
 
 
 def _guard(spec: DatasetSpec, current: int, declared: int, deletes: int,
@@ -126,21 +129,27 @@ def _guard(spec: DatasetSpec, current: int, declared: int, deletes: int,
     return None
 
 
-def _samples(schema: Schema, rows: pl.DataFrame, snap: pl.DataFrame, new: pl.DataFrame,
-             updates: pl.DataFrame, deletes: pl.DataFrame) -> tuple[RowChange, ...]:
+def samples(schema: Schema, sample_keys: dict[str, list[str]], rows: pl.DataFrame,
+            old: pl.DataFrame | None) -> tuple[RowChange, ...]:
+    """Sample changes for display: new rows, field-level updates, deleted rows."""
     names = schema.names
+    old = old if old is not None else schema.empty_frame()
     out: list[RowChange] = []
-    for row in rows.join(new.head(SAMPLES), on=KEY, how="semi").head(SAMPLES).iter_rows(named=True):
+
+    def pick(frame: pl.DataFrame, keys: list[str]) -> list[dict[str, Any]]:
+        found = {r[KEY]: r for r in frame.join(pl.DataFrame({KEY: keys}, schema={KEY: pl.String}),
+                                               on=KEY, how="semi").iter_rows(named=True)}
+        return [found[k] for k in keys if k in found]
+
+    for row in pick(rows, sample_keys.get("+", [])):
         out.append(RowChange("+", _key(schema, row[KEY]), values=tuple((n, row[n]) for n in names)))
-    keys = updates.head(SAMPLES)
-    if keys.height:
-        after = rows.join(keys, on=KEY, how="semi").sort(KEY)
-        before = snap.join(keys, on=KEY, how="semi").sort(KEY)
-        for new_row, old_row in zip(after.iter_rows(named=True), before.iter_rows(named=True)):
-            fields = tuple(FieldChange(n, old_row.get(n), new_row.get(n)) for n in names
-                           if old_row.get(n) != new_row.get(n))
-            out.append(RowChange("~", _key(schema, new_row[KEY]), fields=fields))
-    for row in snap.join(deletes.head(SAMPLES), on=KEY, how="semi").head(SAMPLES).iter_rows(named=True):
+    before = {r[KEY]: r for r in pick(old, sample_keys.get("~", []))}
+    for new_row in pick(rows, sample_keys.get("~", [])):
+        old_row = before.get(new_row[KEY], {})
+        fields = tuple(FieldChange(n, old_row.get(n), new_row.get(n)) for n in names
+                       if old_row.get(n) != new_row.get(n))
+        out.append(RowChange("~", _key(schema, new_row[KEY]), fields=fields))
+    for row in pick(old, sample_keys.get("-", [])):
         out.append(RowChange("-", _key(schema, row[KEY]),
                              values=tuple((n, row.get(n)) for n in names)))
     return tuple(out)

@@ -13,9 +13,11 @@ import polars as pl
 
 from .errors import ManifestError, Problem, SourceError
 from .plan import DatasetPlan, Plan
-from .planner import diff
+from dataclasses import replace
+
+from .planner import diff, samples
 from .project import Dataset, Project
-from .schema import HASH_VERSION, Schema
+from .schema import HASH, HASH_VERSION, KEY, Schema
 from .sources import SourceRows, fingerprint, load_rows, unchanged
 from .state import StateStore
 
@@ -70,6 +72,9 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
             continue
         snapshot = load_snapshot(store, ds, rows.schema)
         result = diff(ds.spec, rows.schema, rows.frame, snapshot, allow_deletes=allow_deletes)
+        wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
+        old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
+        result = replace(result, samples=samples(rows.schema, result.sample_keys, rows.frame, old))
         rows_by_id[ds.id] = rows
         schemas[ds.id] = rows.schema
         plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
@@ -89,14 +94,17 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
 
 
 def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFrame | None:
-    """The applied rows, rehashed when they were hashed by another version or schema."""
+    """The applied identities and hashes, rehashed when they were hashed by another version
+    or schema (the rare path that reads the whole rows)."""
     state = store.dataset(ds.target.name, ds.name)
-    snapshot = store.snapshot(ds.target.name, ds.name)
-    if snapshot is None or state is None:
-        return snapshot
+    if state is None:
+        return None
     stored_version = store.db.execute(
         "SELECT hash_version FROM datasets WHERE target=? AND dataset=?",
         (ds.target.name, ds.name)).fetchone()[0]
     if stored_version not in (None, HASH_VERSION) or state.schema != schema:
-        snapshot = schema.rehash(snapshot, state.schema)
-    return snapshot
+        snapshot = store.snapshot(ds.target.name, ds.name)
+        if snapshot is None:
+            return None
+        return schema.rehash(snapshot, state.schema).select(KEY, HASH)
+    return store.snapshot_keys(ds.target.name, ds.name)

@@ -119,6 +119,30 @@ class Schema:
         occurrence = pl.int_range(pl.len()).over(HASH)
         return pl.format("{}#{}", pl.col(HASH), occurrence)
 
+    def key_columns(self, keys: pl.DataFrame) -> pl.DataFrame:
+        """Typed key columns rebuilt from identities (``__k``), plus ``__k`` itself."""
+        if not self.key:
+            return keys.select(KEY)
+        text = pl.col(KEY)
+        if len(self.key) > 1:
+            parts = text.str.split_exact(KEY_SEPARATOR, len(self.key) - 1)
+            exprs = [parts.struct.field(f"field_{i}") for i in range(len(self.key))]
+        else:
+            exprs = [text]
+        out = []
+        for name, expr in zip(self.key, exprs):
+            column = self.column(name)
+            if column.type == "integer":
+                expr = expr.cast(pl.Int64)
+            elif column.type == "float":
+                expr = expr.cast(pl.Float64)
+            elif column.type == "date":
+                expr = expr.str.to_date("%Y-%m-%d")
+            elif column.type == "boolean":
+                expr = expr == "true"
+            out.append(expr.alias(name))
+        return keys.select(*out, pl.col(KEY))
+
     def empty_frame(self) -> pl.DataFrame:
         return pl.DataFrame(schema={**self.polars_schema, HASH: pl.UInt64(), KEY: pl.String()})
 

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,12 +25,25 @@ import polars as pl
 
 from .errors import StateError
 from .schema import HASH, HASH_VERSION, KEY, Schema
+from . import snapshot as snap
 from .sources.fingerprint import FileStamp
 
-OP = "__op"
-_CHUNK_ROWS = 250_000
+OP = snap.OP
 
-MIGRATIONS: list[str] = [
+def _split_snapshot_keys(db: sqlite3.Connection) -> None:
+    """Migration 2: keep each chunk's identities apart from its rows, with its key range."""
+    db.execute("ALTER TABLE snapshot_chunks ADD COLUMN keys BLOB")
+    db.execute("ALTER TABLE snapshot_chunks ADD COLUMN min_key TEXT")
+    db.execute("ALTER TABLE snapshot_chunks ADD COLUMN max_key TEXT")
+    groups = db.execute("SELECT DISTINCT target, dataset FROM snapshot_chunks").fetchall()
+    for target, dataset in groups:
+        blobs = db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? "
+                           "ORDER BY chunk", (target, dataset)).fetchall()
+        frame = pl.concat([snap.decode(b) for (b,) in blobs], how="diagonal_relaxed")
+        _write_base(db, target, dataset, frame)
+
+
+MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
     CREATE TABLE datasets (
@@ -54,6 +67,7 @@ MIGRATIONS: list[str] = [
         id TEXT PRIMARY KEY, command TEXT NOT NULL, started_at TEXT NOT NULL, finished_at TEXT,
         user TEXT, host TEXT, pid INTEGER, git_commit TEXT, outcome TEXT, summary TEXT);
     """,
+    _split_snapshot_keys,
 ]
 
 
@@ -138,10 +152,14 @@ class StateStore:
                              f"(schema {version}, this one knows {len(MIGRATIONS)})",
                              hint="upgrade syncer")
         for number in range(version, len(MIGRATIONS)):
+            step = MIGRATIONS[number]
             with self.transaction() as db:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                if callable(step):
+                    step(db)
+                else:
+                    for statement in step.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
                 db.execute(f"PRAGMA user_version = {number + 1}")
 
     @property
@@ -168,21 +186,59 @@ class StateStore:
             [FileStamp(**s) for s in json.loads(fingerprint_json)] if fingerprint_json else None,
             rows, applied_at)
 
-    def snapshot(self, target: str, dataset: str) -> pl.DataFrame | None:
-        """The applied rows: compacted chunks plus every batch folded since (in order)."""
-        chunks = self.db.execute(
-            "SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? ORDER BY chunk",
-            (target, dataset)).fetchall()
-        state = self.dataset(target, dataset)
-        if state is None:
-            return None
-        frames = [pl.read_ipc(io.BytesIO(blob)) for (blob,) in chunks]
-        base = pl.concat(frames, how="diagonal_relaxed") if frames else None
-        deltas = self.db.execute(
+    def _deltas(self, target: str, dataset: str) -> list[tuple[bool, bytes]]:
+        rows = self.db.execute(
             "SELECT reset, delta FROM journal WHERE target=? AND dataset=? AND status='done' "
             "ORDER BY id", (target, dataset)).fetchall()
-        for reset, blob in deltas:
-            base = apply_delta(None if reset else base, pl.read_ipc(io.BytesIO(blob)))
+        return [(bool(reset), blob) for reset, blob in rows]
+
+    def _fold(self, base: pl.DataFrame | None, target: str, dataset: str,
+              columns: list[str] | None) -> pl.DataFrame | None:
+        for reset, blob in self._deltas(target, dataset):
+            delta = snap.decode(blob)
+            if columns is not None:
+                delta = delta.select([c for c in [*columns, snap.OP] if c in delta.columns])
+            base = snap.apply_delta(None if reset else base, delta)
+        return base
+
+    def snapshot(self, target: str, dataset: str) -> pl.DataFrame | None:
+        """The applied rows: the base chunks plus every batch folded since (in order)."""
+        if self.dataset(target, dataset) is None:
+            return None
+        blobs = self.db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? "
+                                "ORDER BY chunk", (target, dataset)).fetchall()
+        frames = [snap.decode(blob) for (blob,) in blobs]
+        base = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        return self._fold(base, target, dataset, None)
+
+    def snapshot_keys(self, target: str, dataset: str) -> pl.DataFrame | None:
+        """Only ``__k`` and ``__h`` of the applied rows: all a plan needs to diff."""
+        if self.dataset(target, dataset) is None:
+            return None
+        blobs = self.db.execute("SELECT keys, data FROM snapshot_chunks WHERE target=? AND "
+                                "dataset=? ORDER BY chunk", (target, dataset)).fetchall()
+        frames = [snap.decode(keys) if keys is not None else snap.decode(data, [KEY, HASH])
+                  for keys, data in blobs]
+        base = pl.concat(frames) if frames else None
+        folded = self._fold(base, target, dataset, [KEY, HASH])
+        return folded.select(KEY, HASH) if folded is not None else None
+
+    def snapshot_rows(self, target: str, dataset: str, keys: list[str]) -> pl.DataFrame | None:
+        """The applied rows with these identities (reads only the chunks whose range holds one)."""
+        if self.dataset(target, dataset) is None or not keys:
+            return None
+        wanted = pl.DataFrame({KEY: keys}, schema={KEY: pl.String})
+        frames = []
+        for data, low, high in self.db.execute(
+                "SELECT data, min_key, max_key FROM snapshot_chunks WHERE target=? AND dataset=? "
+                "ORDER BY chunk", (target, dataset)).fetchall():
+            if low is not None and not any(low <= k <= high for k in keys):
+                continue
+            frames.append(snap.decode(data).join(wanted, on=KEY, how="semi"))
+        base = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        for reset, blob in self._deltas(target, dataset):
+            delta = snap.decode(blob).join(wanted, on=KEY, how="semi")
+            base = snap.apply_delta(None if reset else base, delta)
         return base
 
     def ensure_dataset(self, target: str, dataset: str, target_type: str, table: str,
@@ -247,35 +303,47 @@ class StateStore:
     # -- compaction -------------------------------------------------------------------------
     def commit_dataset(self, target: str, dataset: str, *, schema: Schema,
                        fingerprint: list[FileStamp] | None, spec_hash: str | None) -> int:
-        """Fold every done batch into fresh chunks and record the source fingerprint.
+        """Record that the dataset is in sync with this source fingerprint and schema.
 
-        Returns the new generation.  Run after all of a dataset's batches were confirmed.
+        The deltas of the batches just folded stay in the journal; the base is rewritten (and
+        the deltas dropped) only when they grew large, or when the rows must be rehashed because
+        the schema or the hash function changed.  Returns the new generation.
         """
-        snapshot = self.snapshot(target, dataset)
-        frame = schema.empty_frame() if snapshot is None else snapshot
         stored = self.db.execute("SELECT schema_json, hash_version FROM datasets WHERE target=? "
                                  "AND dataset=?", (target, dataset)).fetchone()
-        if snapshot is not None and stored is not None and stored[0] is not None and (
-                stored[1] != HASH_VERSION or Schema.from_json(stored[0]) != schema):
-            # the planner compared rows rehashed under ``schema``: store them so, or the next
-            # plan would see every row that was not rewritten as changed
-            frame = schema.rehash(frame, Schema.from_json(stored[0]))
-        frame = frame.select([c for c in [*schema.names, HASH, KEY] if c in frame.columns])
+        old_schema = Schema.from_json(stored[0]) if stored and stored[0] else None
+        rehash = old_schema is not None and (stored[1] != HASH_VERSION or old_schema != schema)
+        base_rows = self.db.execute("SELECT COALESCE(SUM(rows), 0) FROM snapshot_chunks "
+                                    "WHERE target=? AND dataset=?", (target, dataset)).fetchone()[0]
+        deltas, delta_rows = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(upserts + deletes), 0) FROM journal WHERE target=? "
+            "AND dataset=? AND status='done'", (target, dataset)).fetchone()
+        compact = rehash or snap.needs_compaction(base_rows, delta_rows, deltas)
+        frame: pl.DataFrame | None = None
+        if compact:
+            frame = self.snapshot(target, dataset)
+            frame = schema.empty_frame() if frame is None else frame
+            if rehash:
+                # the planner compared rows rehashed under ``schema``: store them so, or the
+                # next plan would see every row that was not rewritten as changed
+                frame = schema.rehash(frame, old_schema)
+            frame = frame.select([c for c in [*schema.names, HASH, KEY] if c in frame.columns])
+            rows = frame.height
+        else:
+            keys = self.snapshot_keys(target, dataset)
+            rows = keys.height if keys is not None else 0
         with self.transaction() as db:
-            db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=?", (target, dataset))
-            for number, start in enumerate(range(0, max(frame.height, 1), _CHUNK_ROWS)):
-                part = frame.slice(start, _CHUNK_ROWS)
-                db.execute("INSERT INTO snapshot_chunks VALUES (?, ?, ?, ?, ?)",
-                           (target, dataset, number, part.height, _ipc(part)))
-            db.execute("UPDATE journal SET status='compacted', delta=NULL "
-                       "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
+            if frame is not None:
+                _write_base(db, target, dataset, frame)
+                db.execute("UPDATE journal SET status='compacted', delta=NULL "
+                           "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
             db.execute(
                 "UPDATE datasets SET generation = generation + 1, schema_json=?, "
                 "fingerprint_json=?, spec_hash=?, rows=?, hash_version=?, applied_at=? "
                 "WHERE target=? AND dataset=?",
                 (schema.to_json(),
                  json.dumps([s.to_dict() for s in fingerprint]) if fingerprint else None,
-                 spec_hash, frame.height, HASH_VERSION, now(), target, dataset))
+                 spec_hash, rows, HASH_VERSION, now(), target, dataset))
             generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
                                     (target, dataset)).fetchone()[0]
         return int(generation)
@@ -312,17 +380,13 @@ class StateStore:
         return out
 
 
-def _ipc(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression="lz4")
-    return buffer.getvalue()
+_ipc = snap.encode
+apply_delta = snap.apply_delta
 
 
-def apply_delta(base: pl.DataFrame | None, delta: pl.DataFrame) -> pl.DataFrame:
-    """Fold one batch's effect (``__op`` put/del rows) into a snapshot frame."""
-    puts = delta.filter(pl.col(OP) == "put").drop(OP)
-    if base is None:
-        return puts
-    touched = delta.select(KEY)
-    kept = base.join(touched, on=KEY, how="anti")
-    return pl.concat([kept, puts], how="diagonal_relaxed")
+def _write_base(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:
+    db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=?", (target, dataset))
+    for number, (rows, data, keys, low, high) in enumerate(snap.chunks(frame)):
+        db.execute("INSERT INTO snapshot_chunks (target, dataset, chunk, rows, data, keys, "
+                   "min_key, max_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                   (target, dataset, number, rows, data, keys, low, high))

@@ -43,43 +43,68 @@ def read_file(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
 
 
 def _read_csv(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
+    """Stream the file through pyarrow in blocks; each block becomes a polars chunk."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     delimiter = source.delimiter or ("\t" if fmt == "tsv" else ",")
-    encoding = source.encoding
-    if codecs.lookup(encoding).name == "utf-8":
-        _check_utf8(path, encoding)
-        encoding = "utf8"  # pyarrow strips a BOM itself
-    elif codecs.lookup(encoding).name in ("utf-8-sig",):
-        _check_utf8(path, encoding)
-        encoding = "utf8"
-    else:
-        _check_decodes(path, encoding)
-    header = _header(path, delimiter, source.quotechar, source.encoding)
-    bad: list[Any] = []
-
-    def on_invalid(row: Any) -> str:
-        bad.append(row)
-        return "error"
-
+    utf8 = codecs.lookup(source.encoding).name in ("utf-8", "utf-8-sig")
     try:
-        table = pacsv.read_csv(
+        header = _header(path, delimiter, source.quotechar, source.encoding)
+    except UnicodeDecodeError as exc:
+        raise _decode_error(path, source.encoding) or SourceError(
+            path, f"the header is not valid {source.encoding} ({exc.reason})", line=1) from None
+    try:
+        reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(encoding=encoding, column_names=header, skip_rows=1),
+            read_options=pacsv.ReadOptions(encoding="utf8" if utf8 else source.encoding,
+                                           column_names=header, skip_rows=1,
+                                           block_size=_BLOCK),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
-                                             newlines_in_values=True, invalid_row_handler=on_invalid),
+                                             newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
                 # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
                 # "N/A", ...) would turn real text such as the country code NA into nulls
                 null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
         )
-    except pa.ArrowInvalid as exc:
-        raise _csv_error(path, source, delimiter, str(exc)) from None
-    frame = pl.from_arrow(table)
+        frames = [pl.from_arrow(batch) for batch in reader]
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _diagnose(path, source, delimiter, str(exc)) from None
+    if not frames:
+        return pl.DataFrame(schema={name: pl.String for name in header})
+    frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+_BLOCK = 16 << 20
+
+
+def _diagnose(path: Path, source: SourceSpec, delimiter: str, text: str) -> SourceError:
+    """The parser failed: find out why and where, reading the file again (error path only)."""
+    decode = _decode_error(path, source.encoding)
+    if decode is not None:
+        return decode
+    return _csv_error(path, source, delimiter, text)
+
+
+def _decode_error(path: Path, encoding: str) -> SourceError | None:
+    """The first undecodable bytes of ``path`` as an error with their line, or None."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line += chunk.count(b"\n", 0, exc.start)
+                return SourceError(path, f"byte 0x{chunk[exc.start]:02x} is not valid {encoding}",
+                                   line=line,
+                                   hint="set `encoding:` on the source (e.g. cp932 for "
+                                        "Shift_JIS files), or fix the file")
+            line += chunk.count(b"\n")
+    return None
 
 
 def _header(path: Path, delimiter: str, quote: str, encoding: str) -> list[str]:
@@ -121,28 +146,6 @@ def _csv_error(path: Path, source: SourceSpec, delimiter: str, text: str) -> Sou
             return SourceError(path, f"malformed CSV: {exc}", line=reader.line_num,
                                hint="check the quoting on that line")
     return SourceError(path, f"cannot parse CSV: {text.splitlines()[0] if text else 'unknown error'}")
-
-
-def _check_utf8(path: Path, encoding: str) -> None:
-    """Fail early, with a line number, on bytes that are not UTF-8 (pyarrow would not say where)."""
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SourceError(path, f"byte 0x{data[exc.start]:02x} is not valid {encoding}", line=line,
-                          hint="set `encoding:` on the source (e.g. cp932 for Shift_JIS files)"
-                          ) from None
-
-
-def _check_decodes(path: Path, encoding: str) -> None:
-    data = path.read_bytes()
-    try:
-        data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SourceError(path, f"bytes at offset {exc.start} are not valid {encoding}", line=line,
-                          hint="check the file's encoding and the source's `encoding:`") from None
 
 
 def _text(value: Any) -> str | None:
