@@ -6,13 +6,14 @@ native code, so a million rows diff in a fraction of a second with no per-row Py
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from .manifest import DatasetSpec
-from .schema import HASH, KEY, Schema, display_key
+from .schema import HASH, KEY, ROW, SRC, Schema, display_key
 
 OLD = "__h_old"
 SAMPLES = 3
@@ -64,18 +65,48 @@ class Diff:
     sample_keys: dict[str, list[str]]   # a few identities per op, for display
     changes: Changes
     samples: tuple[RowChange, ...] = ()  # filled by :func:`samples` once old rows are fetched
+    duplicates: pl.DataFrame | None = None  # rows whose key is not unique: no plan is possible
 
     @property
     def has_changes(self) -> bool:
         return bool(self.inserts or self.updates or self.deletes)
 
 
-def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame, snapshot: pl.DataFrame | None,
-         *, allow_deletes: bool = False) -> Diff:
-    """Plan one dataset.  ``rows`` carries ``__k``, ``__h`` and the values; ``snapshot`` the
-    applied identities and hashes (``__k``, ``__h``) only."""
+def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | Iterable[pl.DataFrame],
+         snapshot: pl.DataFrame | None, *, allow_deletes: bool = False) -> Diff:
+    """Plan one dataset.
+
+    ``rows``: the declared rows (value columns, ``__h``, ``__src``, ``__row``, and ``__k`` when
+    keyed), as one frame or as blocks; ``snapshot``: the applied ``__k`` and ``__h`` only.  For a
+    keyed dataset each block is compared as it comes and only its new and changed rows are kept,
+    so planning a million rows holds the identities plus the change, not the whole file.
+    """
     snap = snapshot if snapshot is not None else schema.empty_frame().select(KEY, HASH)
-    joined = rows.select(KEY, HASH).join(
+    blocks = [rows] if isinstance(rows, pl.DataFrame) else rows
+    keep_all = not schema.key or spec.mode == "replace"
+    kept: list[pl.DataFrame] = []
+    ids: list[pl.DataFrame] = []
+    for block in blocks:
+        if not schema.key:
+            kept.append(block)
+            continue
+        ids.append(block.select(KEY, HASH, SRC, ROW))
+        if keep_all:
+            kept.append(block)
+        else:
+            kept.append(_changed(block, snap))
+    if not schema.key:
+        everything = schema.digest(_concat(kept, schema))
+        kept = [everything]
+        ids = [everything.select(KEY, HASH, SRC, ROW)]
+    source = _concat(ids, schema, [KEY, HASH, SRC, ROW])
+    if schema.key:
+        dupes = source.filter(pl.col(KEY).is_duplicated())
+        if dupes.height:
+            return _duplicates(dupes, schema)
+    candidates = _concat(kept, schema)
+
+    joined = source.select(KEY, HASH).join(
         snap.select(KEY, pl.col(HASH).alias(OLD)), on=KEY, how="full", coalesce=True)
     new = joined.filter(pl.col(OLD).is_null()).select(KEY)
     gone = joined.filter(pl.col(HASH).is_null()).select(KEY)
@@ -103,15 +134,37 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame, snapshot: pl.Dat
     write_keys = pl.concat([new, updates])
     has_changes = bool(new.height or updates.height or deletes.height)
     reset = mode == "replace" and has_changes
-    upserts = rows if reset else rows.join(write_keys, on=KEY, how="semi")
+    upserts = candidates if reset else candidates.join(write_keys, on=KEY, how="semi")
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
-    blocked = _guard(spec, snap.height, rows.height, deletes.height, allow_deletes)
-    unchanged = rows.height - new.height - changed.height
+    blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)
+    unchanged = source.height - new.height - changed.height
     sample_keys = {op: frame.get_column(KEY).head(SAMPLES).to_list()
                    for op, frame in (("+", new), ("~", updates), ("-", deletes))}
     return Diff(new.height, updates.height, deletes.height, unchanged, blocked, tuple(warnings),
                 sample_keys, Changes(upserts, removed, reset))
+
+
+def _changed(block: pl.DataFrame, snap: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``block`` whose identity is new or whose hash differs from the snapshot's."""
+    same = block.select(KEY, HASH).join(snap, on=[KEY, HASH], how="semi")
+    return block.join(same.select(KEY), on=KEY, how="anti") if same.height else block
+
+
+def _concat(frames: list[pl.DataFrame], schema: Schema,
+            columns: list[str] | None = None) -> pl.DataFrame:
+    if frames:
+        return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+    empty = schema.empty_frame().with_columns(pl.lit(0, dtype=pl.Int32).alias(SRC),
+                                              pl.lit(0, dtype=pl.Int64).alias(ROW)).clear()
+    return empty.select(columns) if columns else empty
+
+
+def _duplicates(dupes: pl.DataFrame, schema: Schema) -> Diff:
+    """A plan that cannot be made: the caller turns ``duplicates`` into a source error."""
+    empty = schema.empty_frame()
+    return Diff(0, 0, 0, 0, "duplicate keys", (), {}, Changes(empty, empty, False),
+                duplicates=dupes)
 
 
 def _guard(spec: DatasetSpec, current: int, declared: int, deletes: int,

@@ -18,7 +18,7 @@ from dataclasses import replace
 from .planner import diff, samples
 from .project import Dataset, Project
 from .schema import HASH, HASH_VERSION, KEY, Schema
-from .sources import SourceRows, fingerprint, load_rows, unchanged
+from .sources import duplicate_keys, fingerprint, stream_rows, unchanged
 from .state import StateStore
 
 Progress = Callable[[str], None]
@@ -29,7 +29,6 @@ class Planned:
     """A plan plus what the executor needs that a plan file does not carry."""
 
     plan: Plan
-    rows: dict[str, SourceRows]
     schemas: dict[str, Schema]
     datasets: dict[str, Dataset]
     stamps: dict[str, list]
@@ -39,7 +38,6 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                allow_deletes: bool = False, progress: Progress | None = None,
                filtered: bool = False) -> Planned:
     plans: list[DatasetPlan] = []
-    rows_by_id: dict[str, SourceRows] = {}
     schemas: dict[str, Schema] = {}
     stamps_by_id: dict[str, list] = {}
     problems: list[Problem] = []
@@ -66,16 +64,18 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                      record_only=stamps != state.fingerprint))
             continue
         try:
-            rows = load_rows(ds)
+            rows = stream_rows(ds)
+            snapshot = load_snapshot(store, ds, rows.schema)
+            result = diff(ds.spec, rows.schema, rows.batches, snapshot, allow_deletes=allow_deletes)
+            if result.duplicates is not None:
+                raise duplicate_keys(ds, rows.schema, result.duplicates)
         except SourceError as exc:
             problems.append(exc.problem)
             continue
-        snapshot = load_snapshot(store, ds, rows.schema)
-        result = diff(ds.spec, rows.schema, rows.frame, snapshot, allow_deletes=allow_deletes)
         wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
         old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
-        result = replace(result, samples=samples(rows.schema, result.sample_keys, rows.frame, old))
-        rows_by_id[ds.id] = rows
+        result = replace(result, samples=samples(rows.schema, result.sample_keys,
+                                                 result.changes.upserts, old))
         schemas[ds.id] = rows.schema
         plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
                                  result, generation, digests, spec_hash,
@@ -89,7 +89,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     orphans = tuple(s.id for s in store.datasets()
                     if (s.target, s.dataset) not in declared
                     and (not filtered or s.target in targets))
-    return Planned(Plan(tuple(plans), orphans), rows_by_id, schemas,
+    return Planned(Plan(tuple(plans), orphans), schemas,
                    {d.id: d for d in selected}, stamps_by_id)
 
 

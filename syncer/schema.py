@@ -92,11 +92,18 @@ class Schema:
         shape = json.dumps([[c.name, c.type, c.dim] for c in self.columns])
         return xxhash.xxh3_64_intdigest(shape.encode()) & 0x7FFF_FFFF_FFFF_FFFF
 
-    def digest(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """Add ``__h`` and ``__k`` to a frame of normalised rows (vectorised, no per-row Python)."""
+    def hashed(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add ``__h`` (and, for a keyed schema, ``__k``) to one block of normalised rows."""
         values = frame.select(self.names) if self.columns else frame.select(pl.lit(0))
         hashed = frame.with_columns(values.hash_rows(seed=self.seed).alias(HASH))
-        return hashed.with_columns(self.identity().alias(KEY))
+        return hashed.with_columns(self.identity().alias(KEY)) if self.key else hashed
+
+    def digest(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Add ``__h`` and ``__k`` to all the rows (vectorised, no per-row Python).  A keyless
+        identity counts occurrences of equal rows, so it needs every row at once."""
+        if HASH not in frame.columns or (self.key and KEY not in frame.columns):
+            frame = self.hashed(frame.drop(HASH, KEY, strict=False))
+        return frame if self.key else frame.with_columns(self.identity().alias(KEY))
 
     def rehash(self, snapshot: pl.DataFrame, old: Schema | None) -> pl.DataFrame:
         """``snapshot`` (rows hashed under ``old`` or another hash version) hashed under this

@@ -194,15 +194,15 @@ def test_state_show_reports_rows_and_generation(shop: Project) -> None:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The datasets whose rows the planner reads (it calls planning.load_rows for each)."""
+    """The datasets whose rows the planner reads (it calls planning.stream_rows for each)."""
     seen: list[str] = []
-    real = planning.load_rows
+    real = planning.stream_rows
 
     def counting(dataset: Any) -> Any:
         seen.append(dataset.id)
         return real(dataset)
 
-    monkeypatch.setattr(planning, "load_rows", counting)
+    monkeypatch.setattr(planning, "stream_rows", counting)
     return seen
 
 

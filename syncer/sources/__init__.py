@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 
@@ -15,7 +16,8 @@ from .lines import record_lines
 from .normalise import normalise
 from .readers import read_file
 
-__all__ = ["FileStamp", "SourceRows", "fingerprint", "load_rows", "unchanged"]
+__all__ = ["FileStamp", "RowStream", "SourceRows", "duplicate_keys", "fingerprint", "load_rows",
+           "stream_rows", "unchanged"]
 
 
 @dataclass(frozen=True)
@@ -36,34 +38,64 @@ class SourceRows:
         return out
 
 
-def load_rows(dataset: Dataset) -> SourceRows:
-    """Read, normalise and hash every file of ``dataset`` (in file order)."""
+@dataclass(frozen=True)
+class RowStream:
+    """A dataset's rows as they are read: normalised, hashed blocks in file order.
+
+    Each block has the value columns, ``__src``, ``__row``, ``__h`` and, for a keyed dataset,
+    ``__k`` (a keyless dataset's identity needs every row: see :meth:`Schema.digest`).  Blocks
+    are produced lazily, so a caller that keeps only what it needs stays small in memory.
+    """
+
+    dataset: Dataset
+    schema: Schema
+    batches: Iterator[pl.DataFrame]
+
+
+def stream_rows(dataset: Dataset) -> RowStream:
+    """Open every file of ``dataset``; read errors surface while the blocks are consumed."""
     spec = dataset.spec
-    frames: list[pl.DataFrame] = []
-    schema: Schema | None = None
-    for index, path in enumerate(dataset.files):
-        raw = read_file(path, dataset.format, spec.source)
-        raw = raw.with_columns(pl.int_range(raw.height, dtype=pl.Int64).alias(ROW))
-        names = [c for c in raw.columns if c != ROW]
-        if not names and raw.height == 0:
-            names = list(spec.key or ())  # an empty JSON (Lines) file names no columns
-        file_schema = Schema.declared(spec, names)
-        if schema is None:
-            schema = file_schema
-        elif spec.columns is None and file_schema.names != schema.names:
-            raise SourceError(path, "the columns differ from the first file of the glob "
-                              f"({', '.join(schema.names)})", line=1,
-                              hint="give every file the same header, or declare `columns:`")
-        lookup = partial(record_lines, path, dataset.format, spec.source)
-        frame = normalise(raw, schema, path, lookup)
-        frames.append(frame.with_columns(pl.lit(index, dtype=pl.Int32).alias(SRC)))
-    assert schema is not None
-    frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
-    _check_keys(dataset, schema, frame)
-    return SourceRows(dataset, schema, schema.digest(frame))
+    first = read_file(dataset.files[0], dataset.format, spec.source)
+    schema = Schema.declared(spec, first.columns or list(spec.key or ()))
+
+    def blocks() -> Iterator[pl.DataFrame]:
+        for index, path in enumerate(dataset.files):
+            raw = first if index == 0 else read_file(path, dataset.format, spec.source)
+            if spec.columns is None and index and raw.columns != schema.names:
+                raise SourceError(path, "the columns differ from the first file of the glob "
+                                  f"({', '.join(schema.names)})", line=1,
+                                  hint="give every file the same header, or declare `columns:`")
+            lookup = partial(record_lines, path, dataset.format, spec.source)
+            offset = 0
+            for block in raw.batches:
+                block = block.with_columns(
+                    pl.int_range(offset, offset + block.height, dtype=pl.Int64).alias(ROW))
+                offset += block.height
+                frame = normalise(block, schema, path, lookup)
+                frame = frame.with_columns(pl.lit(index, dtype=pl.Int32).alias(SRC))
+                _check_empty_keys(dataset, schema, frame)
+                yield schema.hashed(frame)
+
+    return RowStream(dataset, schema, blocks())
 
 
-def _check_keys(dataset: Dataset, schema: Schema, frame: pl.DataFrame) -> None:
+def load_rows(dataset: Dataset) -> SourceRows:
+    """Read, normalise and hash every row of ``dataset`` into one frame (small data, tests)."""
+    stream = stream_rows(dataset)
+    frames = list(stream.batches)
+    schema = stream.schema
+    frame = (pl.concat(frames, how="vertical") if frames
+             else schema.empty_frame().with_columns(pl.lit(0, dtype=pl.Int32).alias(SRC),
+                                                   pl.lit(0, dtype=pl.Int64).alias(ROW)).clear())
+    frame = schema.digest(frame)
+    if schema.key:
+        dupes = frame.filter(pl.col(KEY).is_duplicated())
+        if dupes.height:
+            raise duplicate_keys(dataset, schema, dupes)
+    return SourceRows(dataset, schema, frame)
+
+
+def _check_empty_keys(dataset: Dataset, schema: Schema, frame: pl.DataFrame) -> None:
     if not schema.key:
         return
     empty = pl.any_horizontal(
@@ -75,18 +107,20 @@ def _check_keys(dataset: Dataset, schema: Schema, frame: pl.DataFrame) -> None:
         raise SourceError(path, f"empty key value in {'/'.join(schema.key)}"
                           f"{f' ({blanks.height - 1} more rows like it)' if blanks.height > 1 else ''}",
                           line=line, hint="every row needs a key value")
-    dupes = frame.filter(pl.struct(list(schema.key)).is_duplicated())
-    if dupes.height:
-        dupes = dupes.with_columns(schema.identity().alias(KEY)).sort(KEY, SRC, ROW)
-        sample = dupes.head(6)
-        where = _where(dataset, sample)
-        lines = ", ".join(f"{display_key(k)} (line {line})" for k, (_, line)
-                          in zip(sample.get_column(KEY).to_list(), where))
-        keys = dupes.get_column(KEY).n_unique()
-        path, first_line = where[0]
-        raise SourceError(path, f"duplicate key in {'/'.join(schema.key)}: {keys} key(s) appear "
-                          f"more than once: {lines}", line=first_line,
-                          hint="make the key unique, or choose other key columns")
+
+
+def duplicate_keys(dataset: Dataset, schema: Schema, dupes: pl.DataFrame) -> SourceError:
+    """The error for rows (``__k``, ``__src``, ``__row``) whose key appears more than once."""
+    dupes = dupes.sort(KEY, SRC, ROW)
+    sample = dupes.head(6)
+    where = _where(dataset, sample)
+    lines = ", ".join(f"{display_key(k)} (line {line})" for k, (_, line)
+                      in zip(sample.get_column(KEY).to_list(), where))
+    keys = dupes.get_column(KEY).n_unique()
+    path, first_line = where[0]
+    return SourceError(path, f"duplicate key in {'/'.join(schema.key)}: {keys} key(s) appear "
+                       f"more than once: {lines}", line=first_line,
+                       hint="make the key unique, or choose other key columns")
 
 
 def _where(dataset: Dataset, rows: pl.DataFrame) -> list[tuple["Path", int | None]]:

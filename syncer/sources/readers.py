@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import codecs
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +24,37 @@ from ..manifest import SourceSpec
 from .lines import line_of_offset
 
 
-def read_file(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
-    """Read one file; the frame has one column per source column, rows in file order."""
-    try:
+@dataclass(frozen=True)
+class RawFile:
+    """A source file opened for reading: its column names, and its rows in blocks."""
+
+    columns: list[str]
+    batches: Iterator[pl.DataFrame]
+
+
+def read_file(path: Path, fmt: str, source: SourceSpec) -> RawFile:
+    """Open one file; its blocks have one column per source column, rows in file order."""
+    with _translated(path):
         if fmt in ("csv", "tsv"):
             return _read_csv(path, fmt, source)
         if fmt == "jsonl":
-            return _read_jsonl(path, source)
+            return _whole(_read_jsonl(path, source))
         if fmt == "json":
-            return _read_json(path, source)
+            return _whole(_read_json(path, source))
         if fmt == "parquet":
-            return _read_parquet(path)
+            return _whole(_read_parquet(path))
+    raise SourceError(path, f"unsupported format '{fmt}'")
+
+
+def _whole(frame: pl.DataFrame) -> RawFile:
+    return RawFile(frame.columns, iter([frame]))
+
+
+@contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    """File-system errors, at open or in the middle of a read, as SourceErrors."""
+    try:
+        yield
     except FileNotFoundError:
         raise SourceError(path, "the source file disappeared while it was being read",
                           hint="make sure nothing deletes or renames it during a run") from None
@@ -39,46 +62,49 @@ def read_file(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
         raise SourceError(path, "the source is a directory, not a file") from None
     except PermissionError:
         raise SourceError(path, "permission denied", hint="make the file readable") from None
-    raise SourceError(path, f"unsupported format '{fmt}'")
 
 
-def _read_csv(path: Path, fmt: str, source: SourceSpec) -> pl.DataFrame:
-    """Stream the file through pyarrow in blocks; each block becomes a polars chunk."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
+def _read_csv(path: Path, fmt: str, source: SourceSpec) -> RawFile:
+    """Stream the file through pyarrow in blocks; each block becomes a polars frame."""
     delimiter = source.delimiter or ("\t" if fmt == "tsv" else ",")
-    utf8 = codecs.lookup(source.encoding).name in ("utf-8", "utf-8-sig")
     try:
         header = _header(path, delimiter, source.quotechar, source.encoding)
     except UnicodeDecodeError as exc:
         raise _decode_error(path, source.encoding) or SourceError(
             path, f"the header is not valid {source.encoding} ({exc.reason})", line=1) from None
-    try:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(encoding="utf8" if utf8 else source.encoding,
-                                           column_names=header, skip_rows=1,
-                                           block_size=_BLOCK),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
-                                             newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in header},
-                # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
-                # "N/A", ...) would turn real text such as the country code NA into nulls
-                null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
-        frames = [pl.from_arrow(batch) for batch in reader]
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise _diagnose(path, source, delimiter, str(exc)) from None
-    if not frames:
-        return pl.DataFrame(schema={name: pl.String for name in header})
-    frame = pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
-    assert isinstance(frame, pl.DataFrame)
-    return frame
+    return RawFile(header, _csv_blocks(path, source, delimiter, header))
 
 
-_BLOCK = 16 << 20
+def _csv_blocks(path: Path, source: SourceSpec, delimiter: str,
+                header: list[str]) -> Iterator[pl.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    utf8 = codecs.lookup(source.encoding).name in ("utf-8", "utf-8-sig")
+    with _translated(path):
+        try:
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(encoding="utf8" if utf8 else source.encoding,
+                                               column_names=header, skip_rows=1,
+                                               block_size=_BLOCK),
+                parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
+                                                 newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={name: pa.string() for name in header},
+                    # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
+                    # "N/A", ...) would turn real text such as the country code NA into nulls
+                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
+            )
+            for batch in reader:
+                frame = pl.from_arrow(batch)
+                assert isinstance(frame, pl.DataFrame)
+                yield frame
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise _diagnose(path, source, delimiter, str(exc)) from None
+
+
+_BLOCK = 4 << 20  # ~40k rows a block: fast, and bounded memory
 
 
 def _diagnose(path: Path, source: SourceSpec, delimiter: str, text: str) -> SourceError:
