@@ -6,7 +6,6 @@ native code, so a million rows diff in a fraction of a second with no per-row Py
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,46 +71,26 @@ class Diff:
         return bool(self.inserts or self.updates or self.deletes)
 
 
-def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | Iterable[pl.DataFrame],
+def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | pl.LazyFrame | None,
          snapshot: pl.DataFrame | None, *, allow_deletes: bool = False) -> Diff:
     """Plan one dataset.
 
     ``rows``: the declared rows (value columns, ``__h``, ``__src``, ``__row``, and ``__k`` when
-    keyed), as one frame or as blocks; ``snapshot``: the applied ``__k`` and ``__h`` only.  For a
-    keyed dataset each block is compared as it comes and only its new and changed rows are kept,
-    so planning a million rows holds the identities plus the change, not the whole file.
+    keyed), eager or lazy (None: no rows); ``snapshot``: the applied ``__k`` and ``__h`` only.
+    A lazy ``rows`` is read for its identities first and for its values only where they
+    changed, so a large, mostly unchanged dataset is planned without holding it in memory.
     """
     snap = snapshot if snapshot is not None else schema.empty_frame().select(KEY, HASH)
-    blocks = [rows] if isinstance(rows, pl.DataFrame) else rows
-    keep_all = not schema.key or spec.mode == "replace"
-    kept: list[pl.DataFrame] = []
-    ids: list[pl.DataFrame] = []
-    for block in blocks:
-        if not schema.key:
-            kept.append(block)
-            continue
-        ids.append(block.select(KEY, HASH, SRC, ROW))
-        if keep_all:
-            kept.append(block)
-        else:
-            kept.append(_changed(block, snap))
+    lazy = (rows.lazy() if rows is not None else _empty(schema).lazy())
     if not schema.key:
-        everything = schema.digest(_concat(kept, schema))
-        kept = [everything]
-        ids = [everything.select(KEY, HASH, SRC, ROW)]
-    source = _concat(ids, schema, [KEY, HASH, SRC, ROW])
+        # a keyless identity counts equal rows, so it needs all of them at once
+        lazy = schema.digest(lazy.collect()).lazy()
+    source = lazy.select(KEY, HASH, SRC, ROW).collect()
     if schema.key:
-        dupes = source.filter(pl.col(KEY).is_duplicated())
+        dupes = _duplicated(source)
         if dupes.height:
             return _duplicates(dupes, schema)
-    candidates = _concat(kept, schema)
-
-    joined = source.select(KEY, HASH).join(
-        snap.select(KEY, pl.col(HASH).alias(OLD)), on=KEY, how="full", coalesce=True)
-    new = joined.filter(pl.col(OLD).is_null()).select(KEY)
-    gone = joined.filter(pl.col(HASH).is_null()).select(KEY)
-    changed = joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
-                            & (pl.col(HASH) != pl.col(OLD))).select(KEY)
+    new, gone, changed = _compare(source.select(KEY, HASH), snap.select(KEY, HASH))
     warnings: list[str] = []
     mode = spec.mode
     if mode == "append":
@@ -134,7 +113,7 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | Iterable[pl.Dat
     write_keys = pl.concat([new, updates])
     has_changes = bool(new.height or updates.height or deletes.height)
     reset = mode == "replace" and has_changes
-    upserts = candidates if reset else candidates.join(write_keys, on=KEY, how="semi")
+    upserts = (lazy if reset else lazy.join(write_keys.lazy(), on=KEY, how="semi")).collect()
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)
@@ -145,19 +124,53 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | Iterable[pl.Dat
                 sample_keys, Changes(upserts, removed, reset))
 
 
-def _changed(block: pl.DataFrame, snap: pl.DataFrame) -> pl.DataFrame:
-    """The rows of ``block`` whose identity is new or whose hash differs from the snapshot's."""
-    same = block.select(KEY, HASH).join(snap, on=[KEY, HASH], how="semi")
-    return block.join(same.select(KEY), on=KEY, how="anti") if same.height else block
+KH = "__kh"
+_KEY_SEED = 0x51C0FFEE
 
 
-def _concat(frames: list[pl.DataFrame], schema: Schema,
-            columns: list[str] | None = None) -> pl.DataFrame:
-    if frames:
-        return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
-    empty = schema.empty_frame().with_columns(pl.lit(0, dtype=pl.Int32).alias(SRC),
-                                              pl.lit(0, dtype=pl.Int64).alias(ROW)).clear()
-    return empty.select(columns) if columns else empty
+def _with_key_hash(frame: pl.DataFrame) -> pl.DataFrame:
+    # identities are compared as 64-bit hashes: a join on integers is a fraction of the time
+    # and memory of one on strings; the few pairs where it matters are checked as strings
+    return frame.with_columns(pl.col(KEY).hash(seed=_KEY_SEED).alias(KH))
+
+
+def _duplicated(source: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose identity is not unique (exact: equal hashes are checked as strings)."""
+    hashed = _with_key_hash(source)
+    suspects = hashed.filter(pl.col(KH).is_duplicated())
+    return suspects.filter(pl.col(KEY).is_duplicated()).drop(KH)
+
+
+def _compare(source: pl.DataFrame, snap: pl.DataFrame
+             ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Identities that are new, gone, and present on both sides with another row hash."""
+    src, old = _with_key_hash(source), _with_key_hash(snap)
+    joined = src.select(KH, HASH).join(old.select(KH, pl.col(HASH).alias(OLD)), on=KH,
+                                       how="full", coalesce=True)
+    new = src.join(joined.filter(pl.col(OLD).is_null()).select(KH), on=KH, how="semi")
+    gone = old.join(joined.filter(pl.col(HASH).is_null()).select(KH), on=KH, how="semi")
+    differ = joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
+                           & (pl.col(HASH) != pl.col(OLD))).select(KH)
+    changed = src.join(differ, on=KH, how="semi")
+    pairs = changed.select(KH, KEY).join(old.select(KH, pl.col(KEY).alias("__old_k")), on=KH)
+    if (pairs.get_column(KEY) != pairs.get_column("__old_k")).any():
+        return _compare_exact(source, snap)  # two identities share a 64-bit hash: be exact
+    return new.select(KEY), gone.select(KEY), changed.select(KEY)
+
+
+def _compare_exact(source: pl.DataFrame, snap: pl.DataFrame
+                   ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    joined = source.join(snap.select(KEY, pl.col(HASH).alias(OLD)), on=KEY, how="full",
+                         coalesce=True)
+    return (joined.filter(pl.col(OLD).is_null()).select(KEY),
+            joined.filter(pl.col(HASH).is_null()).select(KEY),
+            joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
+                          & (pl.col(HASH) != pl.col(OLD))).select(KEY))
+
+
+def _empty(schema: Schema) -> pl.DataFrame:
+    return schema.empty_frame().with_columns(pl.lit(0, dtype=pl.Int32).alias(SRC),
+                                             pl.lit(0, dtype=pl.Int64).alias(ROW)).clear()
 
 
 def _duplicates(dupes: pl.DataFrame, schema: Schema) -> Diff:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from .planner import diff, samples
 from .project import Dataset, Project
 from .schema import HASH, HASH_VERSION, KEY, Schema
+from .spool import Spool
 from .sources import duplicate_keys, fingerprint, stream_rows, unchanged
 from .state import StateStore
 
@@ -64,9 +65,13 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                      record_only=stamps != state.fingerprint))
             continue
         try:
-            rows = stream_rows(ds)
-            snapshot = load_snapshot(store, ds, rows.schema)
-            result = diff(ds.spec, rows.schema, rows.batches, snapshot, allow_deletes=allow_deletes)
+            with Spool() as spool:
+                rows = stream_rows(ds)
+                for block in rows.batches:
+                    spool.write(block)
+                snapshot = load_snapshot(store, ds, rows.schema)
+                result = diff(ds.spec, rows.schema, spool.scan(), snapshot,
+                              allow_deletes=allow_deletes)
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
         except SourceError as exc:
