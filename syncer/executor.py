@@ -157,8 +157,8 @@ class Executor:
         outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
 
     def _known_rows(self, dataset: Dataset) -> int:
-        snapshot = self.store.snapshot(dataset.target.name, dataset.name)
-        return 0 if snapshot is None else snapshot.height
+        keys = self.store.snapshot_keys(dataset.target.name, dataset.name)
+        return 0 if keys is None else keys.height
 
     def _send(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
         known = self._known_rows(dataset) if driver.max_batch_rows is not None else 0

@@ -29,14 +29,19 @@ def decode(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
     return pl.read_ipc(io.BytesIO(blob), columns=columns)
 
 
-def apply_delta(base: pl.DataFrame | None, delta: pl.DataFrame) -> pl.DataFrame:
-    """Fold one batch's effect (``__op`` put/del rows) into a snapshot frame."""
-    columns = base.columns if base is not None else [c for c in delta.columns if c != OP]
-    puts = delta.filter(pl.col(OP) == "put").select([c for c in columns if c in delta.columns])
+def apply_run(base: pl.DataFrame | None, puts: pl.DataFrame | None,
+              dels: pl.DataFrame | None) -> pl.DataFrame | None:
+    """Replay one folded batch on a snapshot frame: its deleted and rewritten identities go,
+    its rows come in."""
     if base is None:
         return puts
-    kept = base.join(delta.select(KEY), on=KEY, how="anti")
-    return pl.concat([kept, puts], how="diagonal_relaxed")
+    touched = [f.select(KEY) for f in (dels, puts) if f is not None and f.height]
+    if touched:
+        base = base.join(pl.concat(touched), on=KEY, how="anti")
+    if puts is None or not puts.height:
+        return base
+    return pl.concat([base, puts.select([c for c in base.columns if c in puts.columns])],
+                     how="diagonal_relaxed")
 
 
 def chunks(frame: pl.DataFrame) -> list[tuple[int, bytes, bytes, str | None, str | None]]:
@@ -52,5 +57,6 @@ def chunks(frame: pl.DataFrame) -> list[tuple[int, bytes, bytes, str | None, str
 
 
 def needs_compaction(base_rows: int, delta_rows: int, deltas: int) -> bool:
-    """Rewrite the base when the deltas are a quarter of it, or many small ones piled up."""
-    return deltas > 0 and (base_rows == 0 or delta_rows * 4 >= base_rows or deltas >= 64)
+    """Merge the folded batches into one base when many piled up, or when several together
+    rival the base in size.  A single batch (a first load, a reload) is already a fine base."""
+    return deltas >= 16 or (deltas > 1 and base_rows > 0 and delta_rows * 2 >= base_rows)

@@ -10,7 +10,6 @@ the target on the next run.  Migrations are recorded in the same transaction tha
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sqlite3
@@ -43,6 +42,31 @@ def _split_snapshot_keys(db: sqlite3.Connection) -> None:
         _write_base(db, target, dataset, frame)
 
 
+def _chunks_per_batch(db: sqlite3.Connection) -> None:
+    """Migration 3: a batch's rows are written once, as snapshot chunks tagged with the batch;
+    the journal keeps only the deleted identities.  Legacy deltas are folded into the base."""
+    db.execute("ALTER TABLE snapshot_chunks ADD COLUMN batch_id TEXT")
+    db.execute("ALTER TABLE journal ADD COLUMN dels BLOB")
+    groups = db.execute("SELECT DISTINCT target, dataset FROM journal WHERE status='done'"
+                        ).fetchall()
+    for target, dataset in groups:
+        blobs = db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? "
+                           "ORDER BY chunk", (target, dataset)).fetchall()
+        frames = [snap.decode(b) for (b,) in blobs]
+        base = pl.concat(frames, how="diagonal_relaxed") if frames else None
+        for reset, blob in db.execute("SELECT reset, delta FROM journal WHERE target=? AND "
+                                      "dataset=? AND status='done' ORDER BY id",
+                                      (target, dataset)).fetchall():
+            delta = snap.decode(blob)
+            puts = delta.filter(pl.col(OP) == "put").drop(OP)
+            dels = delta.filter(pl.col(OP) == "del").select(KEY)
+            base = snap.apply_run(None if reset else base, puts, dels)
+        if base is not None:
+            _write_base(db, target, dataset, base)
+        db.execute("UPDATE journal SET status='compacted', delta=NULL WHERE target=? AND "
+                   "dataset=? AND status='done'", (target, dataset))
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
@@ -68,6 +92,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
         user TEXT, host TEXT, pid INTEGER, git_commit TEXT, outcome TEXT, summary TEXT);
     """,
     _split_snapshot_keys,
+    _chunks_per_batch,
 ]
 
 
@@ -186,60 +211,56 @@ class StateStore:
             [FileStamp(**s) for s in json.loads(fingerprint_json)] if fingerprint_json else None,
             rows, applied_at)
 
-    def _deltas(self, target: str, dataset: str) -> list[tuple[bool, bytes]]:
-        rows = self.db.execute(
-            "SELECT reset, delta FROM journal WHERE target=? AND dataset=? AND status='done' "
-            "ORDER BY id", (target, dataset)).fetchall()
-        return [(bool(reset), blob) for reset, blob in rows]
+    def _runs(self, target: str, dataset: str) -> list[tuple[str | None, bool, bytes | None]]:
+        """The runs that make up the snapshot, oldest first: the base (batch None), then every
+        folded batch (its id, whether it reset the dataset, its deleted identities)."""
+        folded = self.db.execute(
+            "SELECT batch_id, reset, dels FROM journal WHERE target=? AND dataset=? AND "
+            "status='done' ORDER BY id", (target, dataset)).fetchall()
+        return [(None, False, None), *((b, bool(r), d) for b, r, d in folded)]
 
-    def _fold(self, base: pl.DataFrame | None, target: str, dataset: str,
-              columns: list[str] | None) -> pl.DataFrame | None:
-        for reset, blob in self._deltas(target, dataset):
-            delta = snap.decode(blob)
-            if columns is not None:
-                delta = delta.select([c for c in [*columns, snap.OP] if c in delta.columns])
-            base = snap.apply_delta(None if reset else base, delta)
-        return base
-
-    def snapshot(self, target: str, dataset: str) -> pl.DataFrame | None:
-        """The applied rows: the base chunks plus every batch folded since (in order)."""
+    def _read(self, target: str, dataset: str, column: str,
+              keys: list[str] | None = None) -> pl.DataFrame | None:
+        """Replay the runs, reading ``column`` ("data": whole rows, "keys": ``__k``/``__h``)
+        of their chunks; with ``keys``, only chunks whose key range may hold one of them."""
         if self.dataset(target, dataset) is None:
             return None
-        blobs = self.db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? "
-                                "ORDER BY chunk", (target, dataset)).fetchall()
-        frames = [snap.decode(blob) for (blob,) in blobs]
-        base = pl.concat(frames, how="diagonal_relaxed") if frames else None
-        return self._fold(base, target, dataset, None)
+        wanted = pl.DataFrame({KEY: keys}, schema={KEY: pl.String}) if keys is not None else None
+        frame: pl.DataFrame | None = None
+        for batch_id, reset, dels in self._runs(target, dataset):
+            chunks = self.db.execute(
+                f"SELECT {column}, data, min_key, max_key FROM snapshot_chunks WHERE target=? "
+                "AND dataset=? AND batch_id IS ? ORDER BY chunk",
+                (target, dataset, batch_id)).fetchall()
+            parts = []
+            for blob, data, low, high in chunks:
+                if wanted is not None and low is not None and not any(
+                        low <= k <= high for k in keys or []):
+                    continue
+                part = snap.decode(blob) if blob is not None else snap.decode(data, [KEY, HASH])
+                parts.append(part.join(wanted, on=KEY, how="semi") if wanted is not None else part)
+            puts = pl.concat(parts, how="diagonal_relaxed") if parts else None
+            gone = snap.decode(dels) if dels is not None else None
+            if batch_id is None:
+                frame = puts
+            else:
+                frame = snap.apply_run(None if reset else frame, puts, gone)
+        return frame
+
+    def snapshot(self, target: str, dataset: str) -> pl.DataFrame | None:
+        """The applied rows: the base plus every batch folded since, replayed in order."""
+        return self._read(target, dataset, "data")
 
     def snapshot_keys(self, target: str, dataset: str) -> pl.DataFrame | None:
         """Only ``__k`` and ``__h`` of the applied rows: all a plan needs to diff."""
-        if self.dataset(target, dataset) is None:
-            return None
-        blobs = self.db.execute("SELECT keys, data FROM snapshot_chunks WHERE target=? AND "
-                                "dataset=? ORDER BY chunk", (target, dataset)).fetchall()
-        frames = [snap.decode(keys) if keys is not None else snap.decode(data, [KEY, HASH])
-                  for keys, data in blobs]
-        base = pl.concat(frames) if frames else None
-        folded = self._fold(base, target, dataset, [KEY, HASH])
-        return folded.select(KEY, HASH) if folded is not None else None
+        frame = self._read(target, dataset, "keys")
+        return frame.select(KEY, HASH) if frame is not None else None
 
     def snapshot_rows(self, target: str, dataset: str, keys: list[str]) -> pl.DataFrame | None:
         """The applied rows with these identities (reads only the chunks whose range holds one)."""
-        if self.dataset(target, dataset) is None or not keys:
+        if not keys:
             return None
-        wanted = pl.DataFrame({KEY: keys}, schema={KEY: pl.String})
-        frames = []
-        for data, low, high in self.db.execute(
-                "SELECT data, min_key, max_key FROM snapshot_chunks WHERE target=? AND dataset=? "
-                "ORDER BY chunk", (target, dataset)).fetchall():
-            if low is not None and not any(low <= k <= high for k in keys):
-                continue
-            frames.append(snap.decode(data).join(wanted, on=KEY, how="semi"))
-        base = pl.concat(frames, how="diagonal_relaxed") if frames else None
-        for reset, blob in self._deltas(target, dataset):
-            delta = snap.decode(blob).join(wanted, on=KEY, how="semi")
-            base = snap.apply_delta(None if reset else base, delta)
-        return base
+        return self._read(target, dataset, "data", keys)
 
     def ensure_dataset(self, target: str, dataset: str, target_type: str, table: str,
                        mode: str) -> None:
@@ -252,47 +273,91 @@ class StateStore:
     # -- journal ----------------------------------------------------------------------------
     def open_batch(self, run_id: str, batch_id: str, target: str, dataset: str, schema: Schema,
                    reset: bool, delta: pl.DataFrame) -> None:
-        """Write a batch down before it is sent (its rows included, to fold it later)."""
-        upserts = int((delta.get_column(OP) == "put").sum()) if delta.height else 0
+        """Write a batch down before it is sent: its rows become (not yet visible) snapshot
+        chunks, its deleted identities go into the journal entry.  Written once, folded later
+        by a status change alone."""
+        puts = delta.filter(pl.col(OP) == "put").select([*schema.names, HASH, KEY])
+        dels = delta.filter(pl.col(OP) == "del").select([*schema.key, KEY])
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO journal (run_id, batch_id, target, dataset, status, reset, upserts, "
-                "deletes, hash_version, schema_json, delta, created_at) "
+                "deletes, hash_version, schema_json, dels, created_at) "
                 "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, batch_id, target, dataset, int(reset), upserts, delta.height - upserts,
-                 HASH_VERSION, schema.to_json(), _ipc(delta), now()))
+                (run_id, batch_id, target, dataset, int(reset), puts.height, dels.height,
+                 HASH_VERSION, schema.to_json(), snap.encode(dels) if dels.height else None,
+                 now()))
+            if puts.height:
+                _write_chunks(db, target, dataset, puts, batch_id)
 
     def journal_entry(self, batch_id: str) -> tuple[Schema, bool, pl.DataFrame]:
-        """An open batch as it was written down: its schema, reset flag and rows."""
-        row = self.db.execute("SELECT schema_json, reset, delta FROM journal WHERE batch_id=?",
-                              (batch_id,)).fetchone()
-        if row is None or row[2] is None:
+        """An open batch as it was written down: its schema, reset flag and rows (``__op``)."""
+        row = self.db.execute("SELECT schema_json, reset, dels, target, dataset FROM journal "
+                              "WHERE batch_id=?", (batch_id,)).fetchone()
+        if row is None:
             raise StateError(f"batch {batch_id} is not in the journal")
-        return Schema.from_json(row[0]), bool(row[1]), pl.read_ipc(io.BytesIO(row[2]))
+        schema_json, reset, dels, target, dataset = row
+        blobs = self.db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? "
+                                "AND batch_id=? ORDER BY chunk", (target, dataset, batch_id))
+        puts = [snap.decode(b) for (b,) in blobs.fetchall()]
+        parts = [p.with_columns(pl.lit("put").alias(OP)) for p in puts]
+        if dels is not None:
+            parts.append(snap.decode(dels).with_columns(pl.lit("del").alias(OP)))
+        schema = Schema.from_json(schema_json)
+        rows = (pl.concat(parts, how="diagonal_relaxed") if parts else
+                schema.empty_frame().with_columns(pl.lit("put").alias(OP)).clear())
+        return schema, bool(reset), rows
 
     def fold_batch(self, batch_id: str, rejected: list[str] | None = None) -> None:
-        """The target confirmed the batch: fold it into the snapshot (one transaction).
+        """The target confirmed the batch: its rows become part of the snapshot (one transaction).
 
         ``rejected`` lists the identities (``__k``) of rows the target refused; they are left
-        out, so the state records only what the target confirmed.
+        out, so the state records only what the target confirmed.  A batch that reset the
+        dataset makes every earlier run dead: those chunks are dropped here.
         """
         with self.transaction() as db:
-            row = db.execute("SELECT target, dataset, status, delta FROM journal WHERE batch_id=?",
-                             (batch_id,)).fetchone()
+            row = db.execute("SELECT target, dataset, status, reset, dels FROM journal "
+                             "WHERE batch_id=?", (batch_id,)).fetchone()
             if row is None or row[2] != "open":
                 raise StateError(f"batch {batch_id} is not open in the journal")
+            target, dataset, _, reset, dels = row
             if rejected:
-                kept = pl.read_ipc(io.BytesIO(row[3])).filter(~pl.col(KEY).is_in(rejected))
-                db.execute("UPDATE journal SET delta=? WHERE batch_id=?", (_ipc(kept), batch_id))
+                self._drop_rejected(db, target, dataset, batch_id, dels, rejected)
             db.execute("UPDATE journal SET status='done', finished_at=? WHERE batch_id=?",
                        (now(), batch_id))
+            if reset:
+                db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=? AND "
+                           "(batch_id IS NULL OR batch_id IN (SELECT batch_id FROM journal WHERE "
+                           "target=? AND dataset=? AND status='done' AND batch_id != ?))",
+                           (target, dataset, target, dataset, batch_id))
+                db.execute("UPDATE journal SET status='compacted', dels=NULL WHERE target=? AND "
+                           "dataset=? AND status='done' AND batch_id != ?",
+                           (target, dataset, batch_id))
             db.execute("UPDATE datasets SET generation = generation + 1 "
-                       "WHERE target=? AND dataset=?", (row[0], row[1]))
+                       "WHERE target=? AND dataset=?", (target, dataset))
+
+    @staticmethod
+    def _drop_rejected(db: sqlite3.Connection, target: str, dataset: str, batch_id: str,
+                       dels: bytes | None, rejected: list[str]) -> None:
+        refused = pl.col(KEY).is_in(rejected)
+        blobs = db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? AND "
+                           "batch_id=?", (target, dataset, batch_id)).fetchall()
+        kept = [snap.decode(b).filter(~refused) for (b,) in blobs]
+        db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=? AND batch_id=?",
+                   (target, dataset, batch_id))
+        if kept:
+            _write_chunks(db, target, dataset, pl.concat(kept), batch_id)
+        if dels is not None:
+            left = snap.decode(dels).filter(~refused)
+            db.execute("UPDATE journal SET dels=? WHERE batch_id=?",
+                       (snap.encode(left) if left.height else None, batch_id))
 
     def abandon_batch(self, batch_id: str) -> None:
-        """The target did not take the batch: forget it."""
+        """The target did not take the batch: forget it and its rows."""
         with self.transaction() as db:
-            db.execute("UPDATE journal SET status='abandoned', delta=NULL, finished_at=? "
+            db.execute("DELETE FROM snapshot_chunks WHERE batch_id=? AND batch_id IN (SELECT "
+                       "batch_id FROM journal WHERE batch_id=? AND status='open')",
+                       (batch_id, batch_id))
+            db.execute("UPDATE journal SET status='abandoned', dels=NULL, finished_at=? "
                        "WHERE batch_id=? AND status='open'", (now(), batch_id))
 
     def open_batches(self) -> list[OpenBatch]:
@@ -314,7 +379,8 @@ class StateStore:
         old_schema = Schema.from_json(stored[0]) if stored and stored[0] else None
         rehash = old_schema is not None and (stored[1] != HASH_VERSION or old_schema != schema)
         base_rows = self.db.execute("SELECT COALESCE(SUM(rows), 0) FROM snapshot_chunks "
-                                    "WHERE target=? AND dataset=?", (target, dataset)).fetchone()[0]
+                                    "WHERE target=? AND dataset=? AND batch_id IS NULL",
+                                    (target, dataset)).fetchone()[0]
         deltas, delta_rows = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(upserts + deletes), 0) FROM journal WHERE target=? "
             "AND dataset=? AND status='done'", (target, dataset)).fetchone()
@@ -335,7 +401,7 @@ class StateStore:
         with self.transaction() as db:
             if frame is not None:
                 _write_base(db, target, dataset, frame)
-                db.execute("UPDATE journal SET status='compacted', delta=NULL "
+                db.execute("UPDATE journal SET status='compacted', dels=NULL "
                            "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
             db.execute(
                 "UPDATE datasets SET generation = generation + 1, schema_json=?, "
@@ -380,13 +446,17 @@ class StateStore:
         return out
 
 
-_ipc = snap.encode
-apply_delta = snap.apply_delta
-
-
 def _write_base(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:
+    """Replace every chunk of the dataset (base and folded batches) with a fresh base."""
     db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=?", (target, dataset))
-    for number, (rows, data, keys, low, high) in enumerate(snap.chunks(frame)):
+    _write_chunks(db, target, dataset, frame, None)
+
+
+def _write_chunks(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame,
+                  batch_id: str | None) -> None:
+    first = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM snapshot_chunks WHERE target=? "
+                       "AND dataset=?", (target, dataset)).fetchone()[0]
+    for number, (rows, data, keys, low, high) in enumerate(snap.chunks(frame), start=first):
         db.execute("INSERT INTO snapshot_chunks (target, dataset, chunk, rows, data, keys, "
-                   "min_key, max_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                   (target, dataset, number, rows, data, keys, low, high))
+                   "min_key, max_key, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   (target, dataset, number, rows, data, keys, low, high, batch_id))

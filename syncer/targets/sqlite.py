@@ -38,6 +38,7 @@ class SqliteDriver:
         self.target = target
         self.path = Path(target.path)
         self._db: sqlite3.Connection | None = None
+        self._adbc: Any = None
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -57,6 +58,9 @@ class SqliteDriver:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._adbc is not None:
+            self._adbc.close()
+            self._adbc = None
 
     # -- protocol ---------------------------------------------------------------------------
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
@@ -76,38 +80,56 @@ class SqliteDriver:
             self._ensure_unique(table, schema.key)
 
     def apply(self, batch: Batch) -> list[RowError]:
+        """One transaction: reset, deletes, upserts and the batch marker commit together.
+
+        Rows travel as Arrow through ADBC's bulk ingest (C, no per-row Python): straight into
+        the table when it is being (re)loaded, else through a temporary table and one
+        ``INSERT ... ON CONFLICT DO UPDATE`` / ``DELETE ... IN`` statement each.
+        """
         table = quote(batch.dataset.table_name)
         schema = batch.schema
-        db = self.db
+        conn = self._bulk()
+        cursor = conn.cursor()
         try:
-            db.execute("BEGIN IMMEDIATE")
+            loading = batch.reset or self._empty(cursor, table)
             if batch.reset:
-                db.execute(f"DELETE FROM {table}")
+                cursor.execute(f"DELETE FROM {table}")
             if batch.deletes.height:
-                where = " AND ".join(f"{quote(k)} = ?" for k in schema.key)
-                db.executemany(f"DELETE FROM {table} WHERE {where}",
-                               _tuples(batch.deletes, schema, list(schema.key)))
+                keys = ", ".join(quote(k) for k in schema.key)
+                cursor.adbc_ingest("_syncer_deletes", _arrow(batch.deletes, schema, list(schema.key)),
+                                   mode="replace", temporary=True)
+                cursor.execute(f"DELETE FROM {table} WHERE ({keys}) IN "
+                               f"(SELECT {keys} FROM temp._syncer_deletes)")
             if batch.upserts.height:
-                names = schema.names
-                cols = ", ".join(quote(n) for n in names)
-                marks = ", ".join("?" for _ in names)
-                sql = f"INSERT INTO {table} ({cols}) VALUES ({marks})"
-                others = [n for n in names if n not in schema.key]
-                if schema.key and not batch.reset:
-                    conflict = ", ".join(quote(k) for k in schema.key)
-                    update = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in others)
-                    sql += (f" ON CONFLICT ({conflict}) DO UPDATE SET {update}" if update
-                            else f" ON CONFLICT ({conflict}) DO NOTHING")
-                db.executemany(sql, _tuples(batch.upserts, schema, names))
-            db.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
-                       (batch.id, batch.dataset.name))
-            db.execute("COMMIT")
+                rows = _arrow(batch.upserts, schema, schema.names)
+                if loading:
+                    cursor.adbc_ingest(batch.dataset.table_name, rows, mode="append")
+                else:
+                    cursor.adbc_ingest("_syncer_upserts", rows, mode="replace", temporary=True)
+                    cursor.execute(_upsert_sql(table, schema))
+            cursor.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
+                           (batch.id, batch.dataset.name))
+            conn.commit()
             return []
-        except sqlite3.Error as exc:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+        except Exception as exc:  # ADBC raises its own DB-API error classes
+            conn.rollback()
             raise TargetError(f"SQLite target '{self.target.name}', table "
                               f"{batch.dataset.table_name}: {exc}") from None
+        finally:
+            cursor.close()
+
+    def _bulk(self) -> Any:
+        """The ADBC connection used for writes (opened once, after the table exists)."""
+        if self._adbc is None:
+            import adbc_driver_sqlite.dbapi as adbc
+
+            self._adbc = adbc.connect(str(self.path))
+        return self._adbc
+
+    @staticmethod
+    def _empty(cursor: Any, table: str) -> bool:
+        cursor.execute(f"SELECT 1 FROM {table} LIMIT 1")
+        return cursor.fetchone() is None
 
     def settle(self, batch: Batch, known_rows: int) -> bool:
         row = self.db.execute(f"SELECT 1 FROM {MARKERS} WHERE batch_id = ?", (batch.id,)).fetchone()
@@ -136,16 +158,29 @@ class SqliteDriver:
                       f"ON {quote(table)} ({', '.join(quote(k) for k in key)})")
 
 
-def _tuples(frame: pl.DataFrame, schema: Schema, names: list[str]) -> Any:
-    """Rows as tuples of SQLite values, converted column-wise (no per-row Python work)."""
+def _upsert_sql(table: str, schema: Schema) -> str:
+    cols = ", ".join(quote(n) for n in schema.names)
+    # ``WHERE true`` keeps SQLite from reading ON CONFLICT as part of the SELECT's join
+    sql = f"INSERT INTO {table} ({cols}) SELECT {cols} FROM temp._syncer_upserts WHERE true"
+    if not schema.key:
+        return sql
+    conflict = ", ".join(quote(k) for k in schema.key)
+    others = [n for n in schema.names if n not in schema.key]
+    update = ", ".join(f"{quote(n)} = excluded.{quote(n)}" for n in others)
+    return sql + (f" ON CONFLICT ({conflict}) DO UPDATE SET {update}" if update
+                  else f" ON CONFLICT ({conflict}) DO NOTHING")
+
+
+def _arrow(frame: pl.DataFrame, schema: Schema, names: list[str]) -> Any:
+    """The columns as an Arrow table of SQLite-friendly types (converted column-wise)."""
     columns = []
     for name in names:
         column = schema.column(name)
-        series = frame.get_column(name)
+        expr = pl.col(name)
         if column.type == "date":
-            series = series.dt.to_string("%Y-%m-%d")
+            expr = expr.dt.to_string("%Y-%m-%d")
         elif column.type == "vector":
-            series = series.map_elements(lambda v: json.dumps(v.to_list()), return_dtype=pl.String,
-                                         skip_nulls=True)
-        columns.append(series.to_list())
-    return zip(*columns)
+            expr = expr.map_elements(lambda v: json.dumps(v.to_list()), return_dtype=pl.String,
+                                     skip_nulls=True)
+        columns.append(expr)
+    return frame.select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
