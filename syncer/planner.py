@@ -118,7 +118,9 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | pl.LazyFrame | 
     removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)
     unchanged = source.height - new.height - changed.height
-    sample_keys = {op: frame.get_column(KEY).head(SAMPLES).to_list()
+    # the smallest identities: a stable choice, and neighbours in the snapshot's sorted chunks,
+    # so showing their old values reads one chunk, not the whole snapshot
+    sample_keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
                    for op, frame in (("+", new), ("~", updates), ("-", deletes))}
     return Diff(new.height, updates.height, deletes.height, unchanged, blocked, tuple(warnings),
                 sample_keys, Changes(upserts, removed, reset))

@@ -16,7 +16,7 @@ import polars as pl
 from .schema import HASH, KEY
 
 OP = "__op"
-CHUNK_ROWS = 250_000
+CHUNK_ROWS = 131_072
 
 
 def encode(frame: pl.DataFrame) -> bytes:

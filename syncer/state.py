@@ -229,15 +229,19 @@ class StateStore:
         frame: pl.DataFrame | None = None
         for batch_id, reset, dels in self._runs(target, dataset):
             chunks = self.db.execute(
-                f"SELECT {column}, data, min_key, max_key FROM snapshot_chunks WHERE target=? "
+                "SELECT chunk, min_key, max_key FROM snapshot_chunks WHERE target=? "
                 "AND dataset=? AND batch_id IS ? ORDER BY chunk",
                 (target, dataset, batch_id)).fetchall()
             parts = []
-            for blob, data, low, high in chunks:
+            for chunk, low, high in chunks:
                 if wanted is not None and low is not None and not any(
                         low <= k <= high for k in keys or []):
                     continue
-                part = snap.decode(blob) if blob is not None else snap.decode(data, [KEY, HASH])
+                # one blob at a time: a chunk that is skipped is never read from disk
+                (blob,) = self.db.execute(
+                    f"SELECT {column} FROM snapshot_chunks WHERE target=? AND dataset=? AND "
+                    "chunk=?", (target, dataset, chunk)).fetchone()
+                part = snap.decode(blob)
                 parts.append(part.join(wanted, on=KEY, how="semi") if wanted is not None else part)
             puts = pl.concat(parts, how="diagonal_relaxed") if parts else None
             gone = snap.decode(dels) if dels is not None else None
