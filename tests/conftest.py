@@ -24,7 +24,7 @@ import pytest
 from syncer import runner
 from syncer.cli import main
 
-pytest_plugins = ["tests.fixtures.hexabase"]
+pytest_plugins = ["tests.fixtures.hexabase", "tests.fixtures.zilliz"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -14,6 +14,7 @@ from .base import Driver
 from .hexabase_config import HexabaseDataset, HexabaseTarget
 from .milvus_config import MilvusDataset, MilvusTarget
 from .sqlite_config import SqliteTarget
+from .zilliz_config import ZillizDataset, ZillizTarget
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ TARGET_TYPES: dict[str, TargetType] = {
     "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite:SqliteDriver"),
     "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase:HexabaseDriver"),
     "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus:MilvusDriver"),
+    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz:ZillizDriver"),
 }
 
 
