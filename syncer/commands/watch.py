@@ -1,0 +1,49 @@
+"""`syncer watch`: keep applying as manifests and sources change, until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import runner
+from ..health import HealthServer, Status
+from ..watch import StopSignals, WatchConfig, Watcher, configure_logging, event
+from .options import Manifests, StateOpt
+
+
+def watch(
+    manifests: Manifests = Path("manifests"),
+    state: StateOpt = None,
+    interval: Annotated[Optional[float], typer.Option(
+        "--interval", help="Seconds between full re-plans of every dataset "
+                           "(default: $SYNCER_WATCH_INTERVAL, else 300).")] = None,
+    debounce: Annotated[Optional[int], typer.Option(
+        "--debounce", help="Longest time in milliseconds to group file events over "
+                           "(default: $SYNCER_WATCH_DEBOUNCE, else 50).")] = None,
+    health_port: Annotated[Optional[int], typer.Option(
+        "--health-port", help="Serve /healthz and /metrics on 127.0.0.1:PORT (0: any free port; "
+                              "default: $SYNCER_WATCH_HEALTH_PORT, else none).")] = None,
+    log_format: Annotated[Optional[str], typer.Option(
+        "--log-format", help="text or json: one line per event "
+                             "(default: $SYNCER_LOG_FORMAT, else text).")] = None,
+) -> None:
+    """Reconcile everything, then apply each change to the manifests or sources as it happens."""
+    config = WatchConfig.resolve(manifests, runner.state_path(state), interval=interval,
+                                 debounce_ms=debounce, health_port=health_port,
+                                 log_format=log_format)
+    configure_logging(config.log_format)
+    stop = threading.Event()
+    status = Status()
+    with ExitStack() as stack:
+        if config.health_port is not None:
+            server = stack.enter_context(HealthServer(status, config.health_port,
+                                                        config.health_host))
+            event(logging.INFO, "health", f"serving {server.url}/healthz and {server.url}/metrics",
+                  url=server.url)
+        signals = stack.enter_context(StopSignals(stop, config.stop_grace))
+        Watcher(config, stop, status, signals).run()
