@@ -12,18 +12,24 @@ import traceback
 import click
 import typer
 
-from .commands import apply, plan, validate
+from .commands import apply, history, init, plan, validate
 from .commands.emulate import emulate_app
+from .commands.options import global_options
 from .commands.state import state_app
+from .commands.watch import watch
 from .errors import SyncError
 from .secrets import redact
 from .ui import console
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Keep data stores in line with the datasets declared in a Git repository.")
+app.callback()(global_options)
+app.command()(init.init)
 app.command()(validate.validate)
 app.command()(plan.plan)
 app.command()(apply.apply)
+app.command()(watch)
+app.command()(history.history)
 app.command()(validate.schema)
 app.add_typer(state_app, name="state")
 app.add_typer(emulate_app, name="emulate")

@@ -16,6 +16,7 @@ import polars as pl
 from .errors import SyncError, TargetError
 from .plan import DatasetPlan
 from .planning import Planned
+from .profile import phase
 from .project import Dataset, Project
 from .schema import HASH, KEY, ROW, SRC, Schema
 from .secrets import redact
@@ -140,7 +141,8 @@ class Executor:
         changes = item.diff.changes
         driver = self.driver(dataset)
         # the target is checked first: a dataset whose target refuses it leaves no trace in state
-        driver.prepare(dataset.spec, schema)
+        with phase(item.id, "prepare"):
+            driver.prepare(dataset.spec, schema)
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
         batches = list(_batches(changes.upserts, changes.deletes, driver.max_batch_rows))
@@ -152,8 +154,9 @@ class Executor:
             self._send(batch, dataset, driver)
             self.reporter.advance(item.id, batch.size)
         self.reporter.done(item.id)
-        self.store.commit_dataset(target.name, dataset.name, schema=schema, fingerprint=stamps,
-                                  spec_hash=item.spec_hash)
+        with phase(item.id, "state"):
+            self.store.commit_dataset(target.name, dataset.name, schema=schema,
+                                      fingerprint=stamps, spec_hash=item.spec_hash)
         outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
 
     def _known_rows(self, dataset: Dataset) -> int:
@@ -162,17 +165,20 @@ class Executor:
 
     def _send(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
         known = self._known_rows(dataset) if driver.max_batch_rows is not None else 0
-        self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
-                              batch.reset, delta(batch))
+        with phase(dataset.id, "state"):
+            self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
+                                  batch.reset, delta(batch))
         try:
-            rejected = driver.apply(batch)
+            with phase(dataset.id, "write"):
+                rejected = driver.apply(batch)
         except TargetError:
             self._settle_failed(batch, driver, known)
             raise
         # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
         # stays open and the next run settles it with the target before planning anything new
         if not rejected:
-            self.store.fold_batch(batch.id)
+            with phase(dataset.id, "state"):
+                self.store.fold_batch(batch.id)
             return
         keys = [_frame_of(batch, e.kind).get_column(KEY)[e.index] for e in rejected]
         self.store.fold_batch(batch.id, rejected=keys)

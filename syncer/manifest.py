@@ -88,12 +88,14 @@ class DatasetSpec(StrictModel):
         None, description="select, rename and type columns; omitted = every column as text"
     )
 
-    @field_validator("source", mode="before")
+    # the shorthands below are part of the contract: json_schema_input_type makes the JSON
+    # Schema (`syncer schema`, editors) accept them too, not only the expanded forms
+    @field_validator("source", mode="before", json_schema_input_type=str | SourceSpec)
     @classmethod
     def _source_shorthand(cls, value: Any) -> Any:
         return {"path": value} if isinstance(value, str) else value
 
-    @field_validator("key", mode="before")
+    @field_validator("key", mode="before", json_schema_input_type=str | list[str] | None)
     @classmethod
     def _key_shorthand(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
@@ -108,7 +110,8 @@ class DatasetSpec(StrictModel):
                 raise ValueError("key names a column twice")
         return value
 
-    @field_validator("columns", mode="before")
+    @field_validator("columns", mode="before",
+                     json_schema_input_type=dict[str, ColumnType | ColumnSpec] | None)
     @classmethod
     def _column_shorthand(cls, value: Any) -> Any:
         if isinstance(value, dict):

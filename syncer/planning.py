@@ -18,6 +18,7 @@ from dataclasses import replace
 from .planner import diff, samples
 from .project import Dataset, Project
 from .schema import HASH, HASH_VERSION, KEY, Schema
+from .profile import phase
 from .spool import Spool
 from .sources import duplicate_keys, fingerprint, stream_rows, unchanged
 from .state import StateStore
@@ -48,7 +49,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
             progress(f"reading {ds.id}")
         state = store.dataset(ds.target.name, ds.name)
         try:
-            stamps = fingerprint(ds.files, state.fingerprint if state else None)
+            with phase(ds.id, "fingerprint"):
+                stamps = fingerprint(ds.files, state.fingerprint if state else None)
         except OSError as exc:
             problems.append(Problem(ds.files[0], None, f"cannot read source: {exc.strerror}"))
             continue
@@ -66,21 +68,25 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
             continue
         try:
             with Spool() as spool:
-                rows = stream_rows(ds)
-                for block in rows.batches:
-                    spool.write(block)
-                snapshot = load_snapshot(store, ds, rows.schema)
-                result = diff(ds.spec, rows.schema, spool.scan(), snapshot,
-                              allow_deletes=allow_deletes)
+                with phase(ds.id, "read"):
+                    rows = stream_rows(ds)
+                    for block in rows.batches:
+                        spool.write(block)
+                with phase(ds.id, "snapshot"):
+                    snapshot = load_snapshot(store, ds, rows.schema)
+                with phase(ds.id, "diff"):
+                    result = diff(ds.spec, rows.schema, spool.scan(), snapshot,
+                                  allow_deletes=allow_deletes)
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
         except SourceError as exc:
             problems.append(exc.problem)
             continue
-        wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
-        old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
-        result = replace(result, samples=samples(rows.schema, result.sample_keys,
-                                                 result.changes.upserts, old))
+        with phase(ds.id, "samples"):
+            wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
+            old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
+            result = replace(result, samples=samples(rows.schema, result.sample_keys,
+                                                     result.changes.upserts, old))
         schemas[ds.id] = rows.schema
         plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
                                  result, generation, digests, spec_hash,

@@ -1,9 +1,21 @@
-"""Terminal output: the Terraform-like plan, progress bars, summaries.  Rich lives only here."""
+"""Terminal output: the Terraform-like plan, progress bars, summaries.  Rich lives only here.
+
+How much is shown is one process-wide setting, made once by the CLI's global options
+(``-q/--quiet``, ``-v/--verbose``, ``--no-color``) through :func:`configure`:
+
+- quiet: summaries and errors only (no plan body, no per-dataset results, no notes);
+- normal: the plan body, per-dataset results, and notes that matter (a settled batch, a stale lock);
+- verbose: also per-dataset progress with timings and each command's duration.
+
+Machine output (``--json``, ``--format markdown``) is never affected; errors are always shown.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -17,13 +29,63 @@ from .secrets import redact
 
 _OPS = {"+": "green", "~": "yellow", "-": "red"}
 
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+
+
+@dataclass
+class _Settings:
+    verbosity: int = NORMAL
+    no_color: bool = False
+
+
+SETTINGS = _Settings()
+
+
+def configure(*, verbosity: int = NORMAL, no_color: bool = False) -> None:
+    """Set the output level and colour for this process (the CLI calls it once per command)."""
+    SETTINGS.verbosity = max(QUIET, min(VERBOSE, verbosity))
+    SETTINGS.no_color = no_color
+
+
+def quiet() -> bool:
+    return SETTINGS.verbosity <= QUIET
+
+
+def verbose() -> bool:
+    return SETTINGS.verbosity >= VERBOSE
+
+
+def colour_disabled(no_color: bool = False) -> bool:
+    """``--no-color`` on the command or globally, or ``NO_COLOR`` set to anything non-empty."""
+    return no_color or SETTINGS.no_color or bool(os.environ.get("NO_COLOR"))
+
 
 def console(stderr: bool = False, no_color: bool = False) -> Console:
-    return Console(stderr=stderr, no_color=no_color or "NO_COLOR" in os.environ,
+    plain = colour_disabled(no_color)
+    # no colour system at all: rich's no_color alone still writes bold and dim escapes
+    return Console(stderr=stderr, no_color=plain, color_system=None if plain else "auto",
                    highlight=False, soft_wrap=True)
 
 
+def note(message: str, *, level: int = NORMAL) -> None:
+    """A dim line on stderr, shown when the verbosity reaches ``level``."""
+    if SETTINGS.verbosity >= level:
+        console(stderr=True).print(f"[dim]{escape(message)}[/dim]")
+
+
+def info(out: Console, text: str) -> None:
+    """A line of human output that ``--quiet`` hides (detail, not a summary)."""
+    if not quiet():
+        out.print(text)
+
+
 def render_plan(out: Console, plan: Plan) -> None:
+    if not quiet():
+        _render_plan_body(out, plan)
+    _render_plan_summary(out, plan)
+
+
+def _render_plan_body(out: Console, plan: Plan) -> None:
     for d in plan.datasets:
         title = f"[bold]{escape(d.id)}[/bold] ({d.mode} -> {escape(d.table)})"
         if d.diff is None:
@@ -45,11 +107,15 @@ def render_plan(out: Console, plan: Plan) -> None:
     for orphan in plan.orphans:
         out.print(f"  [dim]{escape(orphan)}: orphaned (in the state, not in the manifests); "
                   "its target data is left alone[/dim]")
+    out.print()
+
+
+def _render_plan_summary(out: Console, plan: Plan) -> None:
     inserts, updates, deletes = plan.totals()
     if not plan.has_changes:
-        out.print("\n[bold]No changes.[/bold] The targets match the manifests.")
+        out.print("[bold]No changes.[/bold] The targets match the manifests.")
     else:
-        out.print(f"\n[bold]Plan:[/bold] {inserts} to insert, {updates} to update, "
+        out.print(f"[bold]Plan:[/bold] {inserts} to insert, {updates} to update, "
                   f"{deletes} to delete.")
     if plan.blocked:
         out.print(f"[bold red]{len(plan.blocked)} dataset(s) blocked by a safety guard.[/bold red]")
@@ -69,6 +135,8 @@ def _sample(sample: RowChange) -> str:
 
 def render_result(out: Console, result: ApplyResult) -> None:
     for d in result.datasets:
+        if quiet() and not d.error:
+            continue
         if d.error:
             out.print(f"  [red]x[/red] {escape(d.id)}: {escape(d.error)}")
         elif d.skipped:
@@ -77,8 +145,10 @@ def render_result(out: Console, result: ApplyResult) -> None:
             out.print(f"  [green]v[/green] {escape(d.id)}: +{d.inserts} ~{d.updates} -{d.deletes} "
                       f"in {d.seconds:.2f}s")
     ok = [d for d in result.datasets if not d.error]
-    out.print(f"\n[bold]Apply complete.[/bold] {len(ok)} dataset(s) in sync." if not result.failed
-              else f"\n[bold red]Apply finished with {len(result.failed)} failed dataset(s).[/bold red]")
+    if not quiet():
+        out.print()
+    out.print(f"[bold]Apply complete.[/bold] {len(ok)} dataset(s) in sync." if not result.failed
+              else f"[bold red]Apply finished with {len(result.failed)} failed dataset(s).[/bold red]")
 
 
 class BarReporter(Reporter):
@@ -88,14 +158,17 @@ class BarReporter(Reporter):
         self.enabled = enabled and sys.stderr.isatty()
         self._progress: Progress | None = None
         self._tasks: dict[str, Any] = {}
+        self._started: dict[str, tuple[float, int]] = {}
 
     def start(self, dataset_id: str, total: int) -> None:
-        if not self.enabled or total < 1000:
+        self._started[dataset_id] = (time.perf_counter(), total)
+        note(f"applying {dataset_id}: {total} row change(s)", level=VERBOSE)
+        if not self.enabled or total < 1000 or quiet():
             return
         if self._progress is None:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                       MofNCompleteColumn(), TimeElapsedColumn(),
-                                      console=Console(stderr=True), transient=True)
+                                      console=console(stderr=True), transient=True)
             self._progress.start()
         self._tasks[dataset_id] = self._progress.add_task(f"applying {dataset_id}", total=total)
 
@@ -104,6 +177,9 @@ class BarReporter(Reporter):
             self._progress.advance(self._tasks[dataset_id], rows)
 
     def done(self, dataset_id: str) -> None:
+        started, total = self._started.pop(dataset_id, (time.perf_counter(), 0))
+        note(f"{dataset_id}: {total} row change(s) sent in {time.perf_counter() - started:.2f}s",
+             level=VERBOSE)
         if self._progress is not None and dataset_id in self._tasks:
             self._progress.remove_task(self._tasks.pop(dataset_id))
         if self._progress is not None and not self._tasks:
@@ -111,4 +187,18 @@ class BarReporter(Reporter):
             self._progress = None
 
     def note(self, message: str) -> None:
-        Console(stderr=True).print(f"[dim]{escape(message)}[/dim]")
+        note(message)
+
+
+def render_profile(rows: list[tuple[str, str, float]], elapsed: float) -> None:
+    """The ``--profile`` table on stderr: seconds per dataset and phase, then the total."""
+    from rich.table import Table
+
+    table = Table(title="profile (seconds)", show_edge=False)
+    table.add_column("dataset")
+    table.add_column("phase")
+    table.add_column("seconds", justify="right")
+    for dataset, name, seconds in rows:
+        table.add_row(escape(dataset), name, f"{seconds:.3f}")
+    table.add_row("", "command total", f"{elapsed:.3f}")
+    console(stderr=True).print(table)

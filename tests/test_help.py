@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from typing import Any
@@ -103,3 +104,92 @@ def test_emulate_hexabase_serves_and_stops_on_sigterm(tmp_path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+# -- global options: completion, quiet/verbose, colour ------------------------------------------
+
+def test_shell_completion_offers_commands_subcommands_and_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    # the installed entry point: completion is keyed on the program name (`_SYNCER_COMPLETE`)
+    program = shutil.which("syncer", path=str(Path(sys.executable).parent)) or shutil.which("syncer")
+    if program is None:
+        pytest.skip("the `syncer` entry point is not installed")
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_SYNCER_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(cword)}
+        done = subprocess.run([program], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.split()
+
+    assert {"init", "plan", "apply", "history", "state"} <= set(complete("syncer ", 1))
+    assert complete("syncer state ", 2) == ["list", "show", "forget"]
+    assert "--auto-approve" in complete("syncer apply --a", 2)
+    assert any("--install-completion" in p.opts for p in ROOT.params)
+
+
+@pytest.fixture
+def applied(tmp_path, cli, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    assert cli("init").code == 0
+    assert cli("apply", "--auto-approve").code == 0
+    csv = tmp_path / "data" / "products.csv"
+    csv.write_text(csv.read_text().replace("10.00", "11.00") + "C-300,Kettle,25.00,true,2024-06-01\n")
+    return tmp_path
+
+
+def test_quiet_shows_the_summary_only(cli, applied) -> None:  # type: ignore[no-untyped-def]
+    normal = cli("plan")
+    assert "example/products" in normal.out and "Plan: 1 to insert, 1 to update, 0 to delete." in normal.out
+    quiet = cli("-q", "plan")
+    assert quiet.code == 0, str(quiet)
+    assert quiet.out == "Plan: 1 to insert, 1 to update, 0 to delete.\n"
+    applied_quietly = cli("--quiet", "apply", "--auto-approve")
+    assert applied_quietly.out.splitlines() == ["Plan: 1 to insert, 1 to update, 0 to delete.",
+                                                "Apply complete. 1 dataset(s) in sync."]
+    assert cli("-q", "plan", "--json").json()["changes"] is False  # machine output unchanged
+
+
+def test_quiet_never_hides_errors(cli, applied) -> None:  # type: ignore[no-untyped-def]
+    (applied / "data" / "products.csv").write_text("sku,name,price,in_stock,released\n"
+                                                 "A-100,x,not-a-number,true,2024-01-05\n")
+    result = cli("-q", "plan")
+    assert result.code == 1
+    assert "not-a-number" in result.err
+
+
+def test_verbose_adds_notes_and_timings(cli, applied) -> None:  # type: ignore[no-untyped-def]
+    result = cli("-v", "apply", "--auto-approve")
+    assert result.code == 0, str(result)
+    assert "applying example/products: 2 row change(s)" in result.err
+    assert re.search(r"example/products: 2 row change\(s\) sent in \d+\.\d\ds", result.err)
+    assert re.search(r"syncer apply: \d+\.\d\ds", result.err)
+    assert "Apply complete." in result.out
+    assert cli("apply", "--auto-approve").err == ""  # without -v: no notes
+
+
+def test_quiet_and_verbose_together_is_a_usage_error(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli("-q", "-v", "plan")
+    assert result.code == 2
+    assert "either -q/--quiet or -v/--verbose" in result.output
+
+
+@pytest.mark.parametrize("how", ["global", "command", "env"])
+def test_no_color_means_no_escape_codes(tmp_path, how: str) -> None:  # type: ignore[no-untyped-def]
+    assert run_subprocess("init", cwd=tmp_path).code == 0
+    env = {"FORCE_COLOR": "1", "NO_COLOR": ""}  # a terminal as far as rich can tell
+    coloured = run_subprocess("plan", cwd=tmp_path, env=env)
+    assert "\x1b[" in coloured.out, "the baseline should be coloured"
+    args = {"global": ("--no-color", "plan"), "command": ("plan", "--no-color"), "env": ("plan",)}[how]
+    if how == "env":
+        env["NO_COLOR"] = "1"
+    plain = run_subprocess(*args, cwd=tmp_path, env=env)
+    assert plain.code == 0, str(plain)
+    assert "\x1b[" not in plain.out + plain.err
+    assert "Plan: 3 to insert" in plain.out

@@ -141,3 +141,16 @@ def test_blocked_is_reported_in_json(project: Project) -> None:
     assert products["deletes"] == 7
     assert "over max_delete" in products["blocked"]
     assert data["datasets"][1]["blocked"] is None
+
+
+def test_profile_shows_where_the_time_went(changed: Project) -> None:
+    planned = changed.plan("--json", "--profile")
+    assert planned.code == 0, str(planned)
+    assert json.loads(planned.out)["changes"] is True  # stdout stays pure JSON
+    for phase in ("fingerprint", "read", "snapshot", "diff", "command total"):
+        assert phase in planned.err
+    assert "shop/products" in planned.err
+    applied = changed.apply("--auto-approve", "--profile")
+    assert applied.code == 0, str(applied)
+    for phase in ("prepare", "write", "state"):
+        assert phase in applied.err

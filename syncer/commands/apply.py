@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -12,8 +13,10 @@ import typer
 from .. import runner
 from ..errors import SyncError
 from ..plan import SavedPlan
-from ..ui import BarReporter, console, render_plan, render_result
-from .options import AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt
+from ..profile import report
+from ..ui import BarReporter, console, render_plan, render_profile, render_result
+from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, StateOpt,
+                      TargetOpt)
 from .options import selection as make_selection
 
 
@@ -31,8 +34,10 @@ def apply(
         "--lock-timeout", help="Wait up to SECONDS for another apply to finish.")] = 0.0,
     json_out: JsonOpt = False,
     no_color: NoColor = False,
+    profile: ProfileOpt = False,
 ) -> None:
     """Apply the changes: plan, confirm (unless --auto-approve or a plan file), then apply."""
+    started = time.perf_counter()
     saved = SavedPlan.load(plan_file) if plan_file is not None else None
     if saved is not None:
         manifests = saved.manifests
@@ -54,6 +59,8 @@ def apply(
             result = applier.apply(planned)
         finally:
             applier.close()
+    if profile:
+        render_profile(report(), time.perf_counter() - started)
     if json_out:
         print(json.dumps({"run_id": result.run_id,
                           "datasets": [d.to_json() for d in result.datasets]}))

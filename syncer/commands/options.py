@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from .. import runner
+from .. import runner, ui
 
 Manifests = Annotated[Path, typer.Option("-m", "--manifests", help="Manifest directory (or one file).")]
 StateOpt = Annotated[Optional[Path], typer.Option(
@@ -21,7 +22,31 @@ AllowDeletes = Annotated[bool, typer.Option(
     "--allow-deletes", help="Allow plans that empty a dataset or delete more than max_delete.")]
 
 
+def global_options(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option(
+        "-q", "--quiet", help="Show only summaries and errors (no plan body, no notes).")] = False,
+    verbose: Annotated[bool, typer.Option(
+        "-v", "--verbose", help="Also show notes: per-dataset progress, timings.")] = False,
+    no_color: Annotated[bool, typer.Option(
+        "--no-color", help="Plain output for every command (also: NO_COLOR=1).")] = False,
+) -> None:
+    """Options for every command; they go before it: ``syncer -q plan``."""
+    if quiet and verbose:
+        raise typer.BadParameter("use either -q/--quiet or -v/--verbose", param_hint="-q/-v")
+    # set on every invocation: an in-process caller (the tests) must not inherit the last level
+    ui.configure(verbosity=ui.QUIET if quiet else ui.VERBOSE if verbose else ui.NORMAL,
+                 no_color=no_color)
+    if verbose:
+        started = time.perf_counter()
+        command = f"syncer {ctx.invoked_subcommand or ''}".rstrip()
+        ctx.call_on_close(lambda: ui.note(f"{command}: {time.perf_counter() - started:.2f}s",
+                                          level=ui.VERBOSE))
+
 
 def selection(manifests: Path, state: Path | None, target: str | None,
                dataset: str | None) -> runner.Selection:
     return runner.Selection(manifests, runner.state_path(state), target, dataset)
+
+ProfileOpt = Annotated[bool, typer.Option(
+    "--profile", help="Print where the time went (read, snapshot, diff, write, state) to stderr.")]

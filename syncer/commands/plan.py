@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,8 +13,10 @@ from .. import runner
 from ..errors import SyncError
 from ..plan import markdown
 from ..secrets import redact
-from ..ui import console, render_plan
-from .options import AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt
+from ..profile import report
+from ..ui import console, render_plan, render_profile
+from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, StateOpt,
+                      TargetOpt)
 from .options import selection as make_selection
 
 
@@ -30,13 +33,17 @@ def plan(
         "--detailed-exitcode", help="Exit 0 when nothing changes, 2 when there are changes.")] = False,
     allow_deletes: AllowDeletes = False,
     no_color: NoColor = False,
+    profile: ProfileOpt = False,
 ) -> None:
     """Show what apply would change: per dataset, mode, +inserts ~updates -deletes, samples."""
     if fmt not in ("text", "json", "markdown"):
         raise SyncError(f"unknown --format '{fmt}'", hint="use text, json or markdown")
+    started = time.perf_counter()
     selection = make_selection(manifests, state, target, dataset)
     _, planned = runner.plan(selection, allow_deletes=allow_deletes)
     result = planned.plan
+    if profile:
+        render_profile(report(), time.perf_counter() - started)
     if out is not None:
         result.save(out, manifests)
     if json_out or fmt == "json":

@@ -10,13 +10,13 @@ import typer
 from .. import runner
 from ..errors import SyncError
 from ..ui import console
-from .options import JsonOpt, StateOpt
+from .options import JsonOpt, NoColor, StateOpt
 
 state_app = typer.Typer(no_args_is_help=True, help="Inspect and manage the state database.")
 
 
 @state_app.command("list")
-def state_list(state: StateOpt = None, json_out: JsonOpt = False) -> None:
+def state_list(state: StateOpt = None, json_out: JsonOpt = False, no_color: NoColor = False) -> None:
     """List the datasets recorded in the state."""
     from ..state import StateStore
 
@@ -27,7 +27,7 @@ def state_list(state: StateOpt = None, json_out: JsonOpt = False) -> None:
                            "table": s.table_name, "rows": s.rows, "generation": s.generation,
                            "applied_at": s.applied_at} for s in items]))
         return
-    out = console()
+    out = console(no_color=no_color)
     if not items:
         out.print("The state holds no datasets.")
     for s in items:
@@ -41,6 +41,7 @@ def state_show(
     state: StateOpt = None,
     limit: Annotated[int, typer.Option("--limit", help="Rows to print.")] = 20,
     json_out: JsonOpt = False,
+    no_color: NoColor = False,
 ) -> None:
     """Show one dataset's state record and its first applied rows."""
     from ..state import StateStore
@@ -63,7 +64,7 @@ def state_show(
     if json_out:
         print(json.dumps({**info, "sample": sample}, default=str))
         return
-    out = console()
+    out = console(no_color=no_color)
     for name, value in info.items():
         out.print(f"{name}: {value}")
     for row in sample:
@@ -74,6 +75,7 @@ def state_show(
 def state_forget(
     dataset: Annotated[str, typer.Argument(help="TARGET/NAME of the dataset to drop.")],
     state: StateOpt = None,
+    no_color: NoColor = False,
 ) -> None:
     """Drop a dataset from the state without touching its target."""
     with runner.locked_state(runner.state_path(state), "state forget") as (store, _):
@@ -81,4 +83,4 @@ def state_forget(
         if not match:
             raise SyncError(f"no dataset '{dataset}' in the state", hint="see `syncer state list`")
         store.forget(match[0].target, match[0].dataset)
-    console().print(f"Forgot {match[0].id}; its target data was left alone.")
+    console(no_color=no_color).print(f"Forgot {match[0].id}; its target data was left alone.")
