@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -21,8 +22,9 @@ from .base import Batch, RowError
 from .sqlite_config import SqliteTarget
 
 MARKERS = "_syncer_batches"
-_SQL_TYPES = {"string": "TEXT", "integer": "INTEGER", "float": "REAL", "boolean": "INTEGER",
-              "date": "TEXT", "json": "TEXT", "vector": "TEXT"}
+# column types as sqlite-utils maps them: str TEXT, int INTEGER, float REAL
+_PY_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": int,
+                              "date": str, "json": str, "vector": str}
 
 
 def quote(name: str) -> str:
@@ -64,20 +66,25 @@ class SqliteDriver:
 
     # -- protocol ---------------------------------------------------------------------------
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
-        table = dataset.table_name
-        existing = self._columns(table)
-        if existing is None:
-            cols = [f"{quote(c.name)} {_SQL_TYPES[c.type]}" for c in schema.columns]
-            if schema.key:
-                cols.append(f"PRIMARY KEY ({', '.join(quote(k) for k in schema.key)})")
-            self._execute(f"CREATE TABLE {quote(table)} ({', '.join(cols)})")
-            return
-        for column in schema.columns:
-            if column.name not in existing:
-                self._execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(column.name)} "
-                              f"{_SQL_TYPES[column.type]}")
-        if schema.key:
-            self._ensure_unique(table, schema.key)
+        """Create the table from the declared columns (key as primary key), or add the columns
+        a schema change brought, and make sure upserts have a unique index on the key."""
+        from sqlite_utils import Database
+
+        table = Database(self.db).table(dataset.table_name)
+        try:
+            if not table.exists():
+                table.create({c.name: _PY_TYPES[c.type] for c in schema.columns},
+                             pk=schema.key[0] if len(schema.key) == 1 else (schema.key or None))
+                return
+            for column in schema.columns:
+                if column.name not in table.columns_dict:
+                    table.add_column(column.name, _PY_TYPES[column.type])
+            if schema.key and not _unique_on(table, schema.key):
+                table.create_index(list(schema.key), f"{dataset.table_name}_syncer_key",
+                                   unique=True, if_not_exists=True)
+        except sqlite3.Error as exc:
+            raise TargetError(f"SQLite target '{self.target.name}', table "
+                              f"{dataset.table_name}: {exc}") from None
 
     def apply(self, batch: Batch) -> list[RowError]:
         """One transaction: reset, deletes, upserts and the batch marker commit together.
@@ -135,27 +142,32 @@ class SqliteDriver:
         row = self.db.execute(f"SELECT 1 FROM {MARKERS} WHERE batch_id = ?", (batch.id,)).fetchone()
         return row is not None
 
-    # -- helpers ----------------------------------------------------------------------------
-    def _execute(self, sql: str) -> None:
+    def read_back(self, dataset: DatasetSpec, schema: Schema, block_rows: int = 50_000
+                  ) -> Iterator[pl.DataFrame]:
+        """The table's rows, ``block_rows`` at a time (nothing when the table does not exist)."""
+        from ..drift import read_blocks
+
+        table = dataset.table_name
+        existing = self._columns(table)
+        if existing is None:
+            return
+        names = schema.names
+        cols = ", ".join(quote(n) if n in existing else f"NULL AS {quote(n)}" for n in names)
         try:
-            self.db.execute(sql)
+            cursor = self.db.execute(f"SELECT {cols} FROM {quote(table)}")
         except sqlite3.Error as exc:
             raise TargetError(f"SQLite target '{self.target.name}': {exc}") from None
+        rows = iter(lambda: cursor.fetchmany(block_rows), [])
+        yield from read_blocks((r for chunk in rows for r in chunk), names, block_rows)
 
-    def _columns(self, table: str) -> list[str] | None:
-        rows = self.db.execute(f"PRAGMA table_info({quote(table)})").fetchall()
-        return [r[1] for r in rows] if rows else None
+    # -- helpers ----------------------------------------------------------------------------
 
-    def _ensure_unique(self, table: str, key: tuple[str, ...]) -> None:
-        """Upserts need a unique index on the key; add one to a table created without it."""
-        for (name, unique, *_rest) in [(r[1], r[2]) for r in
-                                       self.db.execute(f"PRAGMA index_list({quote(table)})")]:
-            if unique:
-                cols = [r[2] for r in self.db.execute(f"PRAGMA index_info({quote(name)})")]
-                if tuple(cols) == key:
-                    return
-        self._execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(f'{table}_syncer_key')} "
-                      f"ON {quote(table)} ({', '.join(quote(k) for k in key)})")
+
+def _unique_on(table: Any, key: tuple[str, ...]) -> bool:
+    """Whether the primary key or a unique index covers exactly the key columns."""
+    if tuple(table.pks) == key:
+        return True
+    return any(index.unique and tuple(index.columns) == key for index in table.indexes)
 
 
 def _upsert_sql(table: str, schema: Schema) -> str:

@@ -1,0 +1,60 @@
+"""The sqlite target's table handling: created from the declared columns, extended when the
+schema grows, and given a unique key index when it was created without one."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.conftest import Project, csv_text
+
+MANIFEST = """\
+version: 1
+target: {name: shop, type: sqlite, path: ../build/target.db}
+datasets:
+  - name: products
+    source: ../data/products.csv
+    mode: upsert
+    key: [sku]
+    columns:
+COLUMNS"""
+
+
+def _manifest(project: Project, columns: dict[str, str]) -> None:
+    lines = "".join(f"      {name}: {kind}\n" for name, kind in columns.items())
+    project.manifest(MANIFEST.replace("COLUMNS", lines))
+
+
+def test_table_is_created_with_typed_columns_and_the_key_as_primary_key(project: Project) -> None:
+    _manifest(project, {"sku": "string", "price": "float", "qty": "integer"})
+    project.write("products.csv", csv_text(["sku", "price", "qty"], [["A", "1.50", "2"]]))
+    project.apply_ok()
+    with sqlite3.connect(project.target_db) as db:
+        info = {row[1]: (row[2], row[5]) for row in db.execute("PRAGMA table_info(products)")}
+        assert info == {"sku": ("TEXT", 1), "price": ("REAL", 0), "qty": ("INTEGER", 0)}
+        assert db.execute("SELECT typeof(price), typeof(qty) FROM products").fetchone() == (
+            "real", "integer")
+
+
+def test_a_new_column_is_added_and_filled(project: Project) -> None:
+    _manifest(project, {"sku": "string", "price": "float"})
+    project.write("products.csv", csv_text(["sku", "price", "qty"], [["A", "1.5", "2"]]))
+    project.apply_ok()
+    _manifest(project, {"sku": "string", "price": "float", "qty": "integer"})
+    project.apply_ok()
+    assert project.table("products") == {("A", 1.5, 2): 1}
+    assert project.plan_json()["changes"] is False
+
+
+def test_an_existing_table_without_a_key_gets_a_unique_index(project: Project) -> None:
+    project.target_db.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(project.target_db) as db:
+        db.execute("CREATE TABLE products (sku TEXT, price FLOAT)")
+    _manifest(project, {"sku": "string", "price": "float"})
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "1"], ["B", "2"]]))
+    project.apply_ok()
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "3"], ["B", "2"]]))
+    project.apply_ok()
+    assert project.table("products") == {("A", 3.0): 1, ("B", 2.0): 1}
+    with sqlite3.connect(project.target_db) as db:
+        unique = [row for row in db.execute("PRAGMA index_list(products)") if row[2]]
+    assert unique, "upserts need a unique index on the key"
