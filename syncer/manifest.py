@@ -106,6 +106,8 @@ class DatasetSpec(StrictModel):
         if value is not None:
             if not value:
                 raise ValueError("key must name at least one column")
+            if not all(name.strip() for name in value):
+                raise ValueError("a key column name is empty")
             if len(set(value)) != len(value):
                 raise ValueError("key names a column twice")
         return value

@@ -139,8 +139,9 @@ def load_project(location: Path, env: dict[str, str] | None = None) -> Project:
     targets: list[TargetSpec] = []
     datasets: list[Dataset] = []
     seen_targets: dict[str, tuple[Path, int | None]] = {}
+    root = project_root(location)
     for path in files:
-        loaded = _load_file(path, environ, problems)
+        loaded = _load_file(path, environ, problems, root)
         if loaded is None:
             continue
         target, file_datasets, lines = loaded
@@ -159,19 +160,34 @@ def load_project(location: Path, env: dict[str, str] | None = None) -> Project:
     return Project(root, tuple(files), tuple(targets), tuple(datasets))
 
 
-def _load_file(path: Path, env: dict[str, str], problems: list[Problem]
+def project_root(location: Path) -> Path:
+    """The directory sources must stay in: the nearest directory holding ``.git`` from the
+    manifest directory up; else the working directory when the manifests are inside it; else
+    the manifest directory's parent."""
+    manifests = (location if location.is_dir() else location.parent).resolve()
+    for folder in (manifests, *manifests.parents):
+        if (folder / ".git").exists():
+            return folder
+    here = Path.cwd().resolve()
+    return here if manifests.is_relative_to(here) else manifests.parent
+
+
+def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: Path
                ) -> tuple[TargetSpec, list[Dataset], LineMap] | None:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        problems.append(Problem(path, None, f"manifest is not UTF-8 text ({exc.reason})",
+        line = exc.object[:exc.start].count(b"\n") + 1
+        problems.append(Problem(path, line, f"manifest is not UTF-8 text (byte "
+                                f"0x{exc.object[exc.start]:02x}: {exc.reason})",
                                 "save the manifest as UTF-8"))
         return None
     except OSError as exc:
         problems.append(Problem(path, None, f"cannot read manifest: {exc.strerror}"))
         return None
     if "\x00" in text:
-        problems.append(Problem(path, None, "manifest contains NUL bytes", "save it as plain text"))
+        problems.append(Problem(path, text.count("\n", 0, text.index("\x00")) + 1,
+                                "manifest contains NUL bytes", "save it as plain text"))
         return None
     data, lines, found = load_yaml(path, text)
     problems.extend(found)
@@ -220,7 +236,7 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem]
             continue
         tables[spec.table_name] = line
         resolved = _resolve_source(spec.source, path, lines.line(("datasets", index, "source")),
-                                   problems)
+                                   problems, root)
         if resolved is None:
             continue
         files, fmt = resolved
@@ -229,7 +245,7 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem]
 
 
 def _resolve_source(source: SourceSpec, manifest: Path, line: int | None,
-                    problems: list[Problem]) -> tuple[tuple[Path, ...], str] | None:
+                    problems: list[Problem], root: Path) -> tuple[tuple[Path, ...], str] | None:
     pattern = (manifest.parent / source.path)
     if glob.has_magic(source.path):
         files = tuple(sorted(Path(p).resolve() for p in glob.glob(str(pattern), recursive=True)
@@ -240,12 +256,24 @@ def _resolve_source(source: SourceSpec, manifest: Path, line: int | None,
             return None
     else:
         resolved = pattern.resolve()
+        if resolved.is_dir():
+            problems.append(Problem(manifest, line, f"source '{source.path}' is a directory, not a "
+                                    "file", "name a file, or a glob such as dir/*.csv"))
+            return None
         if not resolved.is_file():
             problems.append(Problem(manifest, line, f"source file '{source.path}' does not exist "
                                     f"(looked for {resolved})",
                                     "fix the path; it is relative to the manifest file"))
             return None
         files = (resolved,)
+    outside = [f for f in files if not f.is_relative_to(root)]
+    if outside:
+        problems.append(Problem(manifest, line, f"source '{source.path}' resolves to {outside[0]}, "
+                                f"outside the project root {root}",
+                                "keep data files inside the repository (the nearest directory "
+                                "with .git; without one, the working directory or the manifest "
+                                "directory's parent); a symlink counts where it points"))
+        return None
     fmt = source.format or _EXTENSIONS.get(files[0].suffix.lower())
     if fmt is None:
         problems.append(Problem(manifest, line, f"cannot tell the format of '{source.path}'",

@@ -56,8 +56,22 @@ def load_yaml(path: Path, text: str) -> tuple[Any, LineMap, list[Problem]]:
     if node is None:
         return None, lines, problems
     constructor = yaml.SafeLoader("")
-    value = _build(node, (), lines, problems, path, constructor)
+    try:
+        value = _build(node, (), lines, problems, path, constructor, [MAX_VALUES])
+    except _TooBig as exc:
+        problems.append(Problem(path, exc.line, f"the manifest expands to more than {MAX_VALUES:,} "
+                                "values (aliases nested too deep?)",
+                                "write the values out, or use fewer nested aliases"))
+        return None, lines, problems
     return value, lines, problems
+
+
+MAX_VALUES = 100_000  # a manifest is small; aliases of aliases can expand exponentially
+
+
+class _TooBig(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
 
 
 def _build(
@@ -67,12 +81,16 @@ def _build(
     problems: list[Problem],
     path: Path,
     constructor: yaml.SafeLoader,
+    budget: list[int],
 ) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooBig(node.start_mark.line + 1)
     lines.set(where, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _build(key_node, where, LineMap(), problems, path, constructor)
+            key = _build(key_node, where, LineMap(), problems, path, constructor, budget)
             if not isinstance(key, (str, int, float, bool)) or key is None:
                 problems.append(
                     Problem(path, key_node.start_mark.line + 1, "a mapping key must be a plain value")
@@ -90,11 +108,11 @@ def _build(
                 )
                 continue
             lines.set((*where, key), key_node.start_mark.line + 1)
-            result[key] = _build(value_node, (*where, key), lines, problems, path, constructor)
+            result[key] = _build(value_node, (*where, key), lines, problems, path, constructor, budget)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [
-            _build(item, (*where, index), lines, problems, path, constructor)
+            _build(item, (*where, index), lines, problems, path, constructor, budget)
             for index, item in enumerate(node.value)
         ]
     try:

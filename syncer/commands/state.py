@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -84,3 +85,17 @@ def state_forget(
             raise SyncError(f"no dataset '{dataset}' in the state", hint="see `syncer state list`")
         store.forget(match[0].target, match[0].dataset)
     console(no_color=no_color).print(f"Forgot {match[0].id}; its target data was left alone.")
+
+
+@state_app.command("backup")
+def state_backup(
+    file: Annotated[Path, typer.Argument(help="The copy to write (must not exist).")],
+    state: StateOpt = None,
+    no_color: NoColor = False,
+) -> None:
+    """Copy the state database to FILE, consistently, even while an apply or watch runs."""
+    from ..state import StateStore
+
+    with StateStore(runner.state_path(state), create=False) as store:
+        store.backup(file)
+    console(no_color=no_color).print(f"Backed up the state to {file}.")

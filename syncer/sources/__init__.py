@@ -57,6 +57,10 @@ def stream_rows(dataset: Dataset) -> RowStream:
     spec = dataset.spec
     first = read_file(dataset.files[0], dataset.format, spec.source)
     schema = Schema.declared(spec, first.columns or list(spec.key or ()))
+    if not schema.names:
+        raise SourceError(dataset.files[0], "the file has no rows and no columns, and the dataset "
+                          "declares none", line=1,
+                          hint="declare `columns:` in the manifest, so an empty file means no rows")
 
     def blocks() -> Iterator[pl.DataFrame]:
         for index, path in enumerate(dataset.files):

@@ -78,32 +78,67 @@ def _read_csv(path: Path, fmt: str, source: SourceSpec) -> RawFile:
 def _csv_blocks(path: Path, source: SourceSpec, delimiter: str,
                 header: list[str]) -> Iterator[pl.DataFrame]:
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
     utf8 = codecs.lookup(source.encoding).name in ("utf-8", "utf-8-sig")
-    with _translated(path):
+    block, yielded = _BLOCK, 0
+    while True:
+        skip = yielded  # after a restart, the rows already yielded are read again and dropped
         try:
-            reader = pacsv.open_csv(
-                path,
-                read_options=pacsv.ReadOptions(encoding="utf8" if utf8 else source.encoding,
-                                               column_names=header, skip_rows=1,
-                                               block_size=_BLOCK),
-                parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
-                                                 newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.string() for name in header},
-                    # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
-                    # "N/A", ...) would turn real text such as the country code NA into nulls
-                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
-            )
-            for batch in reader:
-                frame = pl.from_arrow(batch)
-                assert isinstance(frame, pl.DataFrame)
-                yield frame
+            with _translated(path):
+                for frame in _arrow_blocks(path, source, delimiter, header, utf8, block):
+                    if skip:
+                        dropped = min(skip, frame.height)
+                        frame, skip = frame.slice(dropped), skip - dropped
+                        if not frame.height:
+                            continue
+                    if frame.width and frame.select(pl.any_horizontal(pl.all().str.contains(
+                            _STRAY, literal=True).fill_null(False)).any()).item():
+                        raise _stray_error(path, source.encoding)
+                    yielded += frame.height
+                    yield frame
+                return
         except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            # a field longer than a block: read again with bigger blocks
+            if "straddl" in str(exc) and block < _MAX_BLOCK:
+                block *= 8
+                continue
             raise _diagnose(path, source, delimiter, str(exc)) from None
 
 
+def _arrow_blocks(path: Path, source: SourceSpec, delimiter: str, header: list[str], utf8: bool,
+                  block: int) -> Iterator[pl.DataFrame]:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(encoding="utf8" if utf8 else source.encoding,
+                                       column_names=header, skip_rows=1, block_size=block),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
+                                         newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
+            # "N/A", ...) would turn real text such as the country code NA into nulls
+            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+    for batch in reader:
+        frame = pl.from_arrow(batch)
+        assert isinstance(frame, pl.DataFrame)
+        yield frame
+
+
+_STRAY = "\x00"  # a NUL: binary data, never text (JSON sources refuse it too)
+
+
+def _stray_error(path: Path, encoding: str) -> SourceError:
+    text = path.read_bytes().decode(encoding, errors="replace")
+    line = text.count("\n", 0, max(text.find("\x00"), 0)) + 1
+    return SourceError(path, "the file contains a NUL byte", line=line,
+                       hint="remove it; is this really a text file?")
+
+
+_MAX_BLOCK = 1 << 30  # a field may be up to ~1 GB
 _BLOCK = 2 << 20  # ~20k rows a block: fast, and little memory in flight
 
 
@@ -130,6 +165,12 @@ def _decode_error(path: Path, encoding: str) -> SourceError | None:
                                    hint="set `encoding:` on the source (e.g. cp932 for "
                                         "Shift_JIS files), or fix the file")
             line += chunk.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return SourceError(path, f"the file ends in the middle of a {encoding} character",
+                               line=line, hint="the file was cut short, or is not "
+                                               f"{encoding}: set `encoding:` on the source")
     return None
 
 
