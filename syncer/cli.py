@@ -12,7 +12,7 @@ import traceback
 import click
 import typer
 
-from .commands import apply, history, init, plan, validate
+from .commands import apply, drift, history, init, plan, validate
 from .commands.emulate import emulate_app
 from .commands.options import global_options
 from .commands.state import state_app
@@ -30,6 +30,8 @@ app.command()(plan.plan)
 app.command()(apply.apply)
 app.command()(watch)
 app.command()(history.history)
+app.command()(drift.drift)
+app.command()(drift.adopt)
 app.command()(validate.schema)
 app.add_typer(state_app, name="state")
 app.add_typer(emulate_app, name="emulate")

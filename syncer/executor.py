@@ -131,6 +131,15 @@ class Executor:
         schema = planned.schemas[item.id]
         stamps = planned.stamps.get(item.id)
         target = dataset.target
+        actual = planned.actual.get(item.id) if planned.actual is not None else None
+        if actual is not None and (actual.height or self.store.dataset(target.name, dataset.name)):
+            # a refreshed plan diffs against what the target holds: record that first, so the
+            # batches fold onto the truth (strangers kept by the mode stay known, not drift)
+            self.store.ensure_dataset(target.name, dataset.name, target.type,
+                                      dataset.spec.table_name, dataset.spec.mode)
+            with phase(item.id, "state"):
+                self.store.replace_snapshot(target.name, dataset.name, schema=schema,
+                                            frame=actual)
         if item.diff is None or not item.has_changes:
             if item.record_only or item.diff is not None:
                 self.store.ensure_dataset(target.name, dataset.name, target.type,

@@ -55,6 +55,7 @@ class DatasetStatus:
     last_error: str | None = None
     blocked: str | None = None
     next_retry: float | None = None  # wall clock
+    drift_rows: int | None = None  # rows found drifted at the last check (None: not checked)
     plan_seconds: Histogram = field(default_factory=Histogram)
     apply_seconds: Histogram = field(default_factory=Histogram)
 
@@ -130,6 +131,11 @@ class Status:
             if (item := self.datasets.get(dataset_id)) is not None:
                 item.status, item.blocked, item.next_retry = "blocked", reason, None
 
+    def drift(self, dataset_id: str, rows: int) -> None:
+        with self._lock:
+            if (item := self.datasets.get(dataset_id)) is not None:
+                item.drift_rows = rows
+
     def reconciled(self) -> None:
         with self._lock:
             self.reconciles += 1
@@ -185,6 +191,10 @@ class Status:
             out.metric("syncer_last_success_time_seconds", "gauge",
                        "When the dataset was last found or made in sync (Unix time).",
                        [(lb, d.last_success) for lb, d in per if d.last_success is not None])
+            out.metric("syncer_drift_rows", "gauge",
+                       "Rows changed, added or removed outside syncer at the last drift check "
+                       "(interval passes; 0 once repaired).",
+                       [(lb, d.drift_rows) for lb, d in per if d.drift_rows is not None])
             out.histogram("syncer_plan_duration_seconds", "Time to plan one dataset.",
                           [(lb, d.plan_seconds) for lb, d in per])
             out.histogram("syncer_apply_duration_seconds",

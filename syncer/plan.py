@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import PlanError
 from .planner import Diff, RowChange
+
+if TYPE_CHECKING:
+    from .drift import Drift
 from .secrets import redact
 
 FORMAT_VERSION = 1
@@ -30,6 +33,7 @@ class DatasetPlan:
     fingerprint: tuple[str, ...]   # content digests of the source files
     spec_hash: str
     record_only: bool = False      # no row changes, but the state's fingerprint must be updated
+    drift: Drift | None = None     # with --refresh: the target's rows against the state
 
     @property
     def inserts(self) -> int:
@@ -68,7 +72,8 @@ class DatasetPlan:
                 "table": self.table, "inserts": self.inserts, "updates": self.updates,
                 "deletes": self.deletes, "blocked": self.blocked,
                 "warnings": list(self.warnings),
-                "samples": [_sample_json(s) for s in self.samples]}
+                "samples": [_sample_json(s) for s in self.samples],
+                **({"drift": self.drift.to_json()} if self.drift is not None else {})}
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,10 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return any(d.has_changes for d in self.datasets)
+
+    @property
+    def has_drift(self) -> bool:
+        return any(d.drift is not None and d.drift.has_drift for d in self.datasets)
 
     @property
     def blocked(self) -> list[DatasetPlan]:
@@ -215,6 +224,15 @@ def markdown(plan: Plan) -> str:
         for d in shown:
             if d.samples:
                 lines += _samples_block(d)
+    drifted = [d for d in plan.datasets if d.drift is not None and d.drift.has_drift]
+    if any(d.drift is not None for d in plan.datasets):
+        lines += ["", "#### Drift (the targets read back, against the state)", ""]
+        if drifted:
+            lines += ["| target | dataset | changed | added | removed |", "|---|---|---:|---:|---:|"]
+            lines += [f"| {_cell(d.target)} | {_cell(d.dataset)} | {d.drift.changed} | "
+                      f"{d.drift.added} | {d.drift.removed} |" for d in drifted if d.drift]
+        else:
+            lines.append("No drift: the targets hold what syncer applied.")
     if plan.orphans:
         lines += ["", "Orphaned (in the state, not in the manifests; left alone): "
                   + ", ".join(plan.orphans)]

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from .drift import Drift, actual_rows, compare, read_actual
 from .errors import ManifestError, Problem, SourceError
 from .plan import DatasetPlan, Plan
 from dataclasses import replace
@@ -22,6 +23,7 @@ from .profile import phase
 from .spool import Spool
 from .sources import duplicate_keys, fingerprint, stream_rows, unchanged
 from .state import StateStore
+from .targets.base import Driver
 
 Progress = Callable[[str], None]
 
@@ -34,12 +36,19 @@ class Planned:
     schemas: dict[str, Schema]
     datasets: dict[str, Dataset]
     stamps: dict[str, list]
+    #: with refresh and ``keep_actual``: the rows each target holds, to record before repairing
+    actual: dict[str, pl.DataFrame] | None = None
 
 
 def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                allow_deletes: bool = False, progress: Progress | None = None,
-               filtered: bool = False) -> Planned:
+               filtered: bool = False, refresh: Callable[[Dataset], Driver] | None = None,
+               keep_actual: bool = False) -> Planned:
+    """Plan ``selected``.  With ``refresh`` (a dataset -> its driver), every dataset's target is
+    read back: drift (target vs state) is reported, and the target's rows stand in for the
+    snapshot, so the plan is declared-vs-actual and applying it repairs the drift."""
     plans: list[DatasetPlan] = []
+    actual_by_id: dict[str, pl.DataFrame] = {}
     schemas: dict[str, Schema] = {}
     stamps_by_id: dict[str, list] = {}
     problems: list[Problem] = []
@@ -59,13 +68,15 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
         spec_hash = ds.spec_hash()
         generation = state.generation if state else 0
         same_source = state is not None and unchanged(stamps, state.fingerprint)
-        if (state is not None and same_source and state.spec_hash == spec_hash
+        if (refresh is None and state is not None and same_source and state.spec_hash == spec_hash
                 and ds.id not in open_ids and state.schema is not None):
             schemas[ds.id] = state.schema
             plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
                                      None, generation, digests, spec_hash,
                                      record_only=stamps != state.fingerprint))
             continue
+        drifted: Drift | None = None
+        back = Spool()
         try:
             with Spool() as spool:
                 with phase(ds.id, "read"):
@@ -74,23 +85,37 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                         spool.write(block)
                 with phase(ds.id, "snapshot"):
                     snapshot = load_snapshot(store, ds, rows.schema)
+                if refresh is not None:
+                    with phase(ds.id, "read back"):
+                        actual = read_actual(refresh(ds), ds, rows.schema, back)
+                        drifted = compare(actual, snapshot, rows.schema, back,
+                                          lambda keys, ds=ds: store.snapshot_rows(
+                                              ds.target.name, ds.name, keys))
+                    snapshot = actual
                 with phase(ds.id, "diff"):
                     result = diff(ds.spec, rows.schema, spool.scan(), snapshot,
                                   allow_deletes=allow_deletes)
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
+            with phase(ds.id, "samples"):
+                wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
+                if refresh is not None:
+                    old = actual_rows(back, rows.schema, wanted) if wanted else None
+                    if keep_actual:
+                        actual_by_id[ds.id] = actual_rows(back, rows.schema)
+                else:
+                    old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
+                result = replace(result, samples=samples(rows.schema, result.sample_keys,
+                                                         result.changes.upserts, old))
         except SourceError as exc:
             problems.append(exc.problem)
             continue
-        with phase(ds.id, "samples"):
-            wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
-            old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
-            result = replace(result, samples=samples(rows.schema, result.sample_keys,
-                                                     result.changes.upserts, old))
+        finally:
+            back.close()
         schemas[ds.id] = rows.schema
         plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
                                  result, generation, digests, spec_hash,
-                                 record_only=not result.has_changes))
+                                 record_only=not result.has_changes, drift=drifted))
     if problems:
         raise ManifestError(problems) if len(problems) > 1 else SourceError(
             problems[0].path or ds.files[0], problems[0].message, line=problems[0].line,
@@ -101,7 +126,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                     if (s.target, s.dataset) not in declared
                     and (not filtered or s.target in targets))
     return Planned(Plan(tuple(plans), orphans), schemas,
-                   {d.id: d for d in selected}, stamps_by_id)
+                   {d.id: d for d in selected}, stamps_by_id,
+                   actual_by_id if refresh is not None and keep_actual else None)
 
 
 def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFrame | None:

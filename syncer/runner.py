@@ -21,6 +21,8 @@ from .plan import SavedPlan
 from .planning import Planned, build_plan
 from .project import Project, load_project
 from .state import StateStore
+from .targets.base import Driver
+from .targets.registry import open_driver
 
 DEFAULT_STATE = Path("state/syncer.db")
 
@@ -56,12 +58,38 @@ def open_state(path: Path, *, write: bool) -> StateStore:
     return StateStore(path)
 
 
-def plan(selection: Selection, *, allow_deletes: bool = False, progress=None) -> tuple[Project, Planned]:  # type: ignore[no-untyped-def]
+def plan(selection: Selection, *, allow_deletes: bool = False, progress=None,  # type: ignore[no-untyped-def]
+         refresh: bool = False) -> tuple[Project, Planned]:
     project, datasets = load(selection)
-    with open_state(selection.state, write=False) as store:
+    with open_state(selection.state, write=False) as store, Drivers() as drivers:
         planned = build_plan(project, store, datasets, allow_deletes=allow_deletes,
-                             progress=progress, filtered=selection.filtered)
+                             progress=progress, filtered=selection.filtered,
+                             refresh=drivers.of if refresh else None)
     return project, planned
+
+
+class Drivers:
+    """Drivers opened on demand (one per target), closed together."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Driver] = {}
+
+    def of(self, dataset) -> Driver:  # type: ignore[no-untyped-def]
+        name = dataset.target.name
+        if name not in self._open:
+            self._open[name] = open_driver(dataset.target)
+        return self._open[name]
+
+    def close(self) -> None:
+        for driver in self._open.values():
+            driver.close()
+        self._open.clear()
+
+    def __enter__(self) -> Drivers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @contextmanager
@@ -102,8 +130,9 @@ class Applier:
     """One apply: settle the journal, plan (or check a saved plan), confirm, execute, record."""
 
     def __init__(self, selection: Selection, store: StateStore, reporter: Reporter | None = None,
-                 allow_deletes: bool = False) -> None:
+                 allow_deletes: bool = False, refresh: bool = False) -> None:
         self.selection = selection
+        self.refresh = refresh
         self.store = store
         self.reporter = reporter or Reporter()
         self.allow_deletes = allow_deletes
@@ -122,7 +151,9 @@ class Applier:
             wanted = set(saved.dataset_ids)
             datasets = [d for d in self.project.datasets if d.id in wanted]
         planned = build_plan(self.project, self.store, datasets, allow_deletes=self.allow_deletes,
-                             progress=progress, filtered=self.selection.filtered or saved is not None)
+                             progress=progress, filtered=self.selection.filtered or saved is not None,
+                             refresh=self.executor.driver if self.refresh else None,
+                             keep_actual=self.refresh)
         if saved is not None:
             saved.check(planned.plan)
         return planned

@@ -144,11 +144,39 @@ class StateStore:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
+            if not memory:
+                self._check_integrity()
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StateError(f"the state database {path} is damaged or not a SQLite file ({exc})",
-                             hint="restore it from a backup (`syncer state export`), or move it "
-                                  "away to start over") from None
+            self._damaged(str(exc))
+
+    def _check_integrity(self) -> None:
+        """``PRAGMA quick_check`` on open: a damaged file is refused before anything reads it."""
+        found = [r[0] for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
+        if found != ["ok"]:
+            self._damaged("; ".join(found))
+
+    def _damaged(self, detail: str) -> None:
+        try:
+            self.db.close()
+        except (AttributeError, sqlite3.Error):
+            pass
+        raise StateError(f"the state database {self.path} is damaged or not a SQLite file "
+                         f"({detail})",
+                         hint="restore it from a backup (`syncer state backup FILE` makes one), "
+                              "or move it away to start over") from None
+
+    def backup(self, destination: Path) -> None:
+        """A consistent copy of the whole database (SQLite's online backup API), owner-only."""
+        if destination.exists():
+            raise StateError(f"{destination} already exists", hint="choose a new file name")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(destination, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        copy = sqlite3.connect(destination)
+        try:
+            self.db.backup(copy)
+        finally:
+            copy.close()
 
     def __enter__(self) -> StateStore:
         return self
@@ -414,6 +442,26 @@ class StateStore:
                 (schema.to_json(),
                  json.dumps([s.to_dict() for s in fingerprint]) if fingerprint else None,
                  spec_hash, rows, HASH_VERSION, now(), target, dataset))
+            generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
+                                    (target, dataset)).fetchone()[0]
+        return int(generation)
+
+    def replace_snapshot(self, target: str, dataset: str, *, schema: Schema,
+                         frame: pl.DataFrame) -> int:
+        """Record ``frame`` (rows with ``__h``/``__k``) as what the target holds: the snapshot
+        becomes exactly these rows (``syncer adopt``, and ``apply --refresh`` before it repairs).
+        The source fingerprint is cleared so the next plan reads the sources.  Returns the new
+        generation."""
+        frame = frame.select([*schema.names, HASH, KEY])
+        with self.transaction() as db:
+            _write_base(db, target, dataset, frame)
+            db.execute("UPDATE journal SET status='compacted', dels=NULL "
+                       "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
+            db.execute(
+                "UPDATE datasets SET generation = generation + 1, schema_json=?, "
+                "fingerprint_json=NULL, spec_hash=NULL, rows=?, hash_version=?, applied_at=? "
+                "WHERE target=? AND dataset=?",
+                (schema.to_json(), frame.height, HASH_VERSION, now(), target, dataset))
             generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
                                     (target, dataset)).fetchone()[0]
         return int(generation)

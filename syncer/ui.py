@@ -80,6 +80,8 @@ def info(out: Console, text: str) -> None:
 
 
 def render_plan(out: Console, plan: Plan) -> None:
+    if not quiet() and any(d.drift is not None for d in plan.datasets):
+        render_drift(out, plan)
     if not quiet():
         _render_plan_body(out, plan)
     _render_plan_summary(out, plan)
@@ -107,6 +109,27 @@ def _render_plan_body(out: Console, plan: Plan) -> None:
     for orphan in plan.orphans:
         out.print(f"  [dim]{escape(orphan)}: orphaned (in the state, not in the manifests); "
                   "its target data is left alone[/dim]")
+    out.print()
+
+
+def render_drift(out: Console, plan: Plan) -> None:
+    """The drift section: per dataset read back, rows changed/added/removed outside syncer."""
+    out.print("[bold]Drift[/bold] (the targets read back, against the state):")
+    for d in plan.datasets:
+        if d.drift is None:
+            continue
+        drift = d.drift
+        if not drift.has_drift:
+            out.print(f"  [bold]{escape(d.id)}[/bold]: no drift")
+            continue
+        out.print(f"  [bold]{escape(d.id)}[/bold]: [yellow]~{drift.changed} changed[/yellow] "
+                  f"[green]+{drift.added} added[/green] [red]-{drift.removed} removed[/red] "
+                  "outside syncer")
+        for sample in drift.samples:
+            out.print(f"      {_sample(sample)}")
+        more = drift.rows - len(drift.samples)
+        if drift.samples and more > 0:
+            out.print(f"      [dim]... and {more} more[/dim]")
     out.print()
 
 
@@ -202,3 +225,25 @@ def render_profile(rows: list[tuple[str, str, float]], elapsed: float) -> None:
         table.add_row(escape(dataset), name, f"{seconds:.3f}")
     table.add_row("", "command total", f"{elapsed:.3f}")
     console(stderr=True).print(table)
+
+
+class ReadStatus:
+    """A spinner on stderr naming the dataset being read, shown only on a terminal."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self._status: Any = None
+        if enabled and sys.stderr.isatty():
+            self._status = Console(stderr=True).status("planning")
+
+    def __enter__(self) -> ReadStatus:
+        if self._status is not None:
+            self._status.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._status is not None:
+            self._status.stop()
+
+    def __call__(self, message: str) -> None:
+        if self._status is not None:
+            self._status.update(message)

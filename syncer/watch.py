@@ -62,7 +62,8 @@ ENV = {"interval": "SYNCER_WATCH_INTERVAL", "debounce_ms": "SYNCER_WATCH_DEBOUNC
        "step_ms": "SYNCER_WATCH_STEP", "health_port": "SYNCER_WATCH_HEALTH_PORT",
        "health_host": "SYNCER_WATCH_HEALTH_HOST",
        "log_format": "SYNCER_LOG_FORMAT", "backoff": "SYNCER_WATCH_BACKOFF",
-       "max_backoff": "SYNCER_WATCH_BACKOFF_MAX", "stop_grace": "SYNCER_WATCH_STOP_GRACE"}
+       "max_backoff": "SYNCER_WATCH_BACKOFF_MAX", "stop_grace": "SYNCER_WATCH_STOP_GRACE",
+       "self_heal": "SYNCER_WATCH_SELF_HEAL"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class WatchConfig:
     backoff: float = 1.0          # first retry delay of a failing dataset, seconds
     max_backoff: float = 60.0     # the delay doubles up to this
     stop_grace: float = 5.0       # after SIGTERM, how long the batch in flight may take
+    self_heal: bool = False       # interval passes plan with --refresh and repair drift
 
     @classmethod
     def resolve(cls, manifests: Path, state: Path, env: Mapping[str, str] | None = None,
@@ -119,6 +121,10 @@ class WatchConfig:
 
 
 def _parse(variable: str, text: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return text.lower() in ("1", "true", "yes", "on")
+        raise SyncError(f"{variable}={text!r} is not a valid boolean (true or false)")
     kind = str if isinstance(default, str) else float if isinstance(default, float) else int
     try:
         return kind(text)
@@ -590,7 +596,8 @@ class Watcher:
                             break
                         done.add(ds.id)
                         try:
-                            outcome = self._one(ds, project, run)
+                            outcome = self._one(ds, project, run,
+                                                drift_check=reason == "interval")
                         except Exception as exc:  # noqa: BLE001 - a bug: log it, back off
                             self._failed(ds, f"unexpected {type(exc).__name__}: {exc}",
                                          retry=True, exc=exc)
@@ -650,10 +657,12 @@ class Watcher:
             return [d for d in datasets if d.id not in open_ids]
         return datasets
 
-    def _one(self, ds: Dataset, project: Project, run: _Run) -> str:
+    def _one(self, ds: Dataset, project: Project, run: _Run, drift_check: bool = False) -> str:
         started = time.monotonic()
+        heal = drift_check and self.config.self_heal
         try:
-            planned = build_plan(project, run.store, [ds], filtered=True)
+            planned = build_plan(project, run.store, [ds], filtered=True,
+                                 refresh=run.executor.driver if heal else None, keep_actual=heal)
         except SyncError as exc:
             # a bad source waits for its next change; state or target trouble is retried
             self._failed(ds, str(exc), retry=isinstance(exc, (StateError, TargetError)))
@@ -670,6 +679,8 @@ class Watcher:
                   f"{item.blocked}", **where, reason=item.blocked, inserts=item.inserts,
                   updates=item.updates, deletes=item.deletes)
             return "blocked"
+        if item.drift is not None:
+            self._drift(ds, item.drift.rows, item.drift, healing=True)
         if item.has_changes:
             event(logging.INFO, "plan", f"{ds.id} ({item.mode}): +{item.inserts} ~{item.updates} "
                   f"-{item.deletes}", **where, mode=item.mode, inserts=item.inserts,
@@ -690,7 +701,34 @@ class Watcher:
         self.retry_at.pop(ds.id, None)
         if self.failures.pop(ds.id, None):
             event(logging.INFO, "recovered", f"{ds.id}: in sync again", **where)
+        if heal:
+            self.status.drift(ds.id, 0)  # repaired
+        elif drift_check:
+            self._check_drift(ds, run)
         return "applied" if item.has_changes else "unchanged"
+
+    def _check_drift(self, ds: Dataset, run: _Run) -> None:
+        """Read the target back and report drift (log and metric); nothing is repaired."""
+        from .drift import check
+
+        try:
+            [found] = check(run.store, [ds], run.executor.driver)
+        except SyncError as exc:
+            event(logging.WARNING, "drift", f"{ds.id}: cannot read the target back: "
+                  f"{redact(str(exc))}", target=ds.target.name, dataset=ds.name)
+            return
+        self._drift(ds, found.drift.rows, found.drift, healing=False)
+        self.status.drift(ds.id, found.drift.rows)
+
+    def _drift(self, ds: Dataset, rows: int, found: Any, *, healing: bool) -> None:
+        if not rows:
+            return
+        what = "repairing it" if healing else "not repaired (run with --self-heal, or " \
+            "`syncer apply --refresh`)"
+        event(logging.WARNING, "drift", f"{ds.id}: drift: ~{found.changed} changed "
+              f"+{found.added} added -{found.removed} removed outside syncer; {what}",
+              target=ds.target.name, dataset=ds.name, changed=found.changed, added=found.added,
+              removed=found.removed)
 
     def _finish(self, run: _Run, interrupted: bool) -> None:
         try:

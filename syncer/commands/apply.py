@@ -15,8 +15,8 @@ from ..errors import SyncError
 from ..plan import SavedPlan
 from ..profile import report
 from ..ui import BarReporter, console, render_plan, render_profile, render_result
-from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, StateOpt,
-                      TargetOpt)
+from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
+                      StateOpt, TargetOpt)
 from .options import selection as make_selection
 
 
@@ -30,6 +30,7 @@ def apply(
     auto_approve: Annotated[bool, typer.Option(
         "--auto-approve", help="Do not ask for confirmation.")] = False,
     allow_deletes: AllowDeletes = False,
+    refresh: Refresh = False,
     lock_timeout: Annotated[float, typer.Option(
         "--lock-timeout", help="Wait up to SECONDS for another apply to finish.")] = 0.0,
     json_out: JsonOpt = False,
@@ -38,6 +39,9 @@ def apply(
 ) -> None:
     """Apply the changes: plan, confirm (unless --auto-approve or a plan file), then apply."""
     started = time.perf_counter()
+    if refresh and plan_file is not None:
+        raise SyncError("--refresh cannot be used with a saved plan",
+                        hint="review `syncer plan --refresh`, then run `syncer apply --refresh`")
     saved = SavedPlan.load(plan_file) if plan_file is not None else None
     if saved is not None:
         manifests = saved.manifests
@@ -47,7 +51,8 @@ def apply(
     with runner.locked_state(selection.state, "apply", lock_timeout) as (store, lock):
         if lock.stale is not None:
             reporter.note(f"a lock left by a dead process was released: {lock.stale.describe()}")
-        applier = runner.Applier(selection, store, reporter, allow_deletes=allow_deletes)
+        applier = runner.Applier(selection, store, reporter, allow_deletes=allow_deletes,
+                                     refresh=refresh)
         try:
             for note in applier.settle():
                 reporter.note(note)

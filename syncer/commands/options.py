@@ -50,3 +50,7 @@ def selection(manifests: Path, state: Path | None, target: str | None,
 
 ProfileOpt = Annotated[bool, typer.Option(
     "--profile", help="Print where the time went (read, snapshot, diff, write, state) to stderr.")]
+
+Refresh = Annotated[bool, typer.Option(
+    "--refresh", help="Read every target back: show drift (rows changed outside syncer) and plan "
+                      "its repair.")]

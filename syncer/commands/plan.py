@@ -15,8 +15,8 @@ from ..plan import markdown
 from ..secrets import redact
 from ..profile import report
 from ..ui import console, render_plan, render_profile
-from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, StateOpt,
-                      TargetOpt)
+from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
+                      StateOpt, TargetOpt)
 from .options import selection as make_selection
 
 
@@ -32,15 +32,19 @@ def plan(
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 when nothing changes, 2 when there are changes.")] = False,
     allow_deletes: AllowDeletes = False,
+    refresh: Refresh = False,
     no_color: NoColor = False,
     profile: ProfileOpt = False,
 ) -> None:
     """Show what apply would change: per dataset, mode, +inserts ~updates -deletes, samples."""
     if fmt not in ("text", "json", "markdown"):
         raise SyncError(f"unknown --format '{fmt}'", hint="use text, json or markdown")
+    if refresh and out is not None:
+        raise SyncError("a plan made with --refresh cannot be saved (it is made against the "
+                        "targets, not the state)", hint="run `syncer apply --refresh` instead")
     started = time.perf_counter()
     selection = make_selection(manifests, state, target, dataset)
-    _, planned = runner.plan(selection, allow_deletes=allow_deletes)
+    _, planned = runner.plan(selection, allow_deletes=allow_deletes, refresh=refresh)
     result = planned.plan
     if profile:
         render_profile(report(), time.perf_counter() - started)

@@ -28,6 +28,9 @@ def watch(
     health_port: Annotated[Optional[int], typer.Option(
         "--health-port", help="Serve /healthz and /metrics on 127.0.0.1:PORT (0: any free port; "
                               "default: $SYNCER_WATCH_HEALTH_PORT, else none).")] = None,
+    self_heal: Annotated[bool, typer.Option(
+        "--self-heal", help="On every interval pass, read the targets back and repair drift "
+                            "(also: SYNCER_WATCH_SELF_HEAL=true; else drift is only reported).")] = False,
     log_format: Annotated[Optional[str], typer.Option(
         "--log-format", help="text or json: one line per event "
                              "(default: $SYNCER_LOG_FORMAT, else text).")] = None,
@@ -35,7 +38,7 @@ def watch(
     """Reconcile everything, then apply each change to the manifests or sources as it happens."""
     config = WatchConfig.resolve(manifests, runner.state_path(state), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,
-                                 log_format=log_format)
+                                 log_format=log_format, self_heal=self_heal or None)
     configure_logging(config.log_format)
     stop = threading.Event()
     status = Status()

@@ -14,6 +14,8 @@ so an append is never delivered twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import json
 import time
 from typing import Any
@@ -264,6 +266,28 @@ class HexabaseDriver:
         return out
 
     # -- reading ----------------------------------------------------------------------------
+    def read_back(self, dataset: DatasetSpec, schema: Schema, per_page: int = 500
+                  ) -> Iterator[pl.DataFrame]:
+        """The datastore's items, one items/search page at a time (display ids, numbers as
+        numbers); a field never set for an item reads as null."""
+        from ..drift import frame_of
+
+        path = f"{self._datastore_path(dataset)}/items/search"
+        seen = 0
+        for page in range(1, 1_000_000):
+            response = self._call("POST", path, json={"page": page, "per_page": per_page,
+                                                      "use_display_id": True,
+                                                      "return_number_value": True})
+            if response.status_code != 200:
+                raise TargetError(f"hexabase items search failed: {message_of(response)}")
+            answer = response.json()
+            items = answer.get("items") or []
+            if items:
+                yield frame_of(items, schema.names)
+            seen += len(items)
+            if not items or seen >= int(answer.get("totalItems", 0)):
+                return
+
     def _count(self, dataset: DatasetSpec) -> int:
         response = self._call("POST", f"{self._datastore_path(dataset)}/items/search",
                               json={"page": 1, "per_page": 1, "use_display_id": True})

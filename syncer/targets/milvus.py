@@ -344,6 +344,33 @@ class MilvusDriver:
                     f"(metric: {spec.metric})"]
         return []
 
+    def read_back(self, dataset: DatasetSpec, schema: Schema, batch_size: int = 1000
+                  ) -> Iterator[pl.DataFrame]:
+        """The collection's entities through a query iterator (strong consistency), a block of
+        ``batch_size`` at a time; nothing when the collection does not exist.  Vectors come back
+        as float32 lists, JSON fields as objects."""
+        from ..drift import frame_of
+
+        spec = _spec(dataset)
+        name = spec.alias if spec.alias else spec.table_name
+        if not self._call(f"checking collection '{name}'", "has_collection", name):
+            return
+        self._call(f"loading collection '{name}'", "load_collection", name)
+        names = schema.names
+        iterator = self._call(f"reading '{name}'", "query_iterator", name, batch_size=batch_size,
+                              filter="", output_fields=names, consistency_level="Strong")
+        try:
+            while True:
+                try:
+                    rows = iterator.next()
+                except Exception as exc:  # pymilvus raises its own classes mid-iteration
+                    raise TargetError(f"{self._name}: reading '{name}': {_message(exc)}") from None
+                if not rows:
+                    return
+                yield frame_of([_plain_row(r, schema) for r in rows], names)
+        finally:
+            iterator.close()
+
     def _fields_of(self, name: str) -> list[Field]:
         if name not in self._fields:
             info = self._call(f"describing collection '{name}'", "describe_collection", name)
@@ -487,6 +514,19 @@ class MilvusDriver:
 
 
 # -- value conversion (column-wise) -----------------------------------------------------------
+
+def _plain_row(row: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """An entity as plain Python values: vectors as lists of floats, JSON as its text."""
+    out: dict[str, Any] = {}
+    for column in schema.columns:
+        value = row.get(column.name)
+        if column.type == "vector" and value is not None:
+            value = [float(x) for x in value]
+        elif column.type == "json":
+            value = None if value is None else json.dumps(value, sort_keys=True)
+        out[column.name] = value
+    return out
+
 
 def _values(series: pl.Series, column: Column) -> list[Any]:
     if column.type == "date":

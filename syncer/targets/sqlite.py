@@ -148,8 +148,10 @@ class SqliteDriver:
         from ..drift import read_blocks
 
         table = dataset.table_name
-        existing = self._columns(table)
-        if existing is None:
+        if self._db is None and not self.path.exists():
+            return  # no database yet: nothing to read, and reading must not create one
+        existing = [r[1] for r in self.db.execute(f"PRAGMA table_info({quote(table)})")]
+        if not existing:
             return
         names = schema.names
         cols = ", ".join(quote(n) if n in existing else f"NULL AS {quote(n)}" for n in names)

@@ -29,6 +29,7 @@ boto3 is imported here only, when a zilliz target is applied: syncer runs withou
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -416,6 +417,35 @@ class ZillizDriver:
         return self._fields[name]
 
     # -- entities ---------------------------------------------------------------------------
+    def read_back(self, dataset: DatasetSpec, schema: Schema, page: int = 1000
+                  ) -> Iterator[pl.DataFrame]:
+        """The collection's entities through the cluster's ``entities/query``, ``page`` at a
+        time by offset; nothing when the collection does not exist.  Offset paging reaches the
+        service's query window (16 384 entities) and no further: a larger collection is refused
+        with a clear message rather than read in part."""
+        from ..drift import frame_of
+
+        spec = _spec(dataset)
+        name = spec.alias if spec.alias else spec.table_name
+        if self._describe(name) is None:
+            return
+        counted = self._post("cluster", "entities/query",
+                             {"collectionName": name, "filter": "",
+                              "outputFields": ["count(*)"]}, what=f"counting '{name}'") or []
+        total = int(counted[0]["count(*)"]) if counted else 0
+        if total > QUERY_WINDOW:
+            raise TargetError(f"{self._name}: '{name}' holds {total} entities; reading back more "
+                              f"than {QUERY_WINDOW} (the query window) is not supported yet")
+        names = schema.names
+        for offset in range(0, total, page):
+            rows = self._post("cluster", "entities/query",
+                              {"collectionName": name, "filter": "", "outputFields": names,
+                               "offset": offset, "limit": min(page, QUERY_WINDOW - offset)},
+                              what=f"reading '{name}'") or []
+            if not rows:
+                return
+            yield frame_of([_plain_row(r, schema) for r in rows], names)
+
     def _delete_keys(self, name: str, schema: Schema, keys: list[Any]) -> None:
         pk = schema.key[0]
         for start in range(0, len(keys), KEYS_PER_FILTER):
@@ -740,6 +770,19 @@ def _import_rows(batch: Batch, fields: list[Field]) -> tuple[pl.DataFrame, list[
         out = out[keep] if keep else out.clear()
     errors = [RowError("upsert", index, message) for index, message in sorted(problems.items())]
     return out, errors, keep
+
+
+def _plain_row(row: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """An entity as the dataset's columns: vectors as floats, JSON fields as their text."""
+    out: dict[str, Any] = {}
+    for column in schema.columns:
+        value = row.get(column.name)
+        if column.type == "vector" and value is not None:
+            value = [float(x) for x in value]
+        elif column.type == "json" and value is not None and not isinstance(value, str):
+            value = json.dumps(value, sort_keys=True)
+        out[column.name] = value
+    return out
 
 
 def _import_file(frame: pl.DataFrame, schema: Schema) -> bytes:

@@ -1,0 +1,228 @@
+"""Drift: what a target holds, read back and compared with what the state says syncer applied.
+
+A driver's optional ``read_back(dataset, schema)`` yields the target's rows in blocks with the
+dataset's columns, in whatever types the target keeps (SQLite's 0/1 booleans and text dates,
+Hexabase's numbers as strings, Milvus' float32 vectors).  :func:`read_actual` puts every block
+through the same normalisation the sources go through and hashes it, so a row the target holds
+unchanged hashes exactly like the declared row; blocks are spooled to disk as they arrive.
+:func:`compare` then tells rows changed, added or removed outside syncer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from .errors import SourceError, TargetError
+from .planner import RowChange, _compare, _duplicated, samples
+from .schema import HASH, KEY, ROW, Column, Schema, display_key
+from .sources.normalise import normalise
+from .spool import Spool
+from .targets.base import Driver
+
+SAMPLES = 3
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Rows the target holds that differ from the state: per op counts and sample rows."""
+
+    changed: int
+    added: int
+    removed: int
+    samples: tuple[RowChange, ...] = ()
+
+    @property
+    def has_drift(self) -> bool:
+        return bool(self.changed or self.added or self.removed)
+
+    @property
+    def rows(self) -> int:
+        return self.changed + self.added + self.removed
+
+    def to_json(self) -> dict[str, Any]:
+        from .plan import _sample_json
+
+        return {"changed": self.changed, "added": self.added, "removed": self.removed,
+                "samples": [_sample_json(s) for s in self.samples]}
+
+
+def supports(driver: Driver) -> bool:
+    return callable(getattr(driver, "read_back", None))
+
+
+def back_schema(schema: Schema) -> Schema:
+    """The schema with every column read from a target column of its own name."""
+    return Schema(tuple(Column(c.name, c.type, c.name, c.dim) for c in schema.columns), schema.key)
+
+
+def normalise_back(block: pl.DataFrame, schema: Schema, where: str) -> pl.DataFrame:
+    """One block read from a target, typed and normalised exactly as source rows are."""
+    raw = block.with_columns(pl.int_range(0, block.height, dtype=pl.Int64).alias(ROW))
+    try:
+        frame = normalise(raw, back_schema(schema), Path(where), lambda rows: {})
+    except SourceError as exc:
+        raise TargetError(f"{where}: a value read back does not fit its column: "
+                          f"{exc.problem.message}") from None
+    return frame.drop(ROW)
+
+
+def read_actual(driver: Driver, dataset: Any, schema: Schema, spool: Spool, *,
+                unique: bool = True) -> pl.DataFrame:
+    """Read the target's rows of ``dataset`` into ``spool`` (normalised, hashed); return the
+    identities and hashes (``__k``, ``__h``).  The rows themselves stay on disk.  With
+    ``unique``, a key the target holds more than once is an error (rows cannot be compared)."""
+    if not supports(driver):
+        raise TargetError(f"target '{dataset.target.name}' ({dataset.target.type}) cannot read "
+                          "its rows back")
+    where = f"{dataset.target.name}/{dataset.name}"
+    for block in driver.read_back(dataset.spec, schema):  # type: ignore[attr-defined]
+        if block.height:
+            spool.write(schema.hashed(normalise_back(block, schema, where)))
+    scanned = spool.scan()
+    if scanned is None:
+        return schema.empty_frame().select(KEY, HASH)
+    if not schema.key:
+        # a keyless identity counts equal rows: needs them all (as the planner does)
+        frame = schema.digest(scanned.collect())
+        spool.files.clear()
+        spool.write(frame)
+        return frame.select(KEY, HASH)
+    keys = scanned.select(KEY, HASH).collect()
+    if unique:
+        dupes = duplicate_keys(keys, schema)
+        if dupes:
+            raise TargetError(f"{where}: the target holds {len(dupes)} key(s) more than once "
+                              f"({_listed(dupes)}), so its rows cannot be compared",
+                              hint="remove the duplicates in the target")
+    return keys
+
+
+def _listed(keys: list[str]) -> str:
+    return "; ".join(keys[:10]) + (f"; ... and {len(keys) - 10} more" if len(keys) > 10 else "")
+
+
+def actual_rows(spool: Spool, schema: Schema, keys: list[str] | None = None) -> pl.DataFrame:
+    """The read-back rows (all, or those with these identities) from the spool."""
+    scanned = spool.scan()
+    if scanned is None:
+        return schema.empty_frame()
+    if keys is not None:
+        scanned = scanned.filter(pl.col(KEY).is_in(keys))
+    return scanned.select([*schema.names, HASH, KEY]).collect()
+
+
+def duplicate_keys(actual: pl.DataFrame, schema: Schema) -> list[str]:
+    """Identities the target holds more than once (a keyed dataset only)."""
+    if not schema.key:
+        return []
+    dupes = _duplicated(actual.select(KEY, HASH))
+    return sorted({display_key(k) for k in dupes.get_column(KEY).to_list()})
+
+
+def compare(actual: pl.DataFrame, state: pl.DataFrame | None, schema: Schema, spool: Spool,
+            old_rows: Any) -> Drift:
+    """Drift of ``actual`` (the target's ``__k``/``__h``) against ``state`` (the snapshot's).
+    ``old_rows(keys)`` returns the state's rows with those identities, for the samples."""
+    snap = state if state is not None else schema.empty_frame().select(KEY, HASH)
+    added, removed, changed = _compare(actual.select(KEY, HASH), snap.select(KEY, HASH))
+    keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
+            for op, frame in (("+", added), ("~", changed), ("-", removed))}
+    wanted_new = keys["+"] + keys["~"]
+    wanted_old = keys["~"] + keys["-"]
+    new = actual_rows(spool, schema, wanted_new) if wanted_new else schema.empty_frame()
+    old = old_rows(wanted_old) if wanted_old else None
+    return Drift(changed.height, added.height, removed.height,
+                 samples(schema, keys, new, old))
+
+
+def read_blocks(rows: Iterator[tuple[Any, ...]], names: list[str], size: int
+                ) -> Iterator[pl.DataFrame]:
+    """Group tuples into frames of ``size`` rows; a column of mixed types is read as text."""
+    block: list[tuple[Any, ...]] = []
+    for row in rows:
+        block.append(row)
+        if len(block) >= size:
+            yield frame_of(block, names)
+            block = []
+    if block:
+        yield frame_of(block, names)
+
+
+def frame_of(rows: list[tuple[Any, ...]] | list[dict[str, Any]], names: list[str]) -> pl.DataFrame:
+    if rows and isinstance(rows[0], dict):
+        columns = {n: [r.get(n) for r in rows] for n in names}
+    else:
+        columns = {n: [r[i] for r in rows] for i, n in enumerate(names)}  # type: ignore[index]
+    return pl.DataFrame([_series(n, v) for n, v in columns.items()])
+
+
+def _series(name: str, values: list[Any]) -> pl.Series:
+    if any(isinstance(v, dict) for v in values):  # JSON objects: as text, keys as they are
+        import json
+
+        values = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
+                  for v in values]
+    try:
+        return pl.Series(name, values)
+    except (TypeError, ValueError, pl.exceptions.PolarsError):
+        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
+
+
+@dataclass(frozen=True)
+class DatasetDrift:
+    target: str
+    dataset: str
+    drift: Drift
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target": self.target, "dataset": self.dataset, **self.drift.to_json()}
+
+
+def check(store: Any, datasets: list[Any], driver_of: Any) -> list[DatasetDrift]:
+    """Read every dataset's target back and compare it with the state (no writes anywhere)."""
+    from .planning import load_snapshot
+    from .sources import stream_rows
+
+    out: list[DatasetDrift] = []
+    for ds in datasets:
+        state = store.dataset(ds.target.name, ds.name)
+        schema = state.schema if state is not None and state.schema is not None else \
+            stream_rows(ds).schema
+        with Spool() as spool:
+            actual = read_actual(driver_of(ds), ds, schema, spool)
+            snapshot = load_snapshot(store, ds, schema) if state is not None else None
+            found = compare(actual, snapshot, schema, spool,
+                            lambda keys, ds=ds: store.snapshot_rows(ds.target.name, ds.name, keys))
+        out.append(DatasetDrift(ds.target.name, ds.name, found))
+    return out
+
+
+def adopt(store: Any, ds: Any, driver: Driver) -> int:
+    """Record what the target of ``ds`` holds as applied; returns the rows adopted.  Refuses a
+    keyed dataset whose key is not unique in the target."""
+    from .errors import SyncError
+    from .sources import stream_rows
+
+    schema = stream_rows(ds).schema
+    if any(b.target == ds.target.name and b.dataset == ds.name for b in store.open_batches()):
+        raise SyncError(f"{ds.id} has a batch left open by an interrupted apply",
+                        hint="run `syncer apply` first to settle it")
+    with Spool() as spool:
+        actual = read_actual(driver, ds, schema, spool, unique=False)
+        dupes = duplicate_keys(actual, schema)
+        if dupes:
+            shown = _listed(dupes)
+            raise SyncError(f"cannot adopt {ds.id}: the key ({', '.join(schema.key)}) is not "
+                            f"unique in the target: {len(dupes)} duplicated key(s): {shown}",
+                            hint="remove the duplicates in the target, or fix `key:` in the "
+                                 "manifest")
+        rows = actual_rows(spool, schema)
+    store.ensure_dataset(ds.target.name, ds.name, ds.target.type, ds.spec.table_name,
+                         ds.spec.mode)
+    store.replace_snapshot(ds.target.name, ds.name, schema=schema, frame=rows)
+    return rows.height
