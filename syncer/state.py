@@ -432,19 +432,8 @@ class StateStore:
             rows = keys.height if keys is not None else 0
         with self.transaction() as db:
             if frame is not None:
-                _write_base(db, target, dataset, frame)
-                db.execute("UPDATE journal SET status='compacted', dels=NULL "
-                           "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
-            db.execute(
-                "UPDATE datasets SET generation = generation + 1, schema_json=?, "
-                "fingerprint_json=?, spec_hash=?, rows=?, hash_version=?, applied_at=? "
-                "WHERE target=? AND dataset=?",
-                (schema.to_json(),
-                 json.dumps([s.to_dict() for s in fingerprint]) if fingerprint else None,
-                 spec_hash, rows, HASH_VERSION, now(), target, dataset))
-            generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
-                                    (target, dataset)).fetchone()[0]
-        return int(generation)
+                _rebase(db, target, dataset, frame)
+            return _record(db, target, dataset, schema, rows, fingerprint, spec_hash)
 
     def replace_snapshot(self, target: str, dataset: str, *, schema: Schema,
                          frame: pl.DataFrame) -> int:
@@ -454,17 +443,8 @@ class StateStore:
         generation."""
         frame = frame.select([*schema.names, HASH, KEY])
         with self.transaction() as db:
-            _write_base(db, target, dataset, frame)
-            db.execute("UPDATE journal SET status='compacted', dels=NULL "
-                       "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
-            db.execute(
-                "UPDATE datasets SET generation = generation + 1, schema_json=?, "
-                "fingerprint_json=NULL, spec_hash=NULL, rows=?, hash_version=?, applied_at=? "
-                "WHERE target=? AND dataset=?",
-                (schema.to_json(), frame.height, HASH_VERSION, now(), target, dataset))
-            generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
-                                    (target, dataset)).fetchone()[0]
-        return int(generation)
+            _rebase(db, target, dataset, frame)
+            return _record(db, target, dataset, schema, frame.height, None, None)
 
     def forget(self, target: str, dataset: str) -> bool:
         with self.transaction() as db:
@@ -496,6 +476,27 @@ class StateStore:
             item["summary"] = json.loads(item["summary"]) if item["summary"] else []
             out.append(item)
         return out
+
+
+def _rebase(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:
+    """``frame`` becomes the dataset's only run: every folded batch is merged into it."""
+    _write_base(db, target, dataset, frame)
+    db.execute("UPDATE journal SET status='compacted', dels=NULL "
+               "WHERE target=? AND dataset=? AND status='done'", (target, dataset))
+
+
+def _record(db: sqlite3.Connection, target: str, dataset: str, schema: Schema, rows: int,
+            fingerprint: list[FileStamp] | None, spec_hash: str | None) -> int:
+    """Note what the dataset now holds and what it was made from; returns the new generation.
+    No fingerprint means the sources must be read again by the next plan."""
+    db.execute(
+        "UPDATE datasets SET generation = generation + 1, schema_json=?, fingerprint_json=?, "
+        "spec_hash=?, rows=?, hash_version=?, applied_at=? WHERE target=? AND dataset=?",
+        (schema.to_json(), json.dumps([s.to_dict() for s in fingerprint]) if fingerprint else None,
+         spec_hash, rows, HASH_VERSION, now(), target, dataset))
+    generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
+                            (target, dataset)).fetchone()[0]
+    return int(generation)
 
 
 def _write_base(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:

@@ -154,3 +154,29 @@ def test_profile_shows_where_the_time_went(changed: Project) -> None:
     assert applied.code == 0, str(applied)
     for phase in ("prepare", "write", "state"):
         assert phase in applied.err
+
+
+def test_a_terminal_sees_which_dataset_is_being_read(changed: Project) -> None:
+    """On a terminal, planning shows a status line naming the dataset it reads."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "syncer", "plan", "--state", str(changed.state)],
+                            cwd=changed.root, stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = b""
+    while select.select([master], [], [], 20)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=20) == 0
+    os.close(master)
+    assert b"reading shop/products" in seen

@@ -14,7 +14,8 @@ from .. import runner
 from ..errors import SyncError
 from ..plan import SavedPlan
 from ..profile import report
-from ..ui import BarReporter, console, render_plan, render_profile, render_result
+from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
+                  render_result)
 from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
                       StateOpt, TargetOpt)
 from .options import selection as make_selection
@@ -56,7 +57,8 @@ def apply(
         try:
             for note in applier.settle():
                 reporter.note(note)
-            planned = applier.plan(saved)
+            with ReadStatus(enabled=not json_out) as status:
+                planned = applier.plan(saved, progress=status)
             if not json_out:
                 render_plan(out, planned.plan)
             if planned.plan.has_changes and saved is None and not auto_approve and not planned.plan.blocked:

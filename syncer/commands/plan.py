@@ -14,7 +14,7 @@ from ..errors import SyncError
 from ..plan import markdown
 from ..secrets import redact
 from ..profile import report
-from ..ui import console, render_plan, render_profile
+from ..ui import ReadStatus, console, render_plan, render_profile
 from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
                       StateOpt, TargetOpt)
 from .options import selection as make_selection
@@ -44,7 +44,9 @@ def plan(
                         "targets, not the state)", hint="run `syncer apply --refresh` instead")
     started = time.perf_counter()
     selection = make_selection(manifests, state, target, dataset)
-    _, planned = runner.plan(selection, allow_deletes=allow_deletes, refresh=refresh)
+    with ReadStatus(enabled=not json_out and fmt == "text") as status:
+        _, planned = runner.plan(selection, allow_deletes=allow_deletes, refresh=refresh,
+                                 progress=status)
     result = planned.plan
     if profile:
         render_profile(report(), time.perf_counter() - started)
