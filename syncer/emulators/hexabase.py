@@ -34,8 +34,7 @@ import sqlite3
 import string
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +50,7 @@ from syncer.emulators.base import (
     HTTPError,
     Request,
     Response,
+    SqliteStore,
     empty_response,
     json_response,
     serve_forever,
@@ -286,38 +286,11 @@ CREATE TABLE IF NOT EXISTS tasks (
 """
 
 
-class HexabaseStore:
+class HexabaseStore(SqliteStore):
     """The emulator's SQLite database: one connection, one lock, explicit transactions."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_DDL)
-
-    def close(self) -> None:
-        """Close the connection."""
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and run a write transaction, rolled back on any exception."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        """Run a read query under the lock."""
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        super().__init__(path, _DDL)
 
     # -- applications and datastores
 

@@ -40,8 +40,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,6 +53,7 @@ from syncer.emulators.base import (
     HTTPError,
     Request,
     Response,
+    SqliteStore,
     json_response,
     serve_forever,
 )
@@ -529,37 +529,12 @@ class Collection:
     schema: CollectionSchema
 
 
-class ZillizStore:
+class ZillizStore(SqliteStore):
     """The emulator's SQLite database: one connection, one lock, explicit transactions."""
 
     def __init__(self, path: Path) -> None:
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_DDL)
+        super().__init__(path, _DDL)
         self._last_id = int(time.time() * 1000) << 16
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Hold the lock and run a write transaction, rolled back on any exception."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
 
     def next_id(self) -> int:
         """A fresh auto id (increasing, like Milvus' timestamp-based ids)."""
