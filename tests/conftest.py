@@ -62,17 +62,75 @@ def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("SYNCER_DEBUG", raising=False)
 
     def run(*args: object) -> Result:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["syncer", *(str(a) for a in args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = _exit_code(exc)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
+        return invoke(capsys, monkeypatch, args)
 
     return run
+
+
+def invoke(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+           args: Sequence[object]) -> Result:
+    """Run ``syncer ARGS`` in this process and collect what it printed and its exit code."""
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "argv", ["syncer", *(str(a) for a in args)])
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = _exit_code(exc)
+    out, err = capsys.readouterr()
+    return Result(code, out, err)
+
+
+class TargetProject:
+    """``manifests/``, ``data/`` and a state database under ``root``, and the CLI run against
+    them in this process: the part every target's end-to-end tests share."""
+
+    converge_attempts = 4
+
+    def __init__(self, root: Path, capsys: pytest.CaptureFixture[str],
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.manifests = root / "manifests"
+        self.data = root / "data"
+        self.state = root / "state" / "syncer.db"
+        self.manifests.mkdir()
+        self.data.mkdir()
+        self._capsys, self._monkeypatch = capsys, monkeypatch
+
+    def run(self, *args: object) -> Result:
+        return invoke(self._capsys, self._monkeypatch, args)
+
+    def apply(self, *args: object) -> Result:
+        return self.run("apply", "-m", self.manifests, "--state", self.state, "--auto-approve",
+                        *args)
+
+    def apply_ok(self) -> Result:
+        result = self.apply()
+        assert result.code == 0, str(result)
+        assert "Traceback" not in result.output
+        return result
+
+    def apply_until_ok(self, attempts: int | None = None) -> list[Result]:
+        """Apply; an apply that ran out of retries exits 1 and running it again must converge."""
+        results = []
+        for _ in range(attempts or self.converge_attempts):
+            result = self.apply()
+            results.append(result)
+            assert "Traceback" not in result.output, str(result)
+            assert result.code in (0, 1), str(result)
+            if result.code == 0:
+                return results
+        raise AssertionError("apply did not converge:\n" + "\n".join(map(str, results)))
+
+    def plan(self) -> dict[str, Any]:
+        result = self.run("plan", "-m", self.manifests, "--state", self.state, "--json")
+        assert result.code == 0, str(result)
+        plan: dict[str, Any] = json.loads(result.out)
+        return plan
+
+    def assert_no_changes(self) -> None:
+        plan = self.plan()
+        assert plan["changes"] is False, plan
 
 
 def run_subprocess(*args: object, cwd: Path, env: dict[str, str] | None = None,

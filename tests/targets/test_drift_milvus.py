@@ -51,7 +51,7 @@ def test_drift_reports_and_refresh_repairs(env: Env, mode: str) -> None:
     assert result.code == 0, str(result)
     assert env.rows("docs") == expected(V1)
     assert drift(env).code == 0
-    env.assert_in_sync()
+    env.assert_no_changes()
 
 
 def test_adopt_a_prefilled_collection(env: Env) -> None:
@@ -61,10 +61,10 @@ def test_adopt_a_prefilled_collection(env: Env) -> None:
     tamper(env)
     for path in env.state.parent.glob("syncer.db*"):
         path.unlink()  # a collection syncer never saw: filled by someone else
-    assert env.plan_json()["datasets"][0]["inserts"] == 5
+    assert env.plan()["datasets"][0]["inserts"] == 5
     result = env.run("adopt", "docs", "-m", env.manifests, "--state", env.state)
     assert result.code == 0, str(result)
-    data = env.plan_json()["datasets"][0]
+    data = env.plan()["datasets"][0]
     assert (data["inserts"], data["updates"], data["deletes"]) == (1, 1, 1)
     env.apply_ok()
     assert env.rows("docs") == expected(V1)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import sqlite3
-import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -22,10 +20,10 @@ from typing import Any
 import pytest
 
 import syncer.emulators.hexabase as emulator_module
-from syncer.cli import main
 from syncer.emulators.base import FaultConfig, Request, Response
 from syncer.emulators.hexabase import HexabaseEmulator
 from tests.fixtures.hexabase import HexabaseServer, hexabase_emulator
+from tests.conftest import Result, TargetProject
 
 APP = "shop"
 DS = "products"
@@ -50,20 +48,6 @@ Row = tuple[str, str, float | None]  # sku, name, price as read back
 
 
 # -- the harness ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
-
-    def __str__(self) -> str:  # what pytest shows when an assertion on a Result fails
-        return f"exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
-
 
 @dataclass(frozen=True)
 class Upload:
@@ -103,18 +87,13 @@ class Recorder:
         self.requests.clear()
 
 
-class Project:
+class Project(TargetProject):
     """Manifests, sources and the state database of one test, and the emulator they talk to."""
 
     def __init__(self, root: Path, server: HexabaseServer, capsys: pytest.CaptureFixture[str],
                  monkeypatch: pytest.MonkeyPatch) -> None:
-        self.root, self.server = root, server
-        self.manifests = root / "manifests"
-        self.data = root / "data"
-        self.state = root / "state" / "syncer.db"
-        self.manifests.mkdir()
-        self.data.mkdir()
-        self._capsys, self._monkeypatch = capsys, monkeypatch
+        super().__init__(root, capsys, monkeypatch)
+        self.server = server
         self.recorder = Recorder(server.emulator, monkeypatch)
 
     # -- files
@@ -148,49 +127,6 @@ datasets:
         path = self.data / name
         path.write_bytes(buffer.getvalue().encode(encoding))
         return path
-
-    # -- commands
-    def run(self, *args: object) -> Result:
-        self._capsys.readouterr()
-        self._monkeypatch.setattr(sys, "argv", ["syncer", *(str(a) for a in args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = self._capsys.readouterr()
-        return Result(code, out, err)
-
-    def apply(self) -> Result:
-        return self.run("apply", "-m", self.manifests, "--state", self.state, "--auto-approve")
-
-    def apply_ok(self) -> Result:
-        result = self.apply()
-        assert result.code == 0, str(result)
-        assert "Traceback" not in result.output
-        return result
-
-    def apply_until_ok(self, attempts: int = 4) -> list[Result]:
-        """Apply; an apply that ran out of retries exits 1 and running it again must converge."""
-        results = []
-        for _ in range(attempts):
-            result = self.apply()
-            results.append(result)
-            assert "Traceback" not in result.output, str(result)
-            assert result.code in (0, 1), str(result)
-            if result.code == 0:
-                return results
-        raise AssertionError("apply did not converge:\n" + "\n".join(map(str, results)))
-
-    def plan(self) -> dict[str, Any]:
-        result = self.run("plan", "-m", self.manifests, "--state", self.state, "--json")
-        assert result.code == 0, str(result)
-        plan: dict[str, Any] = json.loads(result.out)
-        return plan
-
-    def assert_no_changes(self) -> None:
-        plan = self.plan()
-        assert plan["changes"] is False, plan
 
     # -- reading the target and the state
     def items(self) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ pymilvus = pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 import syncer.targets.milvus as milvus_module  # noqa: E402
-from syncer.cli import main  # noqa: E402
 from syncer.errors import TargetError  # noqa: E402
+from tests.conftest import TargetProject
 
 REPO = Path(__file__).resolve().parents[2]
 DIM = 4
@@ -55,34 +54,13 @@ VERSIONS = [V1, V2, V3, V4]
 
 # -- the harness ---------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
-
-    def __str__(self) -> str:  # what pytest shows when an assertion on a Result fails
-        return f"exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
-
-
-class Env:
+class Env(TargetProject):
     """A project in ``tmp_path``: ``manifests/``, ``data/``, the state and a Milvus Lite file."""
 
     def __init__(self, root: Path, capsys: pytest.CaptureFixture[str],
                  monkeypatch: pytest.MonkeyPatch) -> None:
-        self.root = root
-        self.manifests = root / "manifests"
-        self.data = root / "data"
-        self.state = root / "state" / "syncer.db"
+        super().__init__(root, capsys, monkeypatch)
         self.uri = root / "build" / "vectors.db"
-        self.manifests.mkdir()
-        self.data.mkdir()
-        self.capsys = capsys
-        self.monkeypatch = monkeypatch
 
     def manifest(self, datasets: str) -> None:
         text = ("version: 1\n"
@@ -101,36 +79,6 @@ class Env:
         path = self.data / name
         path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
         return path
-
-    def run(self, *args: object) -> Result:
-        self.capsys.readouterr()
-        self.monkeypatch.setattr(sys, "argv", ["syncer", *(str(a) for a in args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = self.capsys.readouterr()
-        return Result(code, out, err)
-
-    def apply(self, *args: object) -> Result:
-        return self.run("apply", "-m", self.manifests, "--state", self.state, "--auto-approve",
-                        *args)
-
-    def apply_ok(self) -> Result:
-        result = self.apply()
-        assert result.code == 0, str(result)
-        assert "Traceback" not in result.output
-        return result
-
-    def plan_json(self) -> dict[str, Any]:
-        result = self.run("plan", "-m", self.manifests, "--state", self.state, "--json")
-        assert result.code == 0, str(result)
-        return json.loads(result.out)
-
-    def assert_in_sync(self) -> None:
-        plan = self.plan_json()
-        assert plan["changes"] is False, plan
 
     # reading the target with pymilvus
     def client(self) -> Any:
@@ -231,7 +179,7 @@ def test_mode_over_versions(env: Env, monkeypatch: pytest.MonkeyPatch, mode: str
         applied.append(version)
         assert env.rows("docs") == expected(mode_result(mode, applied), key_type), \
             f"after version {len(applied)}"
-        env.assert_in_sync()
+        env.assert_no_changes()
 
 
 def test_replace_with_alias_moves_it_and_drops_the_old_collection(
@@ -262,7 +210,7 @@ def test_replace_with_alias_moves_it_and_drops_the_old_collection(
         assert current.startswith("docs__") and current not in seen
         assert [c for c in collections if c.startswith("docs")] == [current], collections
         assert env.rows("docs_live") == expected(version)
-        env.assert_in_sync()
+        env.assert_no_changes()
         seen.append(current)
 
 
@@ -280,7 +228,7 @@ def test_wrong_vector_dim_names_the_row_and_writes_nothing(env: Env) -> None:
     assert "docs.jsonl:3" in result.output and "expected dim 4" in result.output, str(result)
     assert env.rows("docs") == expected(V1)
     env.source(V1)
-    env.assert_in_sync()
+    env.assert_no_changes()
 
 
 def test_existing_collection_with_another_schema_is_refused(env: Env) -> None:
@@ -307,7 +255,7 @@ def test_existing_collection_with_another_schema_is_refused(env: Env) -> None:
                  "field 'score' (DOUBLE) is missing"):
         assert part in result.output, str(result)
     assert env.rows("docs", ["id"]) == Counter()
-    plan = env.plan_json()
+    plan = env.plan()
     assert plan["changes"] is True  # nothing recorded: the next apply tries again
 
 
@@ -319,7 +267,7 @@ def test_row_without_vector_is_rejected_with_its_line_others_land(env: Env) -> N
     assert result.code == 1, str(result)
     assert "docs.jsonl:3" in result.output and "has no vector" in result.output, str(result)
     assert env.rows("docs") == expected(V1)
-    plan = env.plan_json()  # the rejected row was not recorded: it is planned again
+    plan = env.plan()  # the rejected row was not recorded: it is planned again
     assert (plan["datasets"][0]["inserts"], plan["changes"]) == (1, True)
 
 
@@ -350,7 +298,7 @@ def test_half_landed_append_is_completed_never_duplicated(
     result = env.apply()
     assert result.code == 1 and "injected" in result.output, str(result)
     assert env.rows("docs") == expected(V1)  # rows 1-2 landed, settle inserted 3-5, once
-    env.assert_in_sync()
+    env.assert_no_changes()
 
 
 def test_half_landed_upsert_is_sent_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -362,10 +310,10 @@ def test_half_landed_upsert_is_sent_again(env: Env, monkeypatch: pytest.MonkeyPa
     _fail_once(monkeypatch, "upsert", 2)
     result = env.apply()
     assert result.code == 1 and "injected" in result.output, str(result)
-    assert env.plan_json()["changes"] is True  # settled as "not landed"
+    assert env.plan()["changes"] is True  # settled as "not landed"
     env.apply_ok()
     assert env.rows("docs") == expected(V2)
-    env.assert_in_sync()
+    env.assert_no_changes()
 
 
 def test_half_emptied_replace_is_reloaded_by_settle(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -378,7 +326,7 @@ def test_half_emptied_replace_is_reloaded_by_settle(env: Env, monkeypatch: pytes
     result = env.apply()
     assert result.code == 1 and "injected" in result.output, str(result)
     assert env.rows("docs") == expected(V2)
-    env.assert_in_sync()
+    env.assert_no_changes()
 
 
 def test_alias_that_did_not_move_keeps_the_old_collection(
@@ -398,10 +346,10 @@ def test_alias_that_did_not_move_keeps_the_old_collection(
         client.close()
     assert collections == [live]  # the half-built collection was dropped by settle
     assert env.rows("docs_live") == expected(V1)
-    assert env.plan_json()["changes"] is True
+    assert env.plan()["changes"] is True
     env.apply_ok()
     assert env.rows("docs_live") == expected(V2)
-    env.assert_in_sync()
+    env.assert_no_changes()
 
 
 def test_lite_file_held_by_another_process_is_a_clear_error(env: Env) -> None:

@@ -15,7 +15,6 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import pytest
 
 import syncer.targets.zilliz as zilliz_driver
 from syncer import runner
-from syncer.cli import main
 from syncer.emulators.base import FaultConfig, Request, Response
 from syncer.emulators.zilliz import ZillizEmulator
 from syncer.executor import delta
@@ -31,6 +29,7 @@ from syncer.state import StateStore
 from syncer.targets.base import Batch
 from syncer.targets.registry import open_driver
 from tests.fixtures.zilliz import CLUSTER_ID, S3Server, ZillizServer, zilliz_emulator
+from tests.conftest import TargetProject
 
 API_KEY = "e2e-zilliz-key-5d1c9a"
 DIM = 4
@@ -39,20 +38,6 @@ Row = tuple[int, str, str, tuple[float, ...]]  # id, title, meta (canonical JSON
 
 
 # -- the harness ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def output(self) -> str:
-        return self.out + self.err
-
-    def __str__(self) -> str:  # what pytest shows when an assertion on a Result fails
-        return f"exit {self.code}\n--- stdout\n{self.out}--- stderr\n{self.err}"
-
 
 class Recorder:
     """Every request the emulator receives and what it answered (wraps its dispatch)."""
@@ -85,18 +70,15 @@ class Recorder:
         self.calls.clear()
 
 
-class Project:
+class Project(TargetProject):
     """Manifest, source and state of one test, and the emulator they talk to."""
+
+    converge_attempts = 6
 
     def __init__(self, root: Path, server: ZillizServer, capsys: pytest.CaptureFixture[str],
                  monkeypatch: pytest.MonkeyPatch) -> None:
-        self.root, self.server = root, server
-        self.manifests = root / "manifests"
-        self.data = root / "data"
-        self.state = root / "state" / "syncer.db"
-        self.manifests.mkdir()
-        self.data.mkdir()
-        self._capsys, self._monkeypatch = capsys, monkeypatch
+        super().__init__(root, capsys, monkeypatch)
+        self.server = server
         self.recorder = Recorder(server.emulator, monkeypatch)
 
     # -- files
@@ -130,48 +112,6 @@ target:
     def write(self, rows: Sequence[dict[str, Any]]) -> None:
         text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         (self.data / "docs.jsonl").write_text(text, encoding="utf-8")
-
-    # -- commands
-    def run(self, *args: object) -> Result:
-        self._capsys.readouterr()
-        self._monkeypatch.setattr(sys, "argv", ["syncer", *(str(a) for a in args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = self._capsys.readouterr()
-        return Result(code, out, err)
-
-    def apply(self) -> Result:
-        return self.run("apply", "-m", self.manifests, "--state", self.state, "--auto-approve")
-
-    def apply_ok(self) -> Result:
-        result = self.apply()
-        assert result.code == 0, str(result)
-        assert "Traceback" not in result.output
-        return result
-
-    def apply_until_ok(self, attempts: int = 6) -> list[Result]:
-        results = []
-        for _ in range(attempts):
-            result = self.apply()
-            results.append(result)
-            assert "Traceback" not in result.output, str(result)
-            assert result.code in (0, 1), str(result)
-            if result.code == 0:
-                return results
-        raise AssertionError("apply did not converge:\n" + "\n".join(map(str, results)))
-
-    def plan(self) -> dict[str, Any]:
-        result = self.run("plan", "-m", self.manifests, "--state", self.state, "--json")
-        assert result.code == 0, str(result)
-        plan: dict[str, Any] = json.loads(result.out)
-        return plan
-
-    def assert_no_changes(self) -> None:
-        plan = self.plan()
-        assert plan["changes"] is False, plan
 
     # -- reading the target and the state
     def rows(self, collection: str = "docs") -> Counter[Row]:
