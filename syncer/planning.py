@@ -59,7 +59,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
         state = store.dataset(ds.target.name, ds.name)
         try:
             with phase(ds.id, "fingerprint"):
-                stamps = fingerprint(ds.files, state.fingerprint if state else None)
+                stamps = fingerprint(ds.files, state.fingerprint if state else None,
+                                     ds.manifest.parent)
         except OSError as exc:
             problems.append(Problem(ds.files[0], None, f"cannot read source: {exc.strerror}"))
             continue

@@ -51,11 +51,16 @@ class Dataset:
     def id(self) -> str:
         return f"{self.target.name}/{self.spec.name}"
 
+    def relative_files(self) -> list[str]:
+        """The source files as paths relative to the manifest's directory."""
+        return [os.path.relpath(p, self.manifest.parent) for p in self.files]
+
     def spec_hash(self) -> str:
         """Hash of everything in the manifest that shapes the rows (not the file contents)."""
         payload = {
             "dataset": self.spec.model_dump(mode="json", exclude={"allow_deletes", "max_delete"}),
-            "files": [str(p) for p in self.files],
+            # relative to the manifest: a checkout moved elsewhere (CI) holds the same dataset
+            "files": self.relative_files(),
             "format": self.format,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

@@ -128,6 +128,17 @@ def test_csv_text_that_looks_like_null_is_text(project: Project) -> None:
         ("y", None): 1}
 
 
+@pytest.mark.parametrize("header", ["code,label", "code,label\n", "code,label\r\n"])
+def test_a_csv_with_only_a_header_is_zero_rows(project: Project, header: str) -> None:
+    """With or without a newline after the header: no rows, not a parse error."""
+    project.write("items.csv", "code,label\nA,x\n")
+    project.manifest(manifest("../data/items.csv", key="code", mode="upsert"))
+    project.apply_ok()
+    project.write("items.csv", header)
+    project.apply_ok("--allow-deletes")
+    assert not project.table("items")
+
+
 def test_parquet_with_native_types(project: Project) -> None:
     frame = pl.DataFrame({
         "sku": ["A", "B", "C"],

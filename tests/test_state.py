@@ -227,6 +227,37 @@ def test_touched_but_unchanged_file_is_not_read(shop: Project, reads: list[str])
     assert reads == ["shop/products"]
 
 
+def test_a_checkout_moved_elsewhere_is_not_read_again(shop: Project, reads: list[str],
+                                                      tmp_path: Path, cli: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI clones into a new directory each run: fingerprints and spec hashes name files relative
+    to the manifest, so the stat-only path still holds after the move."""
+    import shutil
+
+    shop.apply_ok()
+    moved = Project(shutil.copytree(shop.root, tmp_path.parent / f"{tmp_path.name}-moved"), cli)
+    monkeypatch.chdir(moved.root)
+    reads.clear()
+    assert moved.plan_json()["changes"] is False
+    assert reads == []
+    stamp = json.loads(moved.record("products")["fingerprint_json"])[0]
+    assert stamp["path"] == os.path.join("..", "data", "products.csv")
+
+
+def test_absolute_stamps_of_older_states_still_match(tmp_path: Path) -> None:
+    from syncer.sources.fingerprint import fingerprint
+
+    source = tmp_path / "data" / "rows.csv"
+    source.parent.mkdir()
+    source.write_text("id\n1\n")
+    old = fingerprint((source,))
+    assert old[0].path == str(source)
+    again = fingerprint((source,), old, tmp_path / "manifests")
+    assert again[0].path == os.path.join("..", "data", "rows.csv")
+    assert (again[0].size, again[0].mtime_ns, again[0].digest) == (
+        old[0].size, old[0].mtime_ns, old[0].digest)
+
+
 def test_a_same_size_edit_is_a_change(shop: Project) -> None:
     """The content hash decides; size alone never makes a file look unchanged."""
     shop.apply_ok()

@@ -36,21 +36,33 @@ def _hash(path: Path) -> str:
     return h.hexdigest()
 
 
-def fingerprint(files: tuple[Path, ...], previous: list[FileStamp] | None = None) -> list[FileStamp]:
-    """Stamp every file, reusing a previous digest when size and mtime are the same."""
-    known = {s.path: s for s in previous or []}
+def fingerprint(files: tuple[Path, ...], previous: list[FileStamp] | None = None,
+                base: Path | None = None) -> list[FileStamp]:
+    """Stamp every file, reusing a previous digest when size and mtime are the same.
+
+    Stamps name files relative to ``base`` (the manifest's directory), so a checkout cloned
+    into another directory keeps its fingerprints; absolute names from older states still match.
+    """
+    home = os.path.abspath(base) if base is not None else None
+
+    def where(name: str) -> str:
+        return os.path.abspath(os.path.join(home, name) if home is not None else name)
+
+    known = {where(s.path): s for s in previous or []}
     stamps: list[FileStamp] = []
     for path in files:
         st = os.stat(path)
-        old = known.get(str(path))
+        name = os.path.relpath(path, home) if home is not None else str(path)
+        old = known.get(os.path.abspath(path))
         if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
-            stamps.append(old)
+            stamps.append(FileStamp(name, old.size, old.mtime_ns, old.digest))
         else:
-            stamps.append(FileStamp(str(path), st.st_size, st.st_mtime_ns, _hash(path)))
+            stamps.append(FileStamp(name, st.st_size, st.st_mtime_ns, _hash(path)))
     return stamps
 
 
 def unchanged(current: list[FileStamp], previous: list[FileStamp] | None) -> bool:
+    """The same contents in the same order (a renamed file with the same rows is no change)."""
     if previous is None:
         return False
-    return [(s.path, s.digest) for s in current] == [(s.path, s.digest) for s in previous]
+    return [s.digest for s in current] == [s.digest for s in previous]
