@@ -142,10 +142,13 @@ class Executor:
                                             frame=actual)
         if item.diff is None or not item.has_changes:
             if item.record_only or item.diff is not None:
+                recorded = self.store.dataset(target.name, dataset.name)
+                rows = (item.diff.current if item.diff is not None else
+                        recorded.rows if recorded is not None else None)
                 self.store.ensure_dataset(target.name, dataset.name, target.type,
                                           dataset.spec.table_name, dataset.spec.mode)
                 self.store.commit_dataset(target.name, dataset.name, schema=schema,
-                                          fingerprint=stamps, spec_hash=item.spec_hash)
+                                          fingerprint=stamps, spec_hash=item.spec_hash, rows=rows)
             return
         changes = item.diff.changes
         driver = self.driver(dataset)
@@ -165,7 +168,8 @@ class Executor:
         self.reporter.done(item.id)
         with phase(item.id, "state"):
             self.store.commit_dataset(target.name, dataset.name, schema=schema,
-                                      fingerprint=stamps, spec_hash=item.spec_hash)
+                                      fingerprint=stamps, spec_hash=item.spec_hash,
+                                      rows=item.diff.current + item.inserts - item.deletes)
         outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
 
     def _known_rows(self, dataset: Dataset) -> int:

@@ -65,32 +65,40 @@ class Diff:
     changes: Changes
     samples: tuple[RowChange, ...] = ()  # filled by :func:`samples` once old rows are fetched
     duplicates: pl.DataFrame | None = None  # rows whose key is not unique: no plan is possible
+    current: int = 0  # rows in the snapshot the plan was made against
 
     @property
     def has_changes(self) -> bool:
         return bool(self.inserts or self.updates or self.deletes)
 
 
-def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | pl.LazyFrame | None,
+def diff(spec: DatasetSpec, schema: Schema,
+         rows: pl.DataFrame | pl.LazyFrame | list[pl.LazyFrame] | None,
          snapshot: pl.DataFrame | None, *, allow_deletes: bool = False) -> Diff:
     """Plan one dataset.
 
     ``rows``: the declared rows (value columns, ``__h``, ``__src``, ``__row``, and ``__k`` when
-    keyed), eager or lazy (None: no rows); ``snapshot``: the applied ``__k`` and ``__h`` only.
+    keyed), eager, lazy, or a list of lazy parts (None: no rows); ``snapshot``: the applied ``__k`` and ``__h`` only.
     A lazy ``rows`` is read for its identities first and for its values only where they
     changed, so a large, mostly unchanged dataset is planned without holding it in memory.
     """
     snap = snapshot if snapshot is not None else schema.empty_frame().select(KEY, HASH)
-    lazy = (rows.lazy() if rows is not None else _empty(schema).lazy())
+    parts = (list(rows) if isinstance(rows, (list, tuple)) else
+             [rows.lazy()] if rows is not None else [])
+    lazy = pl.concat(parts) if parts else _empty(schema).lazy()
     if not schema.key:
         # a keyless identity counts equal rows, so it needs all of them at once
         lazy = schema.digest(lazy.collect()).lazy()
-    source = lazy.select(KEY, HASH, SRC, ROW).collect()
+        parts = [lazy]
+    # identities and hashes only (the values stay in the spool); the key hash is computed once
+    # and serves both the duplicate check and the comparison
+    source = _with_key_hash(lazy.select(KEY, HASH).collect())
     if schema.key:
         dupes = _duplicated(source)
         if dupes.height:
-            return _duplicates(dupes, schema)
-    new, gone, changed = _compare(source.select(KEY, HASH), snap.select(KEY, HASH))
+            where = lazy.select(KEY, SRC, ROW).join(dupes.lazy(), on=KEY, how="semi").collect()
+            return _duplicates(where, schema)
+    new, gone, changed = _compare(source, snap.select(KEY, HASH))
     warnings: list[str] = []
     mode = spec.mode
     if mode == "append":
@@ -113,7 +121,12 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | pl.LazyFrame | 
     write_keys = pl.concat([new, updates])
     has_changes = bool(new.height or updates.height or deletes.height)
     reset = mode == "replace" and has_changes
-    upserts = (lazy if reset else lazy.join(write_keys.lazy(), on=KEY, how="semi")).collect()
+    if reset:
+        upserts = lazy.collect()
+    else:
+        # part by part (a spool file each): only one part's values are in memory at a time
+        found = [part.join(write_keys.lazy(), on=KEY, how="semi").collect() for part in parts]
+        upserts = pl.concat(found) if found else lazy.clear().collect()
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)
@@ -123,7 +136,7 @@ def diff(spec: DatasetSpec, schema: Schema, rows: pl.DataFrame | pl.LazyFrame | 
     sample_keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
                    for op, frame in (("+", new), ("~", updates), ("-", deletes))}
     return Diff(new.height, updates.height, deletes.height, unchanged, blocked, tuple(warnings),
-                sample_keys, Changes(upserts, removed, reset))
+                sample_keys, Changes(upserts, removed, reset), current=snap.height)
 
 
 KH = "__kh"
@@ -137,16 +150,20 @@ def _with_key_hash(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _duplicated(source: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose identity is not unique (exact: equal hashes are checked as strings)."""
-    hashed = _with_key_hash(source)
-    suspects = hashed.filter(pl.col(KH).is_duplicated())
-    return suspects.filter(pl.col(KEY).is_duplicated()).drop(KH)
+    """Identities that are not unique (exact: equal key hashes are checked as strings)."""
+    if KH not in source.columns:
+        source = _with_key_hash(source)
+    suspects = source.filter(pl.col(KH).is_duplicated())
+    return suspects.filter(pl.col(KEY).is_duplicated()).select(KEY).unique()
 
 
-def _compare(source: pl.DataFrame, snap: pl.DataFrame
+def _compare(src: pl.DataFrame, snap: pl.DataFrame
              ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Identities that are new, gone, and present on both sides with another row hash."""
-    src, old = _with_key_hash(source), _with_key_hash(snap)
+    """Identities that are new, gone, and present on both sides with another row hash
+    (``src`` may carry its key hashes already)."""
+    if KH not in src.columns:
+        src = _with_key_hash(src)
+    old = _with_key_hash(snap)
     joined = src.select(KH, HASH).join(old.select(KH, pl.col(HASH).alias(OLD)), on=KH,
                                        how="full", coalesce=True)
     new = src.join(joined.filter(pl.col(OLD).is_null()).select(KH), on=KH, how="semi")
@@ -156,7 +173,7 @@ def _compare(source: pl.DataFrame, snap: pl.DataFrame
     changed = src.join(differ, on=KH, how="semi")
     pairs = changed.select(KH, KEY).join(old.select(KH, pl.col(KEY).alias("__old_k")), on=KH)
     if (pairs.get_column(KEY) != pairs.get_column("__old_k")).any():
-        return _compare_exact(source, snap)  # two identities share a 64-bit hash: be exact
+        return _compare_exact(src.drop(KH), snap)  # two identities share a 64-bit hash
     return new.select(KEY), gone.select(KEY), changed.select(KEY)
 
 

@@ -94,7 +94,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                               ds.target.name, ds.name, keys))
                     snapshot = actual
                 with phase(ds.id, "diff"):
-                    result = diff(ds.spec, rows.schema, spool.scan(), snapshot,
+                    result = diff(ds.spec, rows.schema, spool.parts() or None, snapshot,
                                   allow_deletes=allow_deletes)
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)

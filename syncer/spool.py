@@ -29,6 +29,10 @@ class Spool:
     def scan(self) -> pl.LazyFrame | None:
         return pl.scan_ipc(self.files) if self.files else None
 
+    def parts(self) -> list[pl.LazyFrame]:
+        """One lazy frame per file, for work that should hold one block at a time."""
+        return [pl.scan_ipc(path) for path in self.files]
+
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 

@@ -128,6 +128,60 @@ class OpenBatch:
     dataset: str
 
 
+#: states up to this size are fully checked on every open (a few ms); larger ones after an
+#: unclean shutdown only
+FULL_CHECK_BYTES = 64 << 20
+
+
+def damaged(path: Path, detail: str) -> StateError:
+    return StateError(f"the state database {path} is damaged or not a SQLite file ({detail})",
+                      hint="restore it from a backup (`syncer state backup FILE` makes one), "
+                           "or move it away to start over")
+
+
+def _has_wal(path: Path) -> bool:
+    try:
+        return Path(f"{path}-wal").stat().st_size > 0
+    except FileNotFoundError:
+        return False
+
+
+class _Checked(sqlite3.Connection):
+    """A connection whose queries report a damaged file as such, wherever they find it."""
+
+    state_path: Path
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:  # type: ignore[override]
+        return self.cursor(_CheckedCursor).execute(*args)
+
+
+class _CheckedCursor(sqlite3.Cursor):
+    def execute(self, *args: Any) -> _CheckedCursor:  # type: ignore[override]
+        with _translated(self.connection):
+            return super().execute(*args)
+
+    def fetchone(self) -> Any:
+        with _translated(self.connection):
+            return super().fetchone()
+
+    def fetchall(self) -> list[Any]:
+        with _translated(self.connection):
+            return super().fetchall()
+
+
+@contextmanager
+def _translated(connection: sqlite3.Connection) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if type(exc) is sqlite3.DatabaseError and _DAMAGE in str(exc):
+            raise damaged(getattr(connection, "state_path", Path("?")), str(exc)) from None
+        raise
+
+
+_DAMAGE = "malformed"  # "database disk image is malformed"
+
+
 class StateStore:
     """One state database.  Use as a context manager; every write is one transaction."""
 
@@ -139,19 +193,27 @@ class StateStore:
                 raise StateError(f"no state database at {path}", hint="run `syncer apply` first")
             path.parent.mkdir(parents=True, exist_ok=True)
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # owner-only from birth
+        unclean = not memory and _has_wal(path)
         try:
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            self.db = sqlite3.connect(path, isolation_level=None, timeout=30, factory=_Checked)
+            self.db.state_path = path  # type: ignore[attr-defined]
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            if not memory:
+            if not memory and (unclean or path.stat().st_size <= FULL_CHECK_BYTES):
                 self._check_integrity()
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self._damaged(str(exc))
 
     def _check_integrity(self) -> None:
-        """``PRAGMA quick_check`` on open: a damaged file is refused before anything reads it."""
+        """``PRAGMA quick_check``: a damaged file is refused before anything reads it.
+
+        It reads every page, so it runs when it is cheap (a state up to FULL_CHECK_BYTES) or
+        needed: a WAL file left beside the database means the last writer did not close
+        cleanly.  A larger state that was closed cleanly is opened at once, so a no-change
+        plan costs the same whatever the datasets' sizes; damage found later, by any query,
+        gets the same message (see :class:`_Checked`)."""
         found = [r[0] for r in self.db.execute("PRAGMA quick_check(5)").fetchall()]
         if found != ["ok"]:
             self._damaged("; ".join(found))
@@ -161,10 +223,7 @@ class StateStore:
             self.db.close()
         except (AttributeError, sqlite3.Error):
             pass
-        raise StateError(f"the state database {self.path} is damaged or not a SQLite file "
-                         f"({detail})",
-                         hint="restore it from a backup (`syncer state backup FILE` makes one), "
-                              "or move it away to start over") from None
+        raise damaged(self.path, detail)
 
     def backup(self, destination: Path) -> None:
         """A consistent copy of the whole database (SQLite's online backup API), owner-only."""
@@ -399,12 +458,14 @@ class StateStore:
 
     # -- compaction -------------------------------------------------------------------------
     def commit_dataset(self, target: str, dataset: str, *, schema: Schema,
-                       fingerprint: list[FileStamp] | None, spec_hash: str | None) -> int:
+                       fingerprint: list[FileStamp] | None, spec_hash: str | None,
+                       rows: int | None = None) -> int:
         """Record that the dataset is in sync with this source fingerprint and schema.
 
         The deltas of the batches just folded stay in the journal; the base is rewritten (and
         the deltas dropped) only when they grew large, or when the rows must be rehashed because
-        the schema or the hash function changed.  Returns the new generation.
+        the schema or the hash function changed.  ``rows``: how many rows the snapshot now
+        holds, when the caller knows (else they are counted).  Returns the new generation.
         """
         stored = self.db.execute("SELECT schema_json, hash_version FROM datasets WHERE target=? "
                                  "AND dataset=?", (target, dataset)).fetchone()
@@ -427,7 +488,7 @@ class StateStore:
                 frame = schema.rehash(frame, old_schema)
             frame = frame.select([c for c in [*schema.names, HASH, KEY] if c in frame.columns])
             rows = frame.height
-        else:
+        elif rows is None:
             keys = self.snapshot_keys(target, dataset)
             rows = keys.height if keys is not None else 0
         with self.transaction() as db:

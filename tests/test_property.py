@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import (api_apply, api_plan, csv_text, expected_rows, table_exists,
-                            table_rows)
+from tests.conftest import (api_apply, api_plan, csv_text, expected_rows, state_record,
+                            table_exists, table_rows)
 
 COLUMNS = ["k1", "k2", "a", "n", "f"]
 KEY = (0, 1)
@@ -130,6 +130,9 @@ def check_sequence(mode: str, keyed: bool, delete_missing: bool, fmt: str,
             # a first version without rows has nothing to create the table for
             got = table_rows(target, "rows", COLUMNS) if table_exists(target, "rows") else Counter()
             assert got == want, f"version {number}"
+            # the row count the state records (kept without recounting) matches the target
+            record = state_record(state, "prop", "rows")
+            assert record is None or record["rows"] == sum(got.values()), f"version {number}"
             plan = api_plan(root, state)
             assert not plan.has_changes, f"version {number}: the plan after apply is not empty"
 

@@ -63,6 +63,28 @@ def test_a_damaged_state_is_refused_with_a_clear_message(shop: Project) -> None:
         assert "Traceback" not in result.output and "Internal error" not in result.output
 
 
+def test_damage_in_a_large_state_is_reported_by_the_query_that_finds_it(
+        shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large state closed cleanly is opened without reading every page (a no-change plan
+    costs the same whatever the size); damage is then reported by whichever query meets it,
+    with the same message, and nothing is written."""
+    from syncer import state
+
+    monkeypatch.setattr(state, "FULL_CHECK_BYTES", 0)
+    assert not Path(f"{shop.state}-wal").exists()
+    shop.write("products.csv", csv_text(["sku", "name"], [["A", "mug"], ["B", "pot"]]))
+    size = shop.state.stat().st_size
+    with shop.state.open("r+b") as handle:
+        handle.seek(4096)
+        handle.write(os.urandom(size - 2 * 4096))
+    damaged = shop.state.read_bytes()
+    for result in (shop.plan(), shop.apply()):
+        assert result.code == 1, str(result)
+        assert "is damaged or not a SQLite file" in result.err, str(result)
+        assert "Traceback" not in result.output and "Internal error" not in result.output
+    assert shop.state.read_bytes() == damaged
+
+
 def test_a_file_that_is_not_sqlite_is_refused(shop: Project) -> None:
     shop.state.write_bytes(b"this is not a database\n" * 200)
     for name in ("syncer.db-wal", "syncer.db-shm"):

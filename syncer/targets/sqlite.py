@@ -27,6 +27,23 @@ _PY_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "bo
                               "date": str, "json": str, "vector": str}
 
 
+def _database(db: sqlite3.Connection) -> Any:
+    """sqlite-utils' Database over ``db``, for the DDL.  sqlite-utils imports pandas when it
+    is installed (pymilvus brings it), for DataFrame support syncer never uses: half a second
+    on every apply.  It is kept out of that import; a pandas already loaded is left alone."""
+    import sys
+
+    blocked = "pandas" not in sys.modules
+    if blocked:
+        sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas -> ImportError
+    try:
+        from sqlite_utils import Database
+    finally:
+        if blocked:
+            del sys.modules["pandas"]
+    return Database(db)
+
+
 def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -68,9 +85,7 @@ class SqliteDriver:
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
         """Create the table from the declared columns (key as primary key), or add the columns
         a schema change brought, and make sure upserts have a unique index on the key."""
-        from sqlite_utils import Database
-
-        table = Database(self.db).table(dataset.table_name)
+        table = _database(self.db).table(dataset.table_name)
         try:
             if not table.exists():
                 table.create({c.name: _PY_TYPES[c.type] for c in schema.columns},
