@@ -17,24 +17,13 @@ from .errors import SyncError, TargetError
 from .plan import DatasetPlan
 from .planning import Planned
 from .profile import phase
+from .progress import Reporter
 from .project import Dataset, Project
 from .schema import HASH, KEY, ROW, SRC, Schema
 from .secrets import redact
 from .state import OP, StateStore
 from .targets.base import Batch, Driver, RowError
 from .targets.registry import open_driver
-
-
-class Reporter:
-    """Progress callbacks; the CLI passes one that draws bars, the default does nothing."""
-
-    def start(self, dataset_id: str, total: int) -> None: ...
-
-    def advance(self, dataset_id: str, rows: int) -> None: ...
-
-    def done(self, dataset_id: str) -> None: ...
-
-    def note(self, message: str) -> None: ...
 
 
 @dataclass

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import PlanError
-from .planner import Diff, RowChange
+from .secrets import redact
 
 if TYPE_CHECKING:
     from .drift import Drift
-from .secrets import redact
+    from .planner import Diff, RowChange
 
 FORMAT_VERSION = 1
 

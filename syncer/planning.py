@@ -7,23 +7,23 @@ errors are reported together and nothing is planned when any exists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from .drift import Drift, actual_rows, compare, read_actual
 from .errors import ManifestError, Problem, SourceError
 from .plan import DatasetPlan, Plan
-from dataclasses import replace
-
-from .planner import diff, samples
-from .project import Dataset, Project
-from .schema import HASH, HASH_VERSION, KEY, Schema
 from .profile import phase
-from .spool import Spool
-from .sources import duplicate_keys, fingerprint, stream_rows, unchanged
+from .project import Dataset, Project
+from .schema import HASH, KEY, Schema, hash_version
+from .sources.fingerprint import fingerprint, unchanged
 from .state import StateStore
-from .targets.base import Driver
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from .drift import Drift
+    from .sources.rows import RowStream
+    from .targets.base import Driver
 
 Progress = Callable[[str], None]
 
@@ -76,6 +76,12 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                      None, generation, digests, spec_hash,
                                      record_only=stamps != state.fingerprint))
             continue
+        # reading rows needs polars, the planner and the readers: loaded here, on first use
+        from .drift import actual_rows, compare, read_actual
+        from .planner import diff, samples
+        from .sources.rows import duplicate_keys
+        from .spool import Spool
+
         drifted: Drift | None = None
         back = Spool()
         try:
@@ -131,6 +137,13 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                    actual_by_id if refresh is not None and keep_actual else None)
 
 
+def stream_rows(dataset: Dataset) -> RowStream:
+    """The dataset's rows as they are read (the readers load on first use)."""
+    from .sources.rows import stream_rows as read
+
+    return read(dataset)
+
+
 def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFrame | None:
     """The applied identities and hashes, rehashed when they were hashed by another version
     or schema (the rare path that reads the whole rows)."""
@@ -140,7 +153,7 @@ def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFram
     stored_version = store.db.execute(
         "SELECT hash_version FROM datasets WHERE target=? AND dataset=?",
         (ds.target.name, ds.name)).fetchone()[0]
-    if stored_version not in (None, HASH_VERSION) or state.schema != schema:
+    if stored_version not in (None, hash_version()) or state.schema != schema:
         snapshot = store.snapshot(ds.target.name, ds.name)
         if snapshot is None:
             return None

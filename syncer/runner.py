@@ -13,16 +13,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ApplyFailed, PlanError
-from .executor import ApplyResult, Executor, Reporter
 from .lock import StateLock
 from .plan import SavedPlan
 from .planning import Planned, build_plan
+from .progress import Reporter
 from .project import Project, load_project
 from .state import StateStore
 from .targets.base import Driver
 from .targets.registry import open_driver
+
+if TYPE_CHECKING:
+    from .executor import ApplyResult
 
 DEFAULT_STATE = Path("state/syncer.db")
 
@@ -137,6 +141,8 @@ class Applier:
         self.reporter = reporter or Reporter()
         self.allow_deletes = allow_deletes
         self.project, self.datasets = load(selection)
+        from .executor import Executor  # the write path: loaded by the commands that write
+
         self.executor = Executor(self.project, store, self.reporter)
 
     def close(self) -> None:

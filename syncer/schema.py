@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
 
-import polars as pl
 import xxhash
+
+if TYPE_CHECKING:
+    import polars as pl
 
 from .manifest import ColumnSpec, ColumnType, DatasetSpec
 
@@ -23,17 +27,22 @@ ROW = "__row"   # 0-based record number within that file
 BOOKKEEPING = (KEY, HASH, SRC, ROW)
 KEY_SEPARATOR = "\x1f"
 
-#: identifies the row hash function; stored with every snapshot so an upgrade can rehash
-HASH_VERSION = f"polars-{pl.__version__}"
 
-_DTYPES: dict[str, pl.DataType] = {
-    "string": pl.String(),
-    "integer": pl.Int64(),
-    "float": pl.Float64(),
-    "boolean": pl.Boolean(),
-    "date": pl.Date(),
-    "json": pl.String(),
-}
+@cache
+def hash_version() -> str:
+    """Identifies the row hash function; stored with every snapshot so an upgrade can rehash.
+    (A function: polars is imported only by the commands that hash rows.)"""
+    import polars as pl
+
+    return f"polars-{pl.__version__}"
+
+
+@cache
+def _dtypes() -> dict[str, pl.DataType]:
+    import polars as pl
+
+    return {"string": pl.String(), "integer": pl.Int64(), "float": pl.Float64(),
+            "boolean": pl.Boolean(), "date": pl.Date(), "json": pl.String()}
 
 
 @dataclass(frozen=True)
@@ -45,9 +54,10 @@ class Column:
 
     @property
     def dtype(self) -> pl.DataType:
+        import polars as pl
         if self.type == "vector":
             return pl.List(pl.Float32())
-        return _DTYPES[self.type]
+        return _dtypes()[self.type]
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class Schema:
 
     def hashed(self, frame: pl.DataFrame) -> pl.DataFrame:
         """Add ``__h`` (and, for a keyed schema, ``__k``) to one block of normalised rows."""
+        import polars as pl
         values = frame.select(self.names) if self.columns else frame.select(pl.lit(0))
         hashed = frame.with_columns(values.hash_rows(seed=self.seed).alias(HASH))
         return hashed.with_columns(self.identity().alias(KEY)) if self.key else hashed
@@ -117,6 +128,7 @@ class Schema:
         return snapshot
 
     def identity(self) -> pl.Expr:
+        import polars as pl
         if len(self.key) == 1:
             return pl.col(self.key[0]).cast(pl.String)
         if self.key:
@@ -128,6 +140,7 @@ class Schema:
 
     def key_columns(self, keys: pl.DataFrame) -> pl.DataFrame:
         """Typed key columns rebuilt from identities (``__k``), plus ``__k`` itself."""
+        import polars as pl
         if not self.key:
             return keys.select(KEY)
         text = pl.col(KEY)
@@ -151,6 +164,7 @@ class Schema:
         return keys.select(*out, pl.col(KEY))
 
     def empty_frame(self) -> pl.DataFrame:
+        import polars as pl
         return pl.DataFrame(schema={**self.polars_schema, HASH: pl.UInt64(), KEY: pl.String()})
 
 

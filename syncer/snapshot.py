@@ -9,9 +9,12 @@ change costs a small write, like an LSM tree.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import io
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 from .schema import HASH, KEY
 
@@ -26,6 +29,7 @@ def encode(frame: pl.DataFrame) -> bytes:
 
 
 def decode(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
+    import polars as pl
     return pl.read_ipc(io.BytesIO(blob), columns=columns)
 
 
@@ -33,6 +37,7 @@ def apply_run(base: pl.DataFrame | None, puts: pl.DataFrame | None,
               dels: pl.DataFrame | None) -> pl.DataFrame | None:
     """Replay one folded batch on a snapshot frame: its deleted and rewritten identities go,
     its rows come in."""
+    import polars as pl
     if base is None:
         return puts
     touched = [f.select(KEY) for f in (dels, puts) if f is not None and f.height]

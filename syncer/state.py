@@ -18,12 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
 from .errors import StateError
-from .schema import HASH, HASH_VERSION, KEY, Schema
+from .schema import HASH, KEY, Schema, hash_version
 from . import snapshot as snap
 from .sources.fingerprint import FileStamp
 
@@ -31,6 +32,7 @@ OP = snap.OP
 
 def _split_snapshot_keys(db: sqlite3.Connection) -> None:
     """Migration 2: keep each chunk's identities apart from its rows, with its key range."""
+    import polars as pl
     db.execute("ALTER TABLE snapshot_chunks ADD COLUMN keys BLOB")
     db.execute("ALTER TABLE snapshot_chunks ADD COLUMN min_key TEXT")
     db.execute("ALTER TABLE snapshot_chunks ADD COLUMN max_key TEXT")
@@ -45,6 +47,7 @@ def _split_snapshot_keys(db: sqlite3.Connection) -> None:
 def _chunks_per_batch(db: sqlite3.Connection) -> None:
     """Migration 3: a batch's rows are written once, as snapshot chunks tagged with the batch;
     the journal keeps only the deleted identities.  Legacy deltas are folded into the base."""
+    import polars as pl
     db.execute("ALTER TABLE snapshot_chunks ADD COLUMN batch_id TEXT")
     db.execute("ALTER TABLE journal ADD COLUMN dels BLOB")
     groups = db.execute("SELECT DISTINCT target, dataset FROM journal WHERE status='done'"
@@ -310,6 +313,7 @@ class StateStore:
               keys: list[str] | None = None) -> pl.DataFrame | None:
         """Replay the runs, reading ``column`` ("data": whole rows, "keys": ``__k``/``__h``)
         of their chunks; with ``keys``, only chunks whose key range may hold one of them."""
+        import polars as pl
         if self.dataset(target, dataset) is None:
             return None
         wanted = pl.DataFrame({KEY: keys}, schema={KEY: pl.String}) if keys is not None else None
@@ -367,6 +371,7 @@ class StateStore:
         """Write a batch down before it is sent: its rows become (not yet visible) snapshot
         chunks, its deleted identities go into the journal entry.  Written once, folded later
         by a status change alone."""
+        import polars as pl
         puts = delta.filter(pl.col(OP) == "put").select([*schema.names, HASH, KEY])
         dels = delta.filter(pl.col(OP) == "del").select([*schema.key, KEY])
         with self.transaction() as db:
@@ -375,13 +380,14 @@ class StateStore:
                 "deletes, hash_version, schema_json, dels, created_at) "
                 "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, batch_id, target, dataset, int(reset), puts.height, dels.height,
-                 HASH_VERSION, schema.to_json(), snap.encode(dels) if dels.height else None,
+                 hash_version(), schema.to_json(), snap.encode(dels) if dels.height else None,
                  now()))
             if puts.height:
                 _write_chunks(db, target, dataset, puts, batch_id)
 
     def journal_entry(self, batch_id: str) -> tuple[Schema, bool, pl.DataFrame]:
         """An open batch as it was written down: its schema, reset flag and rows (``__op``)."""
+        import polars as pl
         row = self.db.execute("SELECT schema_json, reset, dels, target, dataset FROM journal "
                               "WHERE batch_id=?", (batch_id,)).fetchone()
         if row is None:
@@ -429,6 +435,7 @@ class StateStore:
     @staticmethod
     def _drop_rejected(db: sqlite3.Connection, target: str, dataset: str, batch_id: str,
                        dels: bytes | None, rejected: list[str]) -> None:
+        import polars as pl
         refused = pl.col(KEY).is_in(rejected)
         blobs = db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? AND "
                            "batch_id=?", (target, dataset, batch_id)).fetchall()
@@ -470,7 +477,7 @@ class StateStore:
         stored = self.db.execute("SELECT schema_json, hash_version FROM datasets WHERE target=? "
                                  "AND dataset=?", (target, dataset)).fetchone()
         old_schema = Schema.from_json(stored[0]) if stored and stored[0] else None
-        rehash = old_schema is not None and (stored[1] != HASH_VERSION or old_schema != schema)
+        rehash = old_schema is not None and (stored[1] != hash_version() or old_schema != schema)
         base_rows = self.db.execute("SELECT COALESCE(SUM(rows), 0) FROM snapshot_chunks "
                                     "WHERE target=? AND dataset=? AND batch_id IS NULL",
                                     (target, dataset)).fetchone()[0]
@@ -554,7 +561,7 @@ def _record(db: sqlite3.Connection, target: str, dataset: str, schema: Schema, r
         "UPDATE datasets SET generation = generation + 1, schema_json=?, fingerprint_json=?, "
         "spec_hash=?, rows=?, hash_version=?, applied_at=? WHERE target=? AND dataset=?",
         (schema.to_json(), json.dumps([s.to_dict() for s in fingerprint]) if fingerprint else None,
-         spec_hash, rows, HASH_VERSION, now(), target, dataset))
+         spec_hash, rows, hash_version(), now(), target, dataset))
     generation = db.execute("SELECT generation FROM datasets WHERE target=? AND dataset=?",
                             (target, dataset)).fetchone()[0]
     return int(generation)

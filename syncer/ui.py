@@ -16,16 +16,19 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .executor import ApplyResult, Reporter
 from .plan import Plan, format_value
-from .planner import RowChange
+from .progress import Reporter
 from .secrets import redact
+
+if TYPE_CHECKING:
+    from .executor import ApplyResult
+    from .planner import RowChange
 
 _OPS = {"+": "green", "~": "yellow", "-": "red"}
 

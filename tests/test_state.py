@@ -227,6 +227,23 @@ def test_touched_but_unchanged_file_is_not_read(shop: Project, reads: list[str])
     assert reads == ["shop/products"]
 
 
+def test_a_no_change_plan_loads_no_row_machinery(shop: Project) -> None:
+    """With every source unchanged, a plan reads stat() results and state rows only: polars,
+    pyarrow and the readers are never imported, so the command starts and ends quickly."""
+    shop.apply_ok()
+    script = ("import sys; from syncer.cli import main\n"
+              "sys.argv = ['syncer', 'plan', '-m', 'manifests', '--state', sys.argv[1], '--json']\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+              "heavy = [m for m in ('polars', 'pyarrow', 'syncer.sources.rows', 'syncer.executor')"
+              " if m in sys.modules]\n"
+              "print('HEAVY', heavy, code, file=sys.stderr)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script, str(shop.state)], cwd=shop.root,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(done.stdout)["changes"] is False, done.stderr
+    assert "HEAVY [] 0" in done.stderr, done.stderr
+
+
 def test_a_checkout_moved_elsewhere_is_not_read_again(shop: Project, reads: list[str],
                                                       tmp_path: Path, cli: Any,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

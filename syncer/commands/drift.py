@@ -10,8 +10,6 @@ import typer
 from rich.markup import escape
 
 from .. import runner
-from ..drift import adopt as adopt_rows
-from ..drift import check
 from ..errors import SyncError
 from ..secrets import redact
 from ..ui import _sample, console
@@ -32,6 +30,8 @@ def drift(
     selection = make_selection(manifests, state, target, dataset)
     _, datasets = runner.load(selection)
     with runner.open_state(selection.state, write=False) as store, runner.Drivers() as drivers:
+        from ..drift import check
+
         found = check(store, datasets, drivers.of)
     drifted = any(d.drift.has_drift for d in found)
     if json_out:
@@ -72,6 +72,8 @@ def adopt(
     ds = datasets[0]
     with runner.locked_state(selection.state, "adopt") as (store, _lock), \
             runner.Drivers() as drivers:
+        from ..drift import adopt as adopt_rows
+
         rows = adopt_rows(store, ds, drivers.of(ds))
     if json_out:
         print(json.dumps({"target": ds.target.name, "dataset": ds.name, "rows": rows}))

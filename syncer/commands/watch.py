@@ -11,8 +11,6 @@ from typing import Annotated, Optional
 import typer
 
 from .. import runner
-from ..health import HealthServer, Status
-from ..watch import StopSignals, WatchConfig, Watcher, configure_logging, event
 from .options import Manifests, StateOpt
 
 
@@ -36,6 +34,9 @@ def watch(
                              "(default: $SYNCER_LOG_FORMAT, else text).")] = None,
 ) -> None:
     """Reconcile everything, then apply each change to the manifests or sources as it happens."""
+    from ..health import HealthServer, Status
+    from ..watch import StopSignals, WatchConfig, Watcher, configure_logging, event
+
     config = WatchConfig.resolve(manifests, runner.state_path(state), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,
                                  log_format=log_format, self_heal=self_heal or None)

@@ -1,138 +1,27 @@
-"""Sources: read a dataset's files into normalised, hashed rows, and fingerprint them."""
+"""Sources: read a dataset's files into normalised, hashed rows, and fingerprint them.
+
+Fingerprints are light (``os.stat`` and a file hash); the readers need polars and pyarrow, so
+they load on first use (PEP 562): a plan that finds every source unchanged never imports them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from functools import partial
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from ..errors import SourceError
-from ..project import Dataset
-from ..schema import KEY, ROW, SRC, Schema, display_key
 from .fingerprint import FileStamp, fingerprint, unchanged
-from .lines import record_lines
-from .normalise import normalise
-from .readers import read_file
+
+if TYPE_CHECKING:
+    from .rows import RowStream, SourceRows, duplicate_keys, load_rows, stream_rows
+
+_ROWS = {"RowStream", "SourceRows", "duplicate_keys", "load_rows", "stream_rows"}
 
 __all__ = ["FileStamp", "RowStream", "SourceRows", "duplicate_keys", "fingerprint", "load_rows",
            "stream_rows", "unchanged"]
 
 
-@dataclass(frozen=True)
-class SourceRows:
-    """A dataset's declared rows: typed value columns plus ``__k``, ``__h``, ``__src``, ``__row``."""
+def __getattr__(name: str) -> Any:
+    if name in _ROWS:
+        from . import rows
 
-    dataset: Dataset
-    schema: Schema
-    frame: pl.DataFrame
-
-    def lines(self, rows: pl.DataFrame) -> list[str]:
-        """``file:line`` for each row of ``rows`` (which carries ``__src`` and ``__row``)."""
-        out: list[str] = []
-        for src, row in rows.select(SRC, ROW).iter_rows():
-            path = self.dataset.files[src]
-            line = record_lines(path, self.dataset.format, self.dataset.spec.source, [row]).get(row)
-            out.append(f"{path.name}:{line}" if line else path.name)
-        return out
-
-
-@dataclass(frozen=True)
-class RowStream:
-    """A dataset's rows as they are read: normalised, hashed blocks in file order.
-
-    Each block has the value columns, ``__src``, ``__row``, ``__h`` and, for a keyed dataset,
-    ``__k`` (a keyless dataset's identity needs every row: see :meth:`Schema.digest`).  Blocks
-    are produced lazily, so a caller that keeps only what it needs stays small in memory.
-    """
-
-    dataset: Dataset
-    schema: Schema
-    batches: Iterator[pl.DataFrame]
-
-
-def stream_rows(dataset: Dataset) -> RowStream:
-    """Open every file of ``dataset``; read errors surface while the blocks are consumed."""
-    spec = dataset.spec
-    first = read_file(dataset.files[0], dataset.format, spec.source)
-    schema = Schema.declared(spec, first.columns or list(spec.key or ()))
-    if not schema.names:
-        raise SourceError(dataset.files[0], "the file has no rows and no columns, and the dataset "
-                          "declares none", line=1,
-                          hint="declare `columns:` in the manifest, so an empty file means no rows")
-
-    def blocks() -> Iterator[pl.DataFrame]:
-        for index, path in enumerate(dataset.files):
-            raw = first if index == 0 else read_file(path, dataset.format, spec.source)
-            if spec.columns is None and index and raw.columns != schema.names:
-                raise SourceError(path, "the columns differ from the first file of the glob "
-                                  f"({', '.join(schema.names)})", line=1,
-                                  hint="give every file the same header, or declare `columns:`")
-            lookup = partial(record_lines, path, dataset.format, spec.source)
-            offset = 0
-            for block in raw.batches:
-                block = block.with_columns(
-                    pl.int_range(offset, offset + block.height, dtype=pl.Int64).alias(ROW))
-                offset += block.height
-                frame = normalise(block, schema, path, lookup)
-                frame = frame.with_columns(pl.lit(index, dtype=pl.Int32).alias(SRC))
-                _check_empty_keys(dataset, schema, frame)
-                yield schema.hashed(frame)
-
-    return RowStream(dataset, schema, blocks())
-
-
-def load_rows(dataset: Dataset) -> SourceRows:
-    """Read, normalise and hash every row of ``dataset`` into one frame (small data, tests)."""
-    stream = stream_rows(dataset)
-    frames = list(stream.batches)
-    schema = stream.schema
-    frame = (pl.concat(frames, how="vertical") if frames
-             else schema.empty_frame().with_columns(pl.lit(0, dtype=pl.Int32).alias(SRC),
-                                                   pl.lit(0, dtype=pl.Int64).alias(ROW)).clear())
-    frame = schema.digest(frame)
-    if schema.key:
-        dupes = frame.filter(pl.col(KEY).is_duplicated())
-        if dupes.height:
-            raise duplicate_keys(dataset, schema, dupes)
-    return SourceRows(dataset, schema, frame)
-
-
-def _check_empty_keys(dataset: Dataset, schema: Schema, frame: pl.DataFrame) -> None:
-    if not schema.key:
-        return
-    empty = pl.any_horizontal(
-        [pl.col(k).is_null() | (pl.col(k).cast(pl.String) == "") for k in schema.key])
-    blanks = frame.filter(empty)
-    if blanks.height:
-        where = _where(dataset, blanks.head(1))
-        path, line = where[0]
-        raise SourceError(path, f"empty key value in {'/'.join(schema.key)}"
-                          f"{f' ({blanks.height - 1} more rows like it)' if blanks.height > 1 else ''}",
-                          line=line, hint="every row needs a key value")
-
-
-def duplicate_keys(dataset: Dataset, schema: Schema, dupes: pl.DataFrame) -> SourceError:
-    """The error for rows (``__k``, ``__src``, ``__row``) whose key appears more than once."""
-    dupes = dupes.sort(KEY, SRC, ROW)
-    sample = dupes.head(6)
-    where = _where(dataset, sample)
-    lines = ", ".join(f"{display_key(k)} (line {line})" for k, (_, line)
-                      in zip(sample.get_column(KEY).to_list(), where))
-    keys = dupes.get_column(KEY).n_unique()
-    path, first_line = where[0]
-    return SourceError(path, f"duplicate key in {'/'.join(schema.key)}: {keys} key(s) appear "
-                       f"more than once: {lines}", line=first_line,
-                       hint="make the key unique, or choose other key columns")
-
-
-def _where(dataset: Dataset, rows: pl.DataFrame) -> list[tuple["Path", int | None]]:
-    out = []
-    for src, row in rows.select(SRC, ROW).iter_rows():
-        path = dataset.files[src]
-        out.append((path, record_lines(path, dataset.format, dataset.spec.source, [row]).get(row)))
-    return out
-
-
-from pathlib import Path  # noqa: E402  (used in annotations above)
+        return getattr(rows, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

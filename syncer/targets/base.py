@@ -11,11 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-import polars as pl
-
 from ..manifest import DatasetSpec, TargetSpec
 
 if TYPE_CHECKING:
+    import polars as pl
+
     from ..schema import Schema
 
 
