@@ -58,3 +58,33 @@ def test_an_existing_table_without_a_key_gets_a_unique_index(project: Project) -
     with sqlite3.connect(project.target_db) as db:
         unique = [row for row in db.execute("PRAGMA index_list(products)") if row[2]]
     assert unique, "upserts need a unique index on the key"
+
+
+def test_an_apply_does_not_import_pandas(project: Project) -> None:
+    """sqlite-utils and ADBC would import pandas (when installed) for DataFrame support syncer
+    never uses; it is kept out, and stays importable afterwards."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    _manifest(project, {"sku": "string", "price": "float"})
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "1"], ["B", "2"]]))
+    script = ("import sys; from syncer.cli import main\n"
+              "sys.argv = ['syncer', 'apply', '-m', 'manifests', '--state', 'state/syncer.db',"
+              " '--auto-approve', '--json']\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+              "print('PANDAS', 'pandas' in sys.modules, code, file=sys.stderr)\n"
+              "import importlib.util; print('FINDABLE', importlib.util.find_spec('pandas') is not None,"
+              " file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert json.loads(done.stdout)["datasets"][0]["inserts"] == 2, done.stderr
+    assert "PANDAS False 0" in done.stderr, done.stderr
+    import importlib.util
+
+    if importlib.util.find_spec("pandas") is not None:  # the block is lifted after the imports
+        assert "FINDABLE True" in done.stderr, done.stderr
+    assert project.table("products") == {("A", 1.0): 1, ("B", 2.0): 1}

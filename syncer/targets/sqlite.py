@@ -7,8 +7,11 @@ Each batch is applied in one transaction that also records the batch id in the t
 
 from __future__ import annotations
 
+import importlib.abc
 import json
 import sqlite3
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -27,20 +30,34 @@ _PY_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "bo
                               "date": str, "json": str, "vector": str}
 
 
-def _database(db: sqlite3.Connection) -> Any:
-    """sqlite-utils' Database over ``db``, for the DDL.  sqlite-utils imports pandas when it
-    is installed (pymilvus brings it), for DataFrame support syncer never uses: half a second
-    on every apply.  It is kept out of that import; a pandas already loaded is left alone."""
-    import sys
+class _NoPandas(importlib.abc.MetaPathFinder):
+    def find_spec(self, name: str, *_: object) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used by syncer's SQLite target", name=name)
+        return None
 
-    blocked = "pandas" not in sys.modules
-    if blocked:
-        sys.modules["pandas"] = None  # type: ignore[assignment]  # import pandas -> ImportError
+
+@contextmanager
+def _without_pandas() -> Iterator[None]:
+    """sqlite-utils and ADBC's DB-API (through pyarrow.dataset) import pandas when it is
+    installed (pymilvus brings it), for DataFrame support syncer never uses: most of a second
+    on every apply.  Inside this block ``import pandas`` fails as if it were not installed,
+    which both handle; a pandas already loaded is left alone."""
+    if "pandas" in sys.modules:
+        yield
+        return
+    finder = _NoPandas()
+    sys.meta_path.insert(0, finder)
     try:
-        from sqlite_utils import Database
+        yield
     finally:
-        if blocked:
-            del sys.modules["pandas"]
+        sys.meta_path.remove(finder)
+
+
+def _database(db: sqlite3.Connection) -> Any:
+    """sqlite-utils' Database over ``db``, for the DDL."""
+    with _without_pandas():
+        from sqlite_utils import Database
     return Database(db)
 
 
@@ -143,7 +160,8 @@ class SqliteDriver:
     def _bulk(self) -> Any:
         """The ADBC connection used for writes (opened once, after the table exists)."""
         if self._adbc is None:
-            import adbc_driver_sqlite.dbapi as adbc
+            with _without_pandas():
+                import adbc_driver_sqlite.dbapi as adbc
 
             self._adbc = adbc.connect(str(self.path))
         return self._adbc
