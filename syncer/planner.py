@@ -15,6 +15,7 @@ from .manifest import DatasetSpec
 from .schema import HASH, KEY, ROW, SRC, Schema, display_key
 
 OLD = "__h_old"
+OLD_KEY = "__k_old"
 SAMPLES = 3
 
 
@@ -160,21 +161,19 @@ def _duplicated(source: pl.DataFrame) -> pl.DataFrame:
 def _compare(src: pl.DataFrame, snap: pl.DataFrame
              ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Identities that are new, gone, and present on both sides with another row hash
-    (``src`` may carry its key hashes already)."""
+    (``src`` may carry its key hashes already).  One join on the key hashes; the identities
+    ride along, so the pairs it matched with other row hashes are checked as strings."""
     if KH not in src.columns:
         src = _with_key_hash(src)
-    old = _with_key_hash(snap)
-    joined = src.select(KH, HASH).join(old.select(KH, pl.col(HASH).alias(OLD)), on=KH,
-                                       how="full", coalesce=True)
-    new = src.join(joined.filter(pl.col(OLD).is_null()).select(KH), on=KH, how="semi")
-    gone = old.join(joined.filter(pl.col(HASH).is_null()).select(KH), on=KH, how="semi")
-    differ = joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
-                           & (pl.col(HASH) != pl.col(OLD))).select(KH)
-    changed = src.join(differ, on=KH, how="semi")
-    pairs = changed.select(KH, KEY).join(old.select(KH, pl.col(KEY).alias("__old_k")), on=KH)
-    if (pairs.get_column(KEY) != pairs.get_column("__old_k")).any():
+    old = _with_key_hash(snap).select(KH, pl.col(KEY).alias(OLD_KEY), pl.col(HASH).alias(OLD))
+    joined = src.select(KH, KEY, HASH).join(old, on=KH, how="full", coalesce=True)
+    new = joined.filter(pl.col(OLD).is_null()).select(KEY)
+    gone = joined.filter(pl.col(HASH).is_null()).select(pl.col(OLD_KEY).alias(KEY))
+    changed = joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
+                            & (pl.col(HASH) != pl.col(OLD)))
+    if (changed.get_column(KEY) != changed.get_column(OLD_KEY)).any():
         return _compare_exact(src.drop(KH), snap)  # two identities share a 64-bit hash
-    return new.select(KEY), gone.select(KEY), changed.select(KEY)
+    return new, gone, changed.select(KEY)
 
 
 def _compare_exact(source: pl.DataFrame, snap: pl.DataFrame

@@ -20,8 +20,6 @@ from ..schema import ROW, Column, Schema
 
 LineLookup = Callable[[list[int]], dict[int, int]]
 
-_TRUE = ["true", "t", "yes", "y", "1", "on"]
-_FALSE = ["false", "f", "no", "n", "0", "off"]
 
 
 def normalise(raw: pl.DataFrame, schema: Schema, path: Path, lines: LineLookup) -> pl.DataFrame:
@@ -56,6 +54,13 @@ def _convert(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
         return text
     if column.type == "vector":
         return _vector(series, column, path, raw, lines)
+    if column.type in _CLEAN:
+        # the common case first: every value already in canonical form (no padding, the
+        # first format), so one parse decides; only a column where it leaves a value unread
+        # pays for stripping, fallbacks and the search for the culprit
+        value = _CLEAN[column.type](text)
+        if value.null_count() == text.null_count():
+            return value
     stripped = text.str.strip_chars()
     blank = stripped.is_null() | (stripped == "")
     if column.type == "integer":
@@ -67,10 +72,7 @@ def _convert(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
         value = stripped.cast(pl.Float64, strict=False)
         hint = "use a number such as 12.5"
     elif column.type == "boolean":
-        lowered = stripped.str.to_lowercase()
-        value = (pl.select(pl.when(lowered.is_in(_TRUE)).then(True)
-                           .when(lowered.is_in(_FALSE)).then(False)
-                           .otherwise(None)).to_series())
+        value = _boolean(stripped)
         hint = "use true/false, yes/no or 1/0"
     elif column.type == "date":
         iso = stripped.str.slice(0, 10)
@@ -82,11 +84,28 @@ def _convert(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
         hint = "use valid JSON"
     else:  # pragma: no cover - the manifest model allows no other type
         raise AssertionError(column.type)
-    value = pl.select(pl.when(blank).then(None).otherwise(value)).to_series()
+    # a blank value is null in every type (each parse above reads "" as null)
     bad = value.is_null() & ~blank
     if bad.any():
         _fail(path, raw, bad, text, column, hint, lines)
     return value
+
+
+_BOOLEANS = {**{t: True for t in ("true", "t", "yes", "y", "1", "on")},
+             **{f: False for f in ("false", "f", "no", "n", "0", "off")}}
+
+
+def _boolean(text: pl.Series) -> pl.Series:
+    return text.str.to_lowercase().replace_strict(_BOOLEANS, default=None,
+                                                  return_dtype=pl.Boolean)
+
+
+_CLEAN: dict[str, Callable[[pl.Series], pl.Series]] = {
+    "integer": lambda text: text.cast(pl.Int64, strict=False),
+    "float": lambda text: text.cast(pl.Float64, strict=False),
+    "boolean": _boolean,
+    "date": lambda text: text.str.to_date("%Y-%m-%d", strict=False),
+}
 
 
 def _integral(as_float: pl.Series) -> pl.Series:
