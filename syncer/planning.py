@@ -56,7 +56,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     for ds in selected:
         if progress:
             progress(f"reading {ds.id}")
-        state = store.dataset(ds.target.name, ds.name)
+        with phase(ds.id, "state read"):
+            state = store.dataset(ds.target.name, ds.name)
         try:
             with phase(ds.id, "fingerprint"):
                 stamps = fingerprint(ds.files, state.fingerprint if state else None,
