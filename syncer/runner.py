@@ -170,7 +170,17 @@ class Applier:
             reasons = "\n".join(f"  {d.id}: {d.blocked}" for d in blocked)
             raise PlanError(f"the plan is blocked by a safety guard; nothing was applied:\n{reasons}")
         self.store.begin_run(self.executor.run_id, command, run_info(self.selection.manifests))
-        result = self.executor.apply(planned)
+        try:
+            result = self.executor.apply(planned)
+        except BaseException as exc:
+            # interrupted, or a bug: say so in the history (only a killed process leaves a run
+            # unfinished); the open batch, if any, is settled by the next apply
+            outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+            try:
+                self.store.finish_run(self.executor.run_id, outcome, [])
+            except Exception:  # noqa: BLE001 - the first failure is the one to report
+                pass
+            raise
         outcome = "failed" if result.failed else "ok"
         self.store.finish_run(self.executor.run_id, outcome, [d.to_json() for d in result.datasets])
         if result.failed:

@@ -130,6 +130,23 @@ def test_an_unfinished_run_is_shown_as_such(shop: Project) -> None:
     assert "unfinished" in shop.syncer("history", "--state", shop.state).out
 
 
+@pytest.mark.parametrize(("raised", "code", "outcome"),
+                         [(KeyboardInterrupt, 130, "interrupted"), (RuntimeError, 3, "error")])
+def test_an_interrupted_or_crashed_run_is_recorded_as_such(
+        shop: Project, monkeypatch: pytest.MonkeyPatch, raised: type[BaseException], code: int,
+        outcome: str) -> None:
+    from syncer.targets.sqlite import SqliteDriver
+
+    def explode(self: Any, batch: Any) -> Any:
+        raise raised("stop")
+
+    monkeypatch.setattr(SqliteDriver, "apply", explode)
+    result = shop.apply()
+    assert result.code == code, str(result)
+    runs = history(shop)
+    assert runs[0]["outcome"] == outcome and runs[0]["finished_at"] is not None
+
+
 def test_quiet_and_verbose(shop: Project) -> None:
     shop.apply_ok()
     quiet = shop.syncer("-q", "history", "--state", shop.state)
