@@ -146,7 +146,7 @@ class Executor:
             driver.prepare(dataset.spec, schema)
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
-        batches = list(_batches(changes.upserts, changes.deletes, driver.max_batch_rows))
+        batches = list(_batches(changes.upserts.collect(), changes.deletes, driver.max_batch_rows))
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
         for number, (upserts, deletes) in enumerate(batches):

@@ -37,21 +37,57 @@ class RowChange:
 
 
 @dataclass(frozen=True)
+class Rows:
+    """Rows to write, read when they are needed: the declared rows (``source``, lazy: the spool
+    of a large dataset), kept to the identities of ``keys`` unless ``everything``.  ``keys``
+    (``__k``, ``__h``) is always at hand, so a plan counts and fingerprints its writes without
+    reading a single value; only an apply (and the few samples) reads them."""
+
+    source: pl.LazyFrame
+    keys: pl.DataFrame
+    everything: bool = False
+
+    @property
+    def height(self) -> int:
+        return self.keys.height
+
+    def collect(self) -> pl.DataFrame:
+        if self.everything:
+            return self.source.collect()
+        if not self.keys.height:
+            return self.source.clear().collect()
+        return self.source.join(self.keys.lazy().select(KEY), on=KEY, how="semi").collect(
+            engine="streaming")
+
+    def pick(self, keys: list[str]) -> pl.DataFrame:
+        """The rows with these identities (for samples)."""
+        wanted = pl.DataFrame({KEY: keys}, schema={KEY: pl.String})
+        return self.source.join(wanted.lazy(), on=KEY, how="semi").collect()
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> Rows:
+        """Rows already in memory (tests, journal replays)."""
+        return cls(frame.lazy(), frame.select(KEY, HASH), everything=True)
+
+
+@dataclass(frozen=True)
 class Changes:
     """Exactly what an apply sends: rows to write, snapshot rows to delete, and whether the
     target is reloaded from scratch first (``replace``)."""
 
-    upserts: pl.DataFrame
+    upserts: Rows
     deletes: pl.DataFrame
     reset: bool
 
     def digest(self) -> str:
         """Order-independent fingerprint of the change set (to detect a stale saved plan)."""
-        def part(frame: pl.DataFrame) -> int:
+        def part(frame: pl.DataFrame, columns: list[str]) -> int:
             if frame.height == 0:
                 return 0
-            return int(frame.select(KEY, HASH).hash_rows(seed=7).cast(pl.Int128).sum() % (1 << 64))
-        return f"{part(self.upserts):016x}{part(self.deletes):016x}{int(self.reset)}"
+            return int(frame.select(columns).hash_rows(seed=7).cast(pl.Int128).sum() % (1 << 64))
+        # a deleted row is known by its identity alone (its hash is the snapshot's business)
+        return (f"{part(self.upserts.keys, [KEY, HASH]):016x}{part(self.deletes, [KEY]):016x}"
+                f"{int(self.reset)}")
 
 
 @dataclass(frozen=True)
@@ -119,15 +155,15 @@ def diff(spec: DatasetSpec, schema: Schema,
     else:
         updates, deletes = changed, gone
 
-    write_keys = pl.concat([new, updates])
     has_changes = bool(new.height or updates.height or deletes.height)
     reset = mode == "replace" and has_changes
+    # the values are read by the apply, not here: the plan needs identities and hashes only
     if reset:
-        upserts = lazy.collect()
+        upserts = Rows(lazy, source.select(KEY, HASH), everything=True)
     else:
-        # part by part (a spool file each): only one part's values are in memory at a time
-        found = [part.join(write_keys.lazy(), on=KEY, how="semi").collect() for part in parts]
-        upserts = pl.concat(found) if found else lazy.clear().collect()
+        write = pl.concat([new, updates]).select(KEY)
+        upserts = Rows(lazy, source.select(KEY, HASH).join(write, on=KEY, how="semi"),
+                       everything=write.height == source.height)
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)
@@ -194,7 +230,7 @@ def _empty(schema: Schema) -> pl.DataFrame:
 def _duplicates(dupes: pl.DataFrame, schema: Schema) -> Diff:
     """A plan that cannot be made: the caller turns ``duplicates`` into a source error."""
     empty = schema.empty_frame()
-    return Diff(0, 0, 0, 0, "duplicate keys", (), {}, Changes(empty, empty, False),
+    return Diff(0, 0, 0, 0, "duplicate keys", (), {}, Changes(Rows.of(empty), empty, False),
                 duplicates=dupes)
 
 

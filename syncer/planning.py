@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
     from .drift import Drift
     from .sources.rows import RowStream
+    from .spool import Spool
     from .targets.base import Driver
 
 Progress = Callable[[str], None]
@@ -38,6 +39,13 @@ class Planned:
     stamps: dict[str, list]
     #: with refresh and ``keep_actual``: the rows each target holds, to record before repairing
     actual: dict[str, pl.DataFrame] | None = None
+    #: where the declared rows wait until the apply reads them; :meth:`close` removes them
+    spools: tuple[Spool, ...] = ()
+
+    def close(self) -> None:
+        """Remove the spooled rows (the plan's changes can no longer be read after this)."""
+        for spool in self.spools:
+            spool.close()
 
 
 def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
@@ -52,6 +60,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     schemas: dict[str, Schema] = {}
     stamps_by_id: dict[str, list] = {}
     problems: list[Problem] = []
+    spools: list[Spool] = []
     open_ids = {f"{b.target}/{b.dataset}" for b in store.open_batches()}
     for ds in selected:
         if progress:
@@ -85,24 +94,26 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
 
         drifted: Drift | None = None
         back = Spool()
+        spool = Spool()
+        spools.append(spool)
         try:
-            with Spool() as spool:
-                with phase(ds.id, "read"):
-                    rows = stream_rows(ds)
-                    for block in rows.batches:
-                        spool.write(block)
-                with phase(ds.id, "snapshot"):
-                    snapshot = load_snapshot(store, ds, rows.schema)
-                if refresh is not None:
-                    with phase(ds.id, "read back"):
-                        actual = read_actual(refresh(ds), ds, rows.schema, back)
-                        drifted = compare(actual, snapshot, rows.schema, back,
-                                          lambda keys, ds=ds: store.snapshot_rows(
-                                              ds.target.name, ds.name, keys))
-                    snapshot = actual
-                with phase(ds.id, "diff"):
-                    result = diff(ds.spec, rows.schema, spool.parts() or None, snapshot,
-                                  allow_deletes=allow_deletes)
+            # the spool outlives the plan: the apply reads the rows to write from it
+            with phase(ds.id, "read"):
+                rows = stream_rows(ds)
+                for block in rows.batches:
+                    spool.write(block)
+            with phase(ds.id, "snapshot"):
+                snapshot = load_snapshot(store, ds, rows.schema)
+            if refresh is not None:
+                with phase(ds.id, "read back"):
+                    actual = read_actual(refresh(ds), ds, rows.schema, back)
+                    drifted = compare(actual, snapshot, rows.schema, back,
+                                      lambda keys, ds=ds: store.snapshot_rows(
+                                          ds.target.name, ds.name, keys))
+                snapshot = actual
+            with phase(ds.id, "diff"):
+                result = diff(ds.spec, rows.schema, spool.parts() or None, snapshot,
+                              allow_deletes=allow_deletes)
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
             with phase(ds.id, "samples"):
@@ -113,11 +124,16 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                         actual_by_id[ds.id] = actual_rows(back, rows.schema)
                 else:
                     old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
+                shown = result.sample_keys.get("+", []) + result.sample_keys.get("~", [])
                 result = replace(result, samples=samples(rows.schema, result.sample_keys,
-                                                         result.changes.upserts, old))
+                                                         result.changes.upserts.pick(shown), old))
         except SourceError as exc:
             problems.append(exc.problem)
             continue
+        except BaseException:
+            for each in spools:
+                each.close()
+            raise
         finally:
             back.close()
         schemas[ds.id] = rows.schema
@@ -125,6 +141,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                  result, generation, digests, spec_hash,
                                  record_only=not result.has_changes, drift=drifted))
     if problems:
+        for each in spools:
+            each.close()
         raise ManifestError(problems) if len(problems) > 1 else SourceError(
             problems[0].path or ds.files[0], problems[0].message, line=problems[0].line,
             hint=problems[0].hint)
@@ -135,7 +153,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                     and (not filtered or s.target in targets))
     return Planned(Plan(tuple(plans), orphans), schemas,
                    {d.id: d for d in selected}, stamps_by_id,
-                   actual_by_id if refresh is not None and keep_actual else None)
+                   actual_by_id if refresh is not None and keep_actual else None, tuple(spools))
 
 
 def stream_rows(dataset: Dataset) -> RowStream:

@@ -69,6 +69,7 @@ def plan(selection: Selection, *, allow_deletes: bool = False, progress=None,  #
         planned = build_plan(project, store, datasets, allow_deletes=allow_deletes,
                              progress=progress, filtered=selection.filtered,
                              refresh=drivers.of if refresh else None)
+    planned.close()  # a plan to show or save: the rows to write are not read
     return project, planned
 
 
@@ -144,9 +145,12 @@ class Applier:
         from .executor import Executor  # the write path: loaded by the commands that write
 
         self.executor = Executor(self.project, store, self.reporter)
+        self._planned: list[Planned] = []
 
     def close(self) -> None:
         self.executor.close()
+        for planned in self._planned:
+            planned.close()
 
     def settle(self) -> list[str]:
         return self.executor.settle_open_batches()
@@ -160,6 +164,7 @@ class Applier:
                              progress=progress, filtered=self.selection.filtered or saved is not None,
                              refresh=self.executor.driver if self.refresh else None,
                              keep_actual=self.refresh)
+        self._planned.append(planned)
         if saved is not None:
             saved.check(planned.plan)
         return planned

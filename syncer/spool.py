@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import weakref
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +21,8 @@ class Spool:
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="syncer-spool-"))
         self.files: list[Path] = []
+        # removed by close(), or at the latest when the spool is garbage (an error path)
+        self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.dir), ignore_errors=True)
 
     def write(self, frame: pl.DataFrame) -> None:
         path = self.dir / f"{len(self.files):06d}.arrow"
@@ -34,7 +37,7 @@ class Spool:
         return [pl.scan_ipc(path) for path in self.files]
 
     def close(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        self._cleanup()
 
     def __enter__(self) -> Spool:
         return self

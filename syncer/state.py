@@ -400,8 +400,10 @@ class StateStore:
         if dels is not None:
             parts.append(snap.decode(dels).with_columns(pl.lit("del").alias(OP)))
         schema = Schema.from_json(schema_json)
-        rows = (pl.concat(parts, how="diagonal_relaxed") if parts else
-                schema.empty_frame().with_columns(pl.lit("put").alias(OP)).clear())
+        # every column of the schema, even for a batch that only deletes (its parts carry the
+        # key columns alone): drivers settle it like any other
+        empty = schema.empty_frame().with_columns(pl.lit("put").alias(OP)).clear()
+        rows = pl.concat([empty, *parts], how="diagonal_relaxed")
         return schema, bool(reset), rows
 
     def fold_batch(self, batch_id: str, rejected: list[str] | None = None) -> None:

@@ -43,7 +43,7 @@ from .errors import StateError, SyncError, TargetError
 from .executor import Executor
 from .health import Status
 from .lock import StateLock
-from .planning import build_plan
+from .planning import Planned, build_plan
 from .project import Dataset, Project, load_project
 from .runner import run_info
 from .secrets import redact
@@ -667,6 +667,13 @@ class Watcher:
             # a bad source waits for its next change; state or target trouble is retried
             self._failed(ds, str(exc), retry=isinstance(exc, (StateError, TargetError)))
             return "failed"
+        try:
+            return self._apply_one(ds, planned, run, started, heal, drift_check)
+        finally:
+            planned.close()
+
+    def _apply_one(self, ds: Dataset, planned: Planned, run: _Run, started: float, heal: bool,
+                   drift_check: bool) -> str:
         plan_seconds = time.monotonic() - started
         self.status.planned(ds.id, plan_seconds)
         item = planned.plan.datasets[0]

@@ -33,7 +33,7 @@ def test_a_key_hash_collision_falls_back_to_exact_keys(monkeypatch: pytest.Monke
     new = _rows(schema, {"a": "1", "b": "22", "d": "4", "e": "5"})
     result = planner.diff(spec, schema, new.lazy(), old.select(KEY, planner.HASH))
     assert (result.inserts, result.updates, result.deletes, result.unchanged) == (1, 1, 1, 2)
-    assert sorted(result.changes.upserts.get_column(KEY).to_list()) == ["b", "e"]
+    assert sorted(result.changes.upserts.collect().get_column(KEY).to_list()) == ["b", "e"]
     assert result.changes.deletes.get_column(KEY).to_list() == ["c"]
     assert result.duplicates is None
     dupes = planner.diff(spec, schema, pl.concat([new, new.head(1)]).lazy(), None)

@@ -80,6 +80,19 @@ def test_fresh_saved_plan_applies_exactly_and_then_plan_is_empty(shop: Project) 
     assert shop.plan_json()["changes"] is False
 
 
+def test_a_saved_plan_with_deletes_applies_them(shop: Project) -> None:
+    """Deleted rows are pinned by their identities (they carry no row hash)."""
+    shop.write("products.csv", csv_text(["sku", "name"], P2[1:]))
+    saved = shop.plan("--out", "p.json", "--allow-deletes")
+    assert saved.code == 0, str(saved)
+    data = json.loads(Path("p.json").read_text())
+    assert [(d["dataset"], d["inserts"], d["updates"], d["deletes"])
+            for d in data["datasets"]][0] == ("products", 1, 1, 1)
+    result = shop.syncer("apply", "p.json", "--state", shop.state, "--allow-deletes")
+    assert result.code == 0, str(result)
+    assert shop.table("products") == {("B", "moka pot"): 1, ("C", "mug"): 1, ("D", "tray"): 1}
+
+
 def test_saved_plan_is_stale_after_the_source_changed(shop: Project) -> None:
     shop.write("products.csv", csv_text(["sku", "name"], P2))
     assert shop.plan("--out", "p.json").code == 0

@@ -304,7 +304,7 @@ def crash_after_target_commit(project: Project, *, send: bool = True) -> str:
             try:
                 driver.prepare(dataset.spec, schema)
                 batch = Batch("crashed-batch", dataset.target.name, dataset.spec, schema,
-                              changes.reset, changes.upserts, changes.deletes)
+                              changes.reset, changes.upserts.collect(), changes.deletes)
                 store.open_batch("crashed-run", batch.id, batch.target, dataset.name, schema,
                                  batch.reset, delta(batch))
                 if send:
@@ -395,3 +395,21 @@ def test_an_orphaned_dataset_is_reported_and_its_table_left_alone(shop: Project)
     assert shop.record("log") is None
     assert shop.table("log") == log_before
     assert shop.plan_json()["orphans"] == []
+
+
+def test_spooled_rows_are_removed_after_plan_and_apply(shop: Project, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The declared rows wait in a temporary spool from plan to apply; nothing is left behind,
+    whether the run applies, only plans, or fails."""
+    import tempfile
+
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    assert shop.plan().code == 0
+    shop.apply_ok()
+    shop.write("products.csv", csv_text(["sku", "name"], [*PRODUCTS, ["C", "mug"]]))
+    shop.apply_ok()
+    shop.write("products.csv", "sku,name\nA,cup\nA,again\n")  # duplicate key: the plan fails
+    assert shop.apply().code == 1
+    assert list(spools.iterdir()) == []

@@ -444,7 +444,7 @@ def _crash_after_target_commit(zc: Project, *, send: bool = True) -> str:
             try:
                 driver.prepare(dataset.spec, schema)
                 batch = Batch("0123456789ab-cdef0123", dataset.target.name, dataset.spec, schema,
-                              changes.reset, changes.upserts, changes.deletes)
+                              changes.reset, changes.upserts.collect(), changes.deletes)
                 store.open_batch("0123456789ab", batch.id, batch.target, dataset.name, schema,
                                  batch.reset, delta(batch))
                 if send:
