@@ -592,7 +592,7 @@ class ZillizDriver:
                 self._timed_out.add(batch.id)
                 raise TargetError(f"{self._name}: import job {job_id} into '{collection}' is "
                                   f"still {job.get('state')} ({job.get('progress', 0)}%) after "
-                                  f"{self.target.import_timeout:.0f}s; the next apply settles it",
+                                  f"{self.target.import_timeout:g}s; the next apply settles it",
                                   retryable=True)
             time.sleep(self.target.poll_interval)
 
