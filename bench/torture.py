@@ -20,9 +20,10 @@ Two kinds of kill (`--aim`, by default they alternate):
   mode, so the reader never blocks the apply) and the kill comes the moment a journal entry is
   open (a batch written down, being sent, not yet folded), after a random extra delay of up to
   a little more than the time a batch stays open (measured by the same polling during the first
-  apply and the uniform trials), drawn skewed towards short waits.  For sqlite every other
-  aimed kill waits instead for the target's commit (its batch marker, read from the target
-  database) and kills at once: the "landed, not folded" half of the window.
+  apply and the uniform trials), drawn skewed towards short waits.  For sqlite and zilliz every
+  other aimed kill waits instead for the target's commit (sqlite: the batch marker, read from
+  the target database; zilliz: the batch's import job completed, asked of the emulator) and
+  kills at once: the "landed, not folded" half of the window.
 
 The hexabase and zilliz trials run against the bundled emulators (in this process, on real
 sockets; zilliz with a moto S3 server as the stage bucket) with small imports, so a change is
@@ -298,7 +299,7 @@ def follow(proc: subprocess.Popen[bytes], journal: Journal,
     return False, closed
 
 
-def landed_sqlite(root: Path, batches: set[str]) -> bool:
+def landed_sqlite(root: Path, _server: Any, batches: set[str]) -> bool:
     """Whether the sqlite target committed one of ``batches`` (its marker row is written in the
     same transaction as the rows); the target is in WAL mode, so reading never blocks it."""
     try:
@@ -316,9 +317,17 @@ def landed_sqlite(root: Path, batches: set[str]) -> bool:
         con.close()
 
 
+def landed_zilliz(_root: Path, server: Any, batches: set[str]) -> bool:
+    """Whether the import job of one of ``batches`` completed (its file name carries the batch
+    id), asked of the emulator's store directly."""
+    return any(server.emulator.store.query(
+        "SELECT 1 FROM jobs WHERE state = 'Completed' AND file_name LIKE ?", (f"%/{b}.json",))
+        for b in batches)
+
+
 #: how to see, from outside, that a target committed a batch (the kill then comes before the
 #: fold: the "landed" half of the window, which for sqlite lasts about a millisecond)
-LANDED = {"sqlite": landed_sqlite}
+LANDED = {"sqlite": landed_sqlite, "zilliz": landed_zilliz}
 
 
 def kill_when_open(proc: subprocess.Popen[bytes], journal: Journal, extra: float,
@@ -434,7 +443,7 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
             if at_commit:
                 delay = 0.0
                 killed = kill_when_open(proc, journal, 0.0, time.monotonic() + 600,
-                                        landed=lambda seen: LANDED[kind](root, seen))
+                                        landed=lambda seen: LANDED[kind](root, server, seen))
             elif aimed:
                 # how long a batch stays open (the median of the latest seen to close): the kill
                 # waits up to a little more, so it straddles the fold; drawn skewed towards
