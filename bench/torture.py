@@ -2,14 +2,32 @@
 the target holds exactly the declared rows (no row lost, none duplicated, append included), that
 the state agrees with the target, and that the next plan is empty.
 
-    python bench/torture.py --sqlite 50 --hexabase 20        # writes bench/TORTURE_RESULTS.md
-    python bench/torture.py --sqlite 3 --rows 500 --no-write # a quick look
+    python bench/torture.py --sqlite 50 --hexabase 50 --zilliz 50 --out torture.md
+    python bench/torture.py --sqlite 0 --milvus 50 --rows 1000 --out torture-milvus.md
+    python bench/torture.py --sqlite 3 --rows 500                    # a quick look
+
+The report (a markdown table per target) is printed and, with ``--out``, written to a file;
+bench/TORTURE_RESULTS.md is assembled from such reports.
 
 Each trial declares a new version of three datasets (`items`: upsert by key with edits,
-inserts and deletes; `log`: append, keyless, grows; `snap`: replace), starts `syncer apply` as a
-subprocess, kills it with SIGKILL after a random delay within the time an apply takes, then runs
-`syncer apply` again (exit 0 expected) and compares.  The hexabase trials run against the bundled
-emulator (in this process, on a real socket) with small imports, so a change is several batches.
+inserts and deletes; `log`: append, grows; `snap`: replace), starts `syncer apply` as a
+subprocess, kills it with SIGKILL, then runs `syncer apply` again (exit 0 expected) and compares.
+Two kinds of kill (`--aim`, by default they alternate):
+
+* uniform: after a random delay within the time an apply takes (most land in start-up and
+  planning, where nothing has been sent yet);
+* journal: aimed at the send->fold window. The state database is polled (read-only; it is in WAL
+  mode, so the reader never blocks the apply) and the kill comes the moment a journal entry is
+  open (a batch written down, being sent, not yet folded), after a random extra delay of up to
+  a little more than the time a batch stays open (measured by the same polling during the first
+  apply and the uniform trials), drawn skewed towards short waits.  For sqlite and zilliz every
+  other aimed kill waits instead for the target's commit (sqlite: the batch marker, read from
+  the target database; zilliz: the batch's import job completed, asked of the emulator) and
+  kills at once: the "landed, not folded" half of the window.
+
+The hexabase and zilliz trials run against the bundled emulators (in this process, on real
+sockets; zilliz with a moto S3 server as the stage bucket) with small imports, so a change is
+several batches; a job or import queued before the kill goes on after it, as on the service.
 """
 
 from __future__ import annotations
@@ -17,7 +35,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
+import statistics
 import random
 import signal
 import sqlite3
@@ -26,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import MutableMapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -57,7 +78,16 @@ TARGETS = {
     "hexabase": ("version: 1\ntarget:\n  name: t\n  type: hexabase\n  url: ${HEXABASE_URL}\n"
                  "  application: torture\n  token: ${HEXABASE_TOKEN}\n  poll_interval: 0.02\n"
                  "  max_rows_per_import: 400\n"),
+    # URL, bucket and S3 endpoint are written in when the servers run (not through ${VAR}:
+    # interpolated values count as secrets and would be masked in every message)
+    "zilliz": ("version: 1\ntarget:\n  name: t\n  type: zilliz\n  url: {url}\n"
+               "  endpoint: {url}\n  api_key: ${{ZILLIZ_API_KEY}}\n"
+               "  cluster_id: in01-torture000000000\n"
+               "  stage: {{url: \"s3://{bucket}/syncer\", endpoint_url: \"{s3}\"}}\n"
+               "  poll_interval: 0.02\n  rate_limit: 1000\n  max_rows_per_import: 400\n"),
 }
+#: targets whose collections need a primary key: their append dataset is keyed
+KEYED = ("milvus", "zilliz")
 MILVUS_DATASETS = """\
 datasets:
   - name: items
@@ -161,8 +191,15 @@ for name in ("items", "log", "snap"):
     rows = []
     if client.has_collection(name):
         client.load_collection(name)
-        rows = client.query(name, filter='id != ""', output_fields=["id", "name", "price"],
-                            limit=16384)
+        # an iterator, not one query: a query's window stops at 16384 entities
+        it = client.query_iterator(name, batch_size=1000, filter='id != ""',
+                                   output_fields=["id", "name", "price"])
+        while True:
+            page = it.next()
+            if not page:
+                break
+            rows += page
+        it.close()
     out[name] = [[r["id"], r["name"], r["price"]] for r in rows]
 client.close()
 print(json.dumps(out))
@@ -170,8 +207,6 @@ print(json.dumps(out))
 
 
 def held_milvus(root: Path, _: Any) -> dict[str, Counter[tuple[str, ...]]]:
-    import json
-
     # in a child process: Milvus Lite lets one process at a time open the file
     done = subprocess.run([sys.executable, "-c", MILVUS_READ, str(root / "build" / "vectors.db")],
                           capture_output=True, text=True)
@@ -179,6 +214,8 @@ def held_milvus(root: Path, _: Any) -> dict[str, Counter[tuple[str, ...]]]:
         raise RuntimeError(done.stderr[-1500:])
     data = json.loads(done.stdout.strip().splitlines()[-1])
     return {name: Counter(tuple(r) for r in rows) for name, rows in data.items()}
+
+
 
 
 def held_hexabase(_: Path, server: Any) -> dict[str, Counter[tuple[str, ...]]]:
@@ -189,47 +226,242 @@ def held_hexabase(_: Path, server: Any) -> dict[str, Counter[tuple[str, ...]]]:
     return out
 
 
-def trials(kind: str, count: int, rows: int, seed: int) -> list[dict[str, Any]]:
+def held_zilliz(_: Path, server: Any) -> dict[str, Counter[tuple[str, ...]]]:
+    """Every entity of the three collections, straight from the emulator's store (the query API
+    stops at a window of 16384 entities; the store has no window)."""
+    from syncer.emulators.zilliz import DEFAULT_DB
+
+    store = server.emulator.store
+    out: dict[str, Counter[tuple[str, ...]]] = {}
+    for name in ("items", "log", "snap"):
+        collection = store.collection(DEFAULT_DB, name)
+        entities = store.entities(collection.id) if collection is not None else []
+        out[name] = Counter(tuple(str(e.get(f, "")) for f in FIELDS) for _seq, e in entities)
+    return out
+
+
+HELD = {"sqlite": held_sqlite, "hexabase": held_hexabase, "milvus": held_milvus,
+        "zilliz": held_zilliz}
+
+
+# -- the journal, read from outside ----------------------------------------------------------------
+
+class Journal:
+    """A read-only look at the state database's journal while an apply runs (WAL mode: reading
+    never blocks the writer)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.con: sqlite3.Connection | None = None
+
+    def open_batches(self) -> set[str] | None:
+        """The batch ids of the open journal entries; None while the database cannot be read."""
+        try:
+            if self.con is None:
+                if not self.path.exists():
+                    return None
+                self.con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=0.2,
+                                           isolation_level=None)
+            return {r[0] for r in self.con.execute(
+                "SELECT batch_id FROM journal WHERE status = 'open'")}
+        except sqlite3.Error:
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+POLL = 0.002  # seconds between looks at the journal
+
+
+def follow(proc: subprocess.Popen[bytes], journal: Journal,
+           deadline: float) -> tuple[bool, list[float]]:
+    """Watch an apply until it ends or the deadline passes (then SIGKILL it); whether it was
+    killed, and how long each batch seen to open and then close stayed open (seconds)."""
+    first: dict[str, float] = {}
+    closed: list[float] = []
+    while proc.poll() is None:
+        now = time.monotonic()
+        if now >= deadline:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True, closed
+        seen = journal.open_batches()
+        if seen is not None:
+            for batch in seen:
+                first.setdefault(batch, now)
+            for batch in [b for b in first if b not in seen]:
+                closed.append(now - first.pop(batch))
+        time.sleep(POLL)
+    return False, closed
+
+
+def landed_sqlite(root: Path, _server: Any, batches: set[str]) -> bool:
+    """Whether the sqlite target committed one of ``batches`` (its marker row is written in the
+    same transaction as the rows); the target is in WAL mode, so reading never blocks it."""
+    try:
+        con = sqlite3.connect(f"file:{root / 'build' / 'target.db'}?mode=ro", uri=True,
+                              timeout=0.2)
+    except sqlite3.Error:
+        return False
+    try:
+        marks = ", ".join("?" * len(batches))
+        return con.execute(f"SELECT 1 FROM _syncer_batches WHERE batch_id IN ({marks})",
+                           sorted(batches)).fetchone() is not None
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
+
+
+def landed_zilliz(_root: Path, server: Any, batches: set[str]) -> bool:
+    """Whether the import job of one of ``batches`` completed (its file name carries the batch
+    id), asked of the emulator's store directly."""
+    return any(server.emulator.store.query(
+        "SELECT 1 FROM jobs WHERE state = 'Completed' AND file_name LIKE ?", (f"%/{b}.json",))
+        for b in batches)
+
+
+#: how to see, from outside, that a target committed a batch (the kill then comes before the
+#: fold: the "landed" half of the window, which for sqlite lasts about a millisecond)
+LANDED = {"sqlite": landed_sqlite, "zilliz": landed_zilliz}
+
+
+def kill_when_open(proc: subprocess.Popen[bytes], journal: Journal, extra: float,
+                   deadline: float, landed: Any = None) -> bool:
+    """SIGKILL the apply ``extra`` seconds after a journal entry is first seen open (with
+    ``landed``: the moment ``landed(open batches)`` is true); False when it ended (or the
+    deadline passed) before."""
+    while proc.poll() is None and time.monotonic() < deadline:
+        seen = journal.open_batches()
+        if seen and landed is not None:
+            if landed(seen):
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return True
+            time.sleep(POLL / 4)
+            continue
+        if seen:
+            if extra:
+                time.sleep(extra)
+            if proc.poll() is not None:
+                return False
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(POLL)
+    return False
+
+
+# -- the servers -----------------------------------------------------------------------------------
+
+def start_servers(kind: str, root: Path, stack: ExitStack, env: MutableMapping[str, str],
+                  faults: Any = None) -> Any:
+    """Start what the target needs (emulators injecting ``faults``, a FaultConfig, if given);
+    write its manifest; return the server object ``held`` reads from."""
+    server = None
+    target = TARGETS[kind]
+    if kind == "hexabase":
+        from tests.fixtures.hexabase import hexabase_emulator
+
+        server = stack.enter_context(hexabase_emulator(root / "emulator", schema=HEXABASE_SCHEMA,
+                                                       queue_delay=0.02, faults=faults))
+        env.update(HEXABASE_URL=server.url, HEXABASE_TOKEN=server.token)
+    elif kind == "zilliz":
+        import logging
+
+        import boto3
+        from moto.server import ThreadedMotoServer
+
+        from tests.fixtures.zilliz import ACCESS_KEY, SECRET_KEY, S3Server, zilliz_emulator
+
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        moto.start()
+        stack.callback(moto.stop)
+        host, port = moto.get_host_and_port()
+        endpoint = f"http://{host}:{port}"
+        client = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY)
+        server = stack.enter_context(zilliz_emulator(S3Server(endpoint, client),
+                                                     root / "emulator", job_delay=0.05,
+                                                     faults=faults))
+        env.update(ZILLIZ_API_KEY=server.api_key, AWS_ACCESS_KEY_ID=ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=SECRET_KEY, AWS_EC2_METADATA_DISABLED="true",
+                   AWS_CONFIG_FILE=str(root / "no-aws-config"),
+                   AWS_SHARED_CREDENTIALS_FILE=str(root / "no-aws-credentials"))
+        for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            env.pop(name, None)
+        target = target.format(url=server.url, bucket=server.bucket, s3=endpoint)
+    (root / "manifests" / "t.yaml").write_text(
+        target + (MILVUS_DATASETS if kind in KEYED else DATASETS))
+    return server
+
+
+# -- the trials ------------------------------------------------------------------------------------
+
+def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
-        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"torture-{kind}-")))
+        work = Path(os.environ.get("TORTURE_TMP") or tempfile.gettempdir())
+        work.mkdir(parents=True, exist_ok=True)
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"torture-{kind}-",
+                                                                    dir=work)))
         for sub in ("manifests", "data", "build", "state"):
             (root / sub).mkdir()
-        (root / "manifests" / "t.yaml").write_text(
-            TARGETS[kind] + (MILVUS_DATASETS if kind == "milvus" else DATASETS))
         env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(REPO), "SYNCER_STATE": "state/s.db"}
-        server = None
-        if kind == "hexabase":
-            from tests.fixtures.hexabase import hexabase_emulator
-
-            server = stack.enter_context(hexabase_emulator(root / "emulator",
-                                                           schema=HEXABASE_SCHEMA,
-                                                           queue_delay=0.02))
-            env.update(HEXABASE_URL=server.url, HEXABASE_TOKEN=server.token)
-        held = {"sqlite": held_sqlite, "hexabase": held_hexabase, "milvus": held_milvus}[kind]
-        versions = Versions(rows, rng, keyless_duplicates=kind != "milvus")
+        server = start_servers(kind, root, stack, env)
+        journal = Journal(root / "state" / "s.db")
+        held = HELD[kind]
+        versions = Versions(rows, rng, keyless_duplicates=kind not in KEYED)
         versions.write(root / "data")
         started = time.monotonic()
-        code, out = run(root, "apply", "--auto-approve", env=env)  # the first version, whole
-        assert code == 0, out
+        proc = syncer(root, "apply", "--auto-approve", env=env)  # the first version, whole
+        _, open_times = follow(proc, journal, float("inf"))
+        journal.close()
+        out, err = proc.communicate()
+        assert proc.returncode == 0, (out + err).decode(errors="replace")
         duration = time.monotonic() - started
         started = time.monotonic()
         run(root, "plan", env=env)  # start-up, load and plan: the part before anything is sent
         startup = 0.8 * (time.monotonic() - started)
+        print(f"{kind}: first apply {duration:.2f}s, {len(open_times)} batches, a batch open "
+              f"{statistics.median(open_times or [0]) * 1000:.0f} ms (median)", flush=True)
         for number in range(1, count + 1):
+            trial_started = time.monotonic()
             versions.step()
             versions.write(root / "data")
-            delay = startup + rng.uniform(0.0, max(duration - startup, 0.1) * 1.1)
+            aimed = aim == "journal" or (aim == "mixed" and number % 2 == 0)
+            # every other aimed kill waits for the target's commit, where it can be seen
+            at_commit = aimed and kind in LANDED and number % 4 == (0 if aim == "mixed" else 1)
             proc = syncer(root, "apply", "--auto-approve", env=env)
-            try:
-                proc.wait(timeout=delay)
-                killed = False
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-                killed = True
+            if at_commit:
+                delay = 0.0
+                killed = kill_when_open(proc, journal, 0.0, time.monotonic() + 600,
+                                        landed=lambda seen: LANDED[kind](root, server, seen))
+            elif aimed:
+                # how long a batch stays open (the median of the latest seen to close): the kill
+                # waits up to a little more, so it straddles the fold; drawn skewed towards
+                # short waits, as the entry is seen open some way into its life already
+                window = statistics.median(open_times[-20:] or [0.05])
+                delay = 1.25 * window * rng.random() ** 2
+                killed = kill_when_open(proc, journal, delay, time.monotonic() + 600)
+            else:
+                delay = startup + rng.uniform(0.0, max(duration - startup, 0.1) * 1.1)
+                killed, closed = follow(proc, journal, time.monotonic() + delay)
+                open_times += closed
             proc.communicate()
+            # what the kill left, seen by a new connection: one opened while the killed apply's
+            # was still counted could miss a commit that was in the WAL but not yet in its index
+            # (a kill inside the fold's own commit; the next opener recovers it from the WAL)
+            journal.close()
+            left_open = len(journal.open_batches() or ()) if killed else 0
+            journal.close()
             started = time.monotonic()
             code, out = run(root, "-v", "apply", "--auto-approve", env=env)
             duration = max(duration * 0.5, time.monotonic() - started)
@@ -243,47 +475,71 @@ def trials(kind: str, count: int, rows: int, seed: int) -> list[dict[str, Any]]:
             plan_code, plan_out = run(root, "plan", "--detailed-exitcode", env=env)
             if plan_code != 0:
                 problems.append(f"next plan not empty (exit {plan_code}): {plan_out[-300:]}")
-            code_list, listed = run(root, "state", "list", "--json", env=env)
-            import json
-
+            _code, listed = run(root, "state", "list", "--json", env=env)
             state_rows = {d["dataset"]: d["rows"] for d in json.loads(listed.splitlines()[-1])}
-            for name in ("items", "snap"):
+            for name in want:
                 if state_rows.get(name) != sum(want[name].values()):
                     problems.append(f"state holds {state_rows.get(name)} {name} rows, "
                                     f"target {sum(got[name].values())}")
-            settled = out.count("it had landed") + out.count("it had not landed")
-            results.append({"kind": kind, "trial": number, "kill_after": round(delay, 3),
-                            "killed": killed, "settled": settled, "problems": problems})
+            landed, not_landed = out.count("it had landed"), out.count("it had not landed")
+            results.append({"kind": kind, "trial": number, "aimed": aimed,
+                            "aim": "commit" if at_commit else "journal" if aimed else "uniform",
+                            "seconds": round(time.monotonic() - trial_started, 2),
+                            "kill_after": round(delay, 3), "killed": killed,
+                            "left_open": left_open, "landed": landed, "not_landed": not_landed,
+                            "settled": landed + not_landed, "problems": problems})
             mark = "KILL" if killed else "done"
-            print(f"{kind} #{number:3d} {mark} after {delay:6.3f}s  open batches settled={settled}  "
+            how = "commit  " if at_commit else "aimed +" if aimed else "after "
+            print(f"{kind} #{number:3d} {mark} {how}{delay:6.3f}s  open at kill={left_open}  "
+                  f"settled: landed={landed} not landed={not_landed}  "
                   f"{'OK' if not problems else 'DIVERGED: ' + '; '.join(problems)}", flush=True)
     return results
 
 
-def report(results: list[dict[str, Any]], rows: int, seed: int, seconds: float) -> str:
-    lines = ["# Crash torture results", "",
+# -- the report ------------------------------------------------------------------------------------
+
+LABELS = {"sqlite": "sqlite", "hexabase": "hexabase (emulator)", "milvus": "milvus (Milvus Lite)",
+          "zilliz": "zilliz (emulator + moto S3)"}
+
+
+def table(results: list[dict[str, Any]], kind: str, command: str) -> list[str]:
+    mine = [r for r in results if r["kind"] == kind]
+    seconds = sum(r["seconds"] for r in mine)
+    lines = [f"### {LABELS[kind]}", "",
+             f"`{command}`: {len(mine)} trials in {seconds:.0f} s ({seconds / len(mine):.1f} s a "
+             "trial: kill, re-apply, compare, plan).", "",
+             "| kill | trials | killed mid-apply | kills that left a journal entry open | "
+             "open batches settled on restart (landed / not landed) | divergences |",
+             "|---|---|---|---|---|---|"]
+    for label, rows in (("uniform delay", [r for r in mine if r["aim"] == "uniform"]),
+                        ("aimed: journal entry open", [r for r in mine if r["aim"] == "journal"]),
+                        ("aimed: target committed", [r for r in mine if r["aim"] == "commit"]),
+                        ("**all**", mine)):
+        if not rows:
+            continue
+        landed = sum(r["landed"] for r in rows)
+        not_landed = sum(r["not_landed"] for r in rows)
+        lines.append(
+            f"| {label} | {len(rows)} | {sum(r['killed'] for r in rows)} | "
+            f"{sum(bool(r['left_open']) for r in rows)} | {landed + not_landed} "
+            f"({landed} / {not_landed}) in {sum(bool(r['settled']) for r in rows)} trials | "
+            f"{sum(bool(r['problems']) for r in rows)} |")
+    bad = [r for r in mine if r["problems"]]
+    lines += [""] + ([f"- #{r['trial']}: {'; '.join(r['problems'])[:300]}" for r in bad] or
+                     ["No divergence: no row lost, none duplicated, state and target agree, every "
+                      "next plan empty."]) + [""]
+    return lines
+
+
+def report(results: list[dict[str, Any]], rows: int, seed: int, seconds: float,
+           command: str) -> str:
+    lines = ["## Crash torture", "",
              f"`python bench/torture.py` (seed {seed}, {rows} upsert rows per version, "
              f"{rows // 3}+ appended and {rows // 2} replaced rows per version; three datasets "
-             "per trial), "
-             f"{seconds:.0f} s on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.", "",
-             "Each trial: a new version of the sources, `syncer apply` as a subprocess killed "
-             "with SIGKILL at a random moment, `syncer apply` again, then the target is compared "
-             "row for row (multisets) with the declared rows, the state's row counts with the "
-             "target, and `syncer plan --detailed-exitcode` must exit 0.", "",
-             "| target | trials | killed mid-apply | open batches settled on restart | divergences |",
-             "|---|---|---|---|---|"]
+             f"per trial), {seconds:.0f} s on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.",
+             ""]
     for kind in dict.fromkeys(r["kind"] for r in results):
-        mine = [r for r in results if r["kind"] == kind]
-        lines.append(f"| {kind} | {len(mine)} | {sum(r['killed'] for r in mine)} | "
-                     f"{sum(r['settled'] for r in mine)} ({sum(bool(r['settled']) for r in mine)} trials) | {sum(bool(r['problems']) for r in mine)} |")
-    bad = [r for r in results if r["problems"]]
-    lines += ["", "Divergences:" if bad else "No divergence: no row lost, none duplicated, "
-              "state and target agree, every next plan empty."]
-    lines += [f"- {r['kind']} #{r['trial']}: {'; '.join(r['problems'])}" for r in bad]
-    covered = {r["kind"] for r in results}
-    missing = [k for k in ("sqlite", "hexabase", "milvus (Milvus Lite)", "zilliz (emulator + moto S3)")
-               if k.split()[0] not in covered]
-    lines += ["", f"Not covered by this run: {', '.join(missing)}." if missing else "", ""]
+        lines += table(results, kind, command)
     return "\n".join(lines)
 
 
@@ -291,20 +547,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sqlite", type=int, default=50, help="trials on the sqlite target")
     parser.add_argument("--hexabase", type=int, default=0, help="trials on the hexabase emulator")
+    parser.add_argument("--zilliz", type=int, default=0,
+                        help="trials on the zilliz emulator (moto S3 as the stage)")
     parser.add_argument("--milvus", type=int, default=0, help="trials on Milvus Lite")
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--no-write", action="store_true", help="do not write TORTURE_RESULTS.md")
+    parser.add_argument("--aim", choices=("mixed", "uniform", "journal"), default="mixed",
+                        help="uniform: kill after a random delay; journal: kill when a journal "
+                             "entry is open (send->fold window); mixed: alternate (default)")
+    parser.add_argument("--out", type=Path, help="also write the report to this markdown file")
+    parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
     args = parser.parse_args()
+    command = "python bench/torture.py " + " ".join(sys.argv[1:])
     started = time.monotonic()
     results: list[dict[str, Any]] = []
-    for kind in ("sqlite", "hexabase", "milvus"):
+    for kind in ("sqlite", "hexabase", "zilliz", "milvus"):
         if getattr(args, kind):
-            results += trials(kind, getattr(args, kind), args.rows, args.seed)
-    text = report(results, args.rows, args.seed, time.monotonic() - started)
+            results += trials(kind, getattr(args, kind), args.rows, args.seed, args.aim)
+    text = report(results, args.rows, args.seed, time.monotonic() - started, command)
     print(text)
-    if not args.no_write:
-        (REPO / "bench" / "TORTURE_RESULTS.md").write_text(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
     return 1 if any(r["problems"] for r in results) else 0
 
 

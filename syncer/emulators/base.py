@@ -6,8 +6,9 @@ CLI. The framework owns what every emulator needs and none should write twice:
 
 * routing by method and path pattern (``/api/{app}/items``), JSON and multipart helpers;
 * errors as JSON bodies (never a traceback on the wire), in the shape the subclass chooses;
-* seeded fault injection (429, 500, dropped connections before *or after* the request took
-  effect), counted by kind, so drivers can be tested against the failures that matter;
+* seeded fault injection (429, 500, dropped connections and stalled answers before *or after*
+  the request took effect, queued work that stays pending longer), counted by kind, so drivers
+  can be tested against the failures that matter;
 * control endpoints under ``/_emulator/`` that are never faulted: ``GET /_emulator/stats``,
   ``POST /_emulator/faults``, ``POST /_emulator/reset``.
 """
@@ -37,8 +38,11 @@ from typing import Any, Literal, Self
 
 logger = logging.getLogger(__name__)
 
-FaultKind = Literal["429", "500", "drop_before", "drop_after"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "drop_before", "drop_after")
+FaultKind = Literal["429", "500", "drop_before", "drop_after", "timeout_before", "timeout_after",
+                    "slow_queue"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "drop_before", "drop_after", "timeout_before",
+                                      "timeout_after", "slow_queue")
+_INT_SETTINGS = ("latency_ms", "stall_ms", "slow_queue_ms")
 
 
 # --------------------------------------------------------------------------- faults
@@ -50,10 +54,16 @@ class FaultConfig:
 
     For each faultable request one number is drawn from a RNG seeded with ``seed``: below
     ``rate_429`` the reply is 429 (``Retry-After: 0``), below ``rate_429 + rate_500`` it is 500,
-    below ``rate_429 + rate_500 + rate_drop`` the connection is closed with no response. A dropped
-    request is handled first (its effect lands) with probability ``drop_after_apply``: that is
-    the outcome-unknown case a driver must settle before re-sending. ``latency_ms`` delays every
-    faultable request.
+    below ``... + rate_drop`` the connection is closed with no response, below
+    ``... + rate_timeout`` the answer is stalled for ``stall_ms`` (longer than the client's
+    timeout, so the client sees a read timeout). A dropped or stalled request is handled (its
+    effect lands) with probability ``drop_after_apply``: that is the outcome-unknown case a
+    driver must settle before re-sending. ``latency_ms`` delays every faultable request.
+
+    Queued work (a Hexabase queued import, a Zilliz import job) is drawn from a second RNG when
+    it starts: with probability ``rate_slow_queue`` it stays pending for an extra wait drawn
+    uniformly between a quarter of and the whole of ``slow_queue_ms`` (and holds up the work
+    queued behind it, as a slow queue does).
     """
 
     rate_429: float = 0.0
@@ -62,16 +72,22 @@ class FaultConfig:
     latency_ms: int = 0
     seed: int | None = None
     drop_after_apply: float = 0.5
+    rate_timeout: float = 0.0
+    stall_ms: int = 2000
+    rate_slow_queue: float = 0.0
+    slow_queue_ms: int = 1000
 
     def __post_init__(self) -> None:
-        for name in ("rate_429", "rate_500", "rate_drop", "drop_after_apply"):
+        for name in ("rate_429", "rate_500", "rate_drop", "drop_after_apply", "rate_timeout",
+                     "rate_slow_queue"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        if self.rate_429 + self.rate_500 + self.rate_drop > 1.0:
-            raise ValueError("rate_429 + rate_500 + rate_drop must not exceed 1")
-        if self.latency_ms < 0:
-            raise ValueError(f"latency_ms must not be negative, got {self.latency_ms}")
+        if self.rate_429 + self.rate_500 + self.rate_drop + self.rate_timeout > 1.0:
+            raise ValueError("rate_429 + rate_500 + rate_drop + rate_timeout must not exceed 1")
+        for name in _INT_SETTINGS:
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> FaultConfig:
@@ -86,9 +102,9 @@ class FaultConfig:
             if name == "seed":
                 if value is not None and not isinstance(value, int):
                     raise ValueError("seed must be an integer or null")
-            elif name == "latency_ms":
+            elif name in _INT_SETTINGS:
                 if not isinstance(value, int):
-                    raise ValueError("latency_ms must be an integer")
+                    raise ValueError(f"{name} must be an integer")
             elif not isinstance(value, int | float):
                 raise ValueError(f"{name} must be a number")
         return cls(**data)
@@ -101,6 +117,7 @@ class FaultInjector:
         self._lock = threading.Lock()
         self._config = config
         self._rng = random.Random(config.seed)
+        self._queue_rng = random.Random(_queue_seed(config.seed))
         self._requests = 0
         self._faults: dict[FaultKind, int] = dict.fromkeys(FAULT_KINDS, 0)
 
@@ -114,6 +131,7 @@ class FaultInjector:
         with self._lock:
             self._config = config
             self._rng = random.Random(config.seed)
+            self._queue_rng = random.Random(_queue_seed(config.seed))
 
     def count_request(self) -> None:
         """Count one request that went through fault injection."""
@@ -133,12 +151,25 @@ class FaultInjector:
             elif roll < config.rate_429 + config.rate_500 + config.rate_drop:
                 after = self._rng.random() < config.drop_after_apply
                 kind = "drop_after" if after else "drop_before"
+            elif roll < config.rate_429 + config.rate_500 + config.rate_drop + config.rate_timeout:
+                after = self._rng.random() < config.drop_after_apply
+                kind = "timeout_after" if after else "timeout_before"
             if kind is not None:
                 self._faults[kind] += 1
             return kind
 
+    def queue_delay(self) -> float:
+        """Seconds a piece of queued work that starts now waits on top of the usual delay (0
+        unless the draw makes it a slow one, which is counted)."""
+        with self._lock:
+            config = self._config
+            if not config.rate_slow_queue or self._queue_rng.random() >= config.rate_slow_queue:
+                return 0.0
+            self._faults["slow_queue"] += 1
+            return self._queue_rng.uniform(0.25, 1.0) * config.slow_queue_ms / 1000
+
     def stats(self) -> dict[str, Any]:
-        """``{"requests": n, "faults": {"429": n, "500": n, "drop_before": n, "drop_after": n}}``."""
+        """``{"requests": n, "faults": {kind: n}}`` for every kind of :data:`FAULT_KINDS`."""
         with self._lock:
             return {"requests": self._requests, "faults": dict(self._faults)}
 
@@ -150,6 +181,11 @@ class FaultInjector:
 
 
 # --------------------------------------------------------------------------- requests and responses
+
+
+def _queue_seed(seed: int | None) -> int | None:
+    # a second stream, so slow queues leave the per-request sequence of a seed as it was
+    return None if seed is None else seed * 7919 + 1
 
 
 class HTTPError(Exception):
@@ -401,7 +437,12 @@ class EmulatorApp:
             return self.error_response(500, "internal error (injected)", "SYSTEM_ERROR")
         if fault == "drop_before":
             return None
+        if fault == "timeout_before":  # the server hangs, then gives up without doing anything
+            time.sleep(self.faults.config.stall_ms / 1000)
+            return None
         response = self._call(route, request)
+        if fault == "timeout_after":  # done, but the answer comes after the client gave up
+            time.sleep(self.faults.config.stall_ms / 1000)
         return None if fault == "drop_after" else response
 
     def __enter__(self) -> Self:

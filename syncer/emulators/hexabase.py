@@ -45,6 +45,7 @@ import yaml
 from syncer.emulators.base import (
     EmulatorApp,
     FaultConfig,
+    FaultInjector,
     FormField,
     Handler,
     HTTPError,
@@ -642,8 +643,10 @@ def _truthy(value: str) -> bool:
 class _ImportWorker:
     """Runs queued imports one at a time, in order, each after ``delay`` seconds in the queue."""
 
-    def __init__(self, store: HexabaseStore, delay: float, fixed_fields: bool) -> None:
+    def __init__(self, store: HexabaseStore, delay: float, fixed_fields: bool,
+                 faults: FaultInjector | None = None) -> None:
         self._store, self._delay, self._fixed_fields = store, delay, fixed_fields
+        self._faults = faults
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(
@@ -669,7 +672,9 @@ class _ImportWorker:
             if task is None:
                 self._wake.wait()
                 continue
-            if self._stop.wait(self._delay):
+            # a slow queue (injected): the task stays queued longer, and so do those behind it
+            extra = self._faults.queue_delay() if self._faults is not None else 0.0
+            if self._stop.wait(self._delay + extra):
                 return
             self._run(task)
 
@@ -735,7 +740,8 @@ class HexabaseEmulator(EmulatorApp):
         self.store = HexabaseStore(self.data_dir / "hexabase.sqlite3")
         if schema is not None:
             self.store.seed(schema)
-        self._worker = _ImportWorker(self.store, queue_delay, fixed_fields=schema is not None)
+        self._worker = _ImportWorker(self.store, queue_delay, fixed_fields=schema is not None,
+                                     faults=self.faults)
         self.add_route("POST", _API + "/login", self._login, faultable=False)
         self.add_route("POST", _DS + "/import", self._authorized(self._import))
         self.add_route("GET", _API + "/tasks", self._authorized(self._queue_list))

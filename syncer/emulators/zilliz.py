@@ -19,7 +19,8 @@ values as JSON, under ``data_dir``, so they survive restarts.
 
 Errors are HTTP 200 with a non-zero ``code`` and a ``message``, as the service answers them;
 a wrong API key is ``{"code": 80001, "message": "Invalid token: ..."}``.  Fault injection (429,
-500, dropped connections) comes from :mod:`syncer.emulators.base`.
+500, dropped connections, stalled answers, jobs that stay Pending longer) comes from
+:mod:`syncer.emulators.base`.
 
 Choices where the service is not documented: error codes (100 collection not found, 1100 invalid
 parameter, 1602 alias not found, 65535 anything else, 80001 bad key, 80010 too many pending jobs,
@@ -729,13 +730,14 @@ class _JobWorker:
                 store.update_job(job["job_id"], state="Failed", progress=0,
                                  reason=f"internal emulator error: {exc}", complete_time=_now())
 
-    def _pause(self, fraction: float) -> bool:
-        """Wait part of the delay; False when the emulator is stopping."""
-        return not self._stop.wait(self._delay * fraction)
+    def _pause(self, fraction: float, extra: float = 0.0) -> bool:
+        """Wait part of the delay (and ``extra`` seconds); False when the emulator is stopping."""
+        return not self._stop.wait(self._delay * fraction + extra)
 
     def _run(self, job: sqlite3.Row) -> None:
         store, job_id = self._emulator.store, job["job_id"]
-        if not self._pause(0.25):
+        # a slow queue (injected): the job stays Pending longer, and so do those behind it
+        if not self._pause(0.25, self._emulator.faults.queue_delay()):
             return
         store.update_job(job_id, state="Importing", progress=10)
         try:

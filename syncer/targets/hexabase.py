@@ -231,7 +231,7 @@ class HexabaseDriver:
                 return dict(tasks[0])
             if time.monotonic() > deadline:
                 raise TargetError(f"hexabase import into '{batch.dataset.table_name}' still queued "
-                                  f"after {self.target.import_timeout:.0f}s", retryable=True)
+                                  f"after {self.target.import_timeout:g}s", retryable=True)
             time.sleep(self.target.poll_interval)
 
     def _import_results(self, batch: Batch, temp_id: str) -> list[dict[str, Any]]:
@@ -296,12 +296,21 @@ class HexabaseDriver:
         return int(response.json().get("totalItems", 0))
 
     def _wait_for_queue(self) -> None:
+        """Wait until no import is queued or running: only then does the item count tell whether
+        an append landed.  A queue still busy at ``import_timeout`` leaves the outcome unknown
+        (an error, so the journal entry stays open): counting now would take an append that is
+        still queued for one that never arrived, and send it a second time."""
         deadline = time.monotonic() + self.target.import_timeout
-        while time.monotonic() < deadline:
+        while True:
             response = self._call("GET", "/api/v0/tasks", params={"category": "ImportItems"})
             if response.status_code == 200 and not [
                     t for t in response.json().values() if t["status"]["id"] < 2]:
                 return
+            if time.monotonic() >= deadline:
+                raise TargetError(f"hexabase target '{self.target.name}': imports still queued "
+                                  f"after {self.target.import_timeout:g}s, so whether an append "
+                                  "landed is not known yet; the next apply settles it",
+                                  retryable=True)
             time.sleep(self.target.poll_interval)
 
 

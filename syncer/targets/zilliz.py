@@ -330,9 +330,13 @@ class ZillizDriver:
         if self._describe(name) is None:
             return False
         pk = batch.schema.key[0]
+        if batch.upserts.height == 0:
+            # deletes only (idempotent): landed when none of the keys is left.  Judged before the
+            # rows are looked at: rebuilt from the journal, such a batch has no value columns
+            return not self._present(name, batch.schema, batch.deletes.get_column(pk).to_list())
         frame, _errors, _positions = _import_rows(batch, self._fields_of(name))
         if frame.height == 0:
-            # deletes only (idempotent): landed when none of the keys is left
+            # every row would be refused: nothing was imported, only the deletes were sent
             return not self._present(name, batch.schema, batch.deletes.get_column(pk).to_list())
         job = self._find_job(batch, name)
         if job is not None and job.get("state") in _RUNNING:
@@ -592,7 +596,7 @@ class ZillizDriver:
                 self._timed_out.add(batch.id)
                 raise TargetError(f"{self._name}: import job {job_id} into '{collection}' is "
                                   f"still {job.get('state')} ({job.get('progress', 0)}%) after "
-                                  f"{self.target.import_timeout:.0f}s; the next apply settles it",
+                                  f"{self.target.import_timeout:g}s; the next apply settles it",
                                   retryable=True)
             time.sleep(self.target.poll_interval)
 

@@ -484,7 +484,8 @@ def test_each_fault_kind(hexabase_server: HexabaseServer) -> None:
     set_faults(client)
     assert client.get("/_emulator/stats").json() == {
         "requests": 6,
-        "faults": {"429": 1, "500": 1, "drop_before": 1, "drop_after": 1},
+        "faults": {"429": 1, "500": 1, "drop_before": 1, "drop_after": 1,
+                   "timeout_before": 0, "timeout_after": 0, "slow_queue": 0},
     }
     # Dropped before: never applied. Dropped after: applied although the client saw no answer.
     assert skus(server.all_items("app", "ds")) == ["s0", "s2"]
