@@ -126,7 +126,7 @@ def _arrow_blocks(path: Path, source: SourceSpec, delimiter: str, header: list[s
         parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
                                          newlines_in_values=True),
         convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in header},
+            column_types={name: pa.large_string() for name in header},
             # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
             # "N/A", ...) would turn real text such as the country code NA into nulls
             null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
