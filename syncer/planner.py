@@ -135,7 +135,10 @@ def diff(spec: DatasetSpec, schema: Schema,
         if dupes.height:
             where = lazy.select(KEY, SRC, ROW).join(dupes.lazy(), on=KEY, how="semi").collect()
             return _duplicates(where, schema)
-    new, gone, changed = _compare(source, snap.select(KEY, HASH))
+    if snap.height:
+        new, gone, changed = _compare(source, snap.select(KEY, HASH))
+    else:  # a first load: every declared row is new
+        new, gone, changed = source.select(KEY), snap.select(KEY), source.select(KEY).clear()
     warnings: list[str] = []
     mode = spec.mode
     if mode == "append":
@@ -162,8 +165,9 @@ def diff(spec: DatasetSpec, schema: Schema,
         upserts = Rows(lazy, source.select(KEY, HASH), everything=True)
     else:
         write = pl.concat([new, updates]).select(KEY)
-        upserts = Rows(lazy, source.select(KEY, HASH).join(write, on=KEY, how="semi"),
-                       everything=write.height == source.height)
+        everything = write.height == source.height  # (a first load)
+        upserts = Rows(lazy, source.select(KEY, HASH) if everything else
+                       source.select(KEY, HASH).join(write, on=KEY, how="semi"), everything)
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)

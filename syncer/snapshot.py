@@ -50,15 +50,24 @@ def apply_run(base: pl.DataFrame | None, puts: pl.DataFrame | None,
 
 
 def chunks(frame: pl.DataFrame) -> list[tuple[int, bytes, bytes, str | None, str | None]]:
-    """Split a base (sorted by identity) into (rows, data, keys, min_key, max_key) chunks."""
+    """Split a base (sorted by identity) into (rows, data, keys, min_key, max_key) chunks.
+
+    Chunks are compressed on two threads (polars compresses outside the GIL): a million rows
+    are about 75 MB of lz4, a third of a second on one core."""
+    from concurrent.futures import ThreadPoolExecutor
+
     frame = frame.sort(KEY)
-    out = []
-    for start in range(0, max(frame.height, 1), CHUNK_ROWS):
-        part = frame.slice(start, CHUNK_ROWS)
+    parts = [frame.slice(start, CHUNK_ROWS) for start in range(0, max(frame.height, 1), CHUNK_ROWS)]
+
+    def one(part: pl.DataFrame) -> tuple[int, bytes, bytes, str | None, str | None]:
         keys = part.get_column(KEY)
-        out.append((part.height, encode(part), encode(part.select(KEY, HASH)),
-                    keys.min() if part.height else None, keys.max() if part.height else None))
-    return out
+        return (part.height, encode(part), encode(part.select(KEY, HASH)),
+                keys.min() if part.height else None, keys.max() if part.height else None)
+
+    if len(parts) == 1:
+        return [one(parts[0])]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(one, parts))
 
 
 def needs_compaction(base_rows: int, delta_rows: int, deltas: int) -> bool:

@@ -240,3 +240,56 @@ def test_the_token_appears_in_no_file_and_no_message(hx: HxProject,  # noqa: F81
     with sqlite3.connect(hx.state) as con:  # and not in any value, compressed or not
         dump = "\n".join(con.iterdump())
     assert TOKEN not in dump
+
+
+# -- one failing dataset ----------------------------------------------------------------------------
+
+TWO_TARGETS = """\
+version: 1
+target: {name: shop, type: sqlite, path: ../build/target.db}
+datasets:
+  - name: products
+    source: ../data/products.csv
+    mode: upsert
+    key: [sku]
+"""
+STRICT_TARGET = """\
+version: 1
+target: {name: strict, type: sqlite, path: ../build/strict.db}
+datasets:
+  - name: labels
+    source: ../data/labels.csv
+    mode: upsert
+    key: [sku]
+"""
+
+
+def test_a_target_error_in_one_dataset_leaves_the_others_applied(project: Project) -> None:
+    """The strict target refuses its rows (a CHECK constraint the data breaks): that dataset
+    fails and records nothing, the other is applied and recorded; the exit code is 1 and the
+    summary names the failed dataset.  Once the target accepts the rows, the next apply
+    catches up with exactly what was missing."""
+    project.manifest(TWO_TARGETS, "shop.yaml")
+    project.manifest(STRICT_TARGET, "strict.yaml")
+    project.write("products.csv", csv_text(["sku", "name"], [["A", "cup"], ["B", "pot"]]))
+    project.write("labels.csv", csv_text(["sku", "label"], [["A", "a very long label"]]))
+    strict = project.root / "build" / "strict.db"
+    strict.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(strict) as db:
+        db.execute("CREATE TABLE labels (sku TEXT PRIMARY KEY, label TEXT CHECK (length(label) < 5))")
+    result = project.apply()
+    assert result.code == 1, str(result)
+    assert "1 dataset(s) failed (1 applied)" in result.err, str(result)
+    assert "strict/labels" in result.err and "CHECK constraint failed" in result.err
+    assert "Traceback" not in result.output
+    assert project.table("products") == {("A", "cup"): 1, ("B", "pot"): 1}
+    assert project.record("products") is not None
+    failed = project.record("labels", target="strict")
+    assert failed is None or (failed["fingerprint_json"] is None and not failed["rows"]), failed
+    with sqlite3.connect(strict) as db:
+        assert db.execute("SELECT COUNT(*) FROM labels").fetchone() == (0,)
+        db.execute("DROP TABLE labels")
+    plan = project.plan_json()
+    assert [(d["target"], d["inserts"]) for d in plan["datasets"] if d["inserts"]] == [("strict", 1)]
+    project.apply_ok()
+    assert project.plan_json()["changes"] is False
