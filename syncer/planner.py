@@ -61,8 +61,8 @@ class Rows:
 
     def pick(self, keys: list[str]) -> pl.DataFrame:
         """The rows with these identities (for samples)."""
-        wanted = pl.DataFrame({KEY: keys}, schema={KEY: pl.String})
-        return self.source.join(wanted.lazy(), on=KEY, how="semi").collect()
+        wanted = pl.Series(KEY, keys, dtype=pl.String)
+        return self.source.filter(pl.col(KEY).is_in(wanted.implode())).collect(engine="streaming")
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> Rows:
@@ -127,18 +127,14 @@ def diff(spec: DatasetSpec, schema: Schema,
         # a keyless identity counts equal rows, so it needs all of them at once
         lazy = schema.digest(lazy.collect()).lazy()
         parts = [lazy]
-    # identities and hashes only (the values stay in the spool); the key hash is computed once
-    # and serves both the duplicate check and the comparison
-    source = _with_key_hash(lazy.select(KEY, HASH).collect())
-    if schema.key:
-        dupes = _duplicated(source)
-        if dupes.height:
-            where = lazy.select(KEY, SRC, ROW).join(dupes.lazy(), on=KEY, how="semi").collect()
-            return _duplicates(where, schema)
-    if snap.height:
-        new, gone, changed = _compare(source, snap.select(KEY, HASH))
-    else:  # a first load: every declared row is new
-        new, gone, changed = source.select(KEY), snap.select(KEY), source.select(KEY).clear()
+    # identities and hashes only (the values stay in the spool), compared partition by
+    # partition of key hashes when there are many: memory stays flat as datasets grow
+    keep_all = spec.mode == "replace" or not snap.height
+    found = _identities(lazy, snap.select(KEY, HASH), keyed=bool(schema.key), keep_all=keep_all)
+    if found.dupes is not None:
+        where = lazy.select(KEY, SRC, ROW).join(found.dupes.lazy(), on=KEY, how="semi").collect()
+        return _duplicates(where, schema)
+    new, gone, changed = found.new, found.gone, found.changed
     warnings: list[str] = []
     mode = spec.mode
     if mode == "append":
@@ -162,16 +158,18 @@ def diff(spec: DatasetSpec, schema: Schema,
     reset = mode == "replace" and has_changes
     # the values are read by the apply, not here: the plan needs identities and hashes only
     if reset:
-        upserts = Rows(lazy, source.select(KEY, HASH), everything=True)
+        assert found.all_keys is not None  # kept for replace
+        upserts = Rows(lazy, found.all_keys, everything=True)
     else:
         write = pl.concat([new, updates]).select(KEY)
-        everything = write.height == source.height  # (a first load)
-        upserts = Rows(lazy, source.select(KEY, HASH) if everything else
-                       source.select(KEY, HASH).join(write, on=KEY, how="semi"), everything)
+        everything = write.height == found.total  # (a first load)
+        keys = (found.all_keys if everything and found.all_keys is not None else
+                found.written.join(write, on=KEY, how="semi"))
+        upserts = Rows(lazy, keys, everything)
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
-    blocked = _guard(spec, snap.height, source.height, deletes.height, allow_deletes)
-    unchanged = source.height - new.height - changed.height
+    blocked = _guard(spec, snap.height, found.total, deletes.height, allow_deletes)
+    unchanged = found.total - new.height - changed.height
     # the smallest identities: a stable choice, and neighbours in the snapshot's sorted chunks,
     # so showing their old values reads one chunk, not the whole snapshot
     sample_keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
@@ -182,6 +180,61 @@ def diff(spec: DatasetSpec, schema: Schema,
 
 KH = "__kh"
 _KEY_SEED = 0x51C0FFEE
+_PART_SEED = 0x9A27
+#: identities are compared in partitions of about this many rows (by a hash of the key)
+PARTITION_ROWS = 1_000_000
+
+
+@dataclass(frozen=True)
+class _Found:
+    """What comparing identities found (``__k`` frames; ``written`` and ``all_keys`` also
+    carry ``__h``): the duplicates, or the new, gone and changed identities."""
+
+    total: int
+    dupes: pl.DataFrame | None
+    new: pl.DataFrame
+    gone: pl.DataFrame
+    changed: pl.DataFrame
+    written: pl.DataFrame           # identity and hash of every new or changed row
+    all_keys: pl.DataFrame | None   # of every declared row, when ``keep_all``
+
+
+def _identities(lazy: pl.LazyFrame, snap: pl.DataFrame, *, keyed: bool,
+                keep_all: bool) -> _Found:
+    """Compare the declared identities with the snapshot's, one partition of key hashes at a
+    time (one partition up to PARTITION_ROWS rows: all of them at once).  A key lands in the
+    same partition on both sides, so each partition is a complete comparison of its keys."""
+    total = lazy.select(pl.len()).collect().item()
+    count = max(1, -(-max(total, snap.height) // PARTITION_ROWS))
+    bucket = (pl.col(KEY).hash(seed=_PART_SEED) % count).cast(pl.UInt32)
+    in_snap = snap.select(bucket.alias("p")).to_series() if count > 1 else None
+    news, gones, changeds, writtens, alls, dupes = [], [], [], [], [], []
+    for part in range(count):
+        query = lazy.select(KEY, HASH)
+        source = _with_key_hash((query if count == 1 else query.filter(bucket == part)).collect())
+        old = snap if in_snap is None else snap.filter(in_snap == part)
+        if keyed:
+            found = _duplicated(source)
+            if found.height:
+                dupes.append(found)
+        if dupes:
+            continue  # no plan can be made: only the duplicates are wanted now
+        if old.height:
+            new, gone, changed = _compare(source, old)
+        else:  # a first load: every declared row is new
+            new, gone, changed = source.select(KEY), old.select(KEY), source.select(KEY).clear()
+        writtens.append(source.select(KEY, HASH).join(pl.concat([new, changed]), on=KEY,
+                                                      how="semi"))
+        if keep_all:
+            alls.append(source.select(KEY, HASH))
+        news.append(new)
+        gones.append(gone)
+        changeds.append(changed)
+    empty = snap.select(KEY).clear()
+    if dupes:
+        return _Found(total, pl.concat(dupes), empty, empty, empty, snap.clear(), None)
+    return _Found(total, None, pl.concat(news), pl.concat(gones), pl.concat(changeds),
+                  pl.concat(writtens), pl.concat(alls) if keep_all else None)
 
 
 def _with_key_hash(frame: pl.DataFrame) -> pl.DataFrame:
