@@ -115,9 +115,9 @@ def diff(spec: DatasetSpec, schema: Schema,
     """Plan one dataset.
 
     ``rows``: the declared rows (value columns, ``__h``, ``__src``, ``__row``, and ``__k`` when
-    keyed), eager, lazy, or a list of lazy parts (None: no rows); ``snapshot``: the applied ``__k`` and ``__h`` only.
-    A lazy ``rows`` is read for its identities first and for its values only where they
-    changed, so a large, mostly unchanged dataset is planned without holding it in memory.
+    keyed), eager, lazy, or a list of lazy parts (None: no rows); ``snapshot``: the applied
+    ``__k`` and ``__h`` only.  Only identities and hashes are read here; the values of the rows
+    to write stay where they are until the apply collects them (:class:`Rows`).
     """
     snap = snapshot if snapshot is not None else schema.empty_frame().select(KEY, HASH)
     parts = (list(rows) if isinstance(rows, (list, tuple)) else
