@@ -211,6 +211,45 @@ def state_record(state: Path, target: str, dataset: str) -> dict[str, Any] | Non
         con.close()
 
 
+
+# -- a crash between the target's commit and the state's ----------------------------------------
+
+def crash_after_target_commit(manifests: Path, state: Path, *, send: bool = True,
+                              batch_id: str = "crashed-batch",
+                              run_id: str = "crashed-run") -> tuple[str, str]:
+    """Do what apply does for the first dataset with changes, up to and including the target's
+    commit (``send``), then stop as a crash would: the journal entry stays open, nothing is
+    folded.  Returns the dataset's id and the batch's."""
+    from syncer.executor import delta
+    from syncer.targets.base import Batch
+    from syncer.targets.registry import open_driver
+
+    with runner.locked_state(state, "apply") as (store, _):
+        applier = runner.Applier(runner.Selection(manifests, state), store)
+        try:
+            planned = applier.plan()
+            item = next(d for d in planned.plan.datasets if d.has_changes)
+            dataset, schema = planned.datasets[item.id], planned.schemas[item.id]
+            assert item.diff is not None
+            changes = item.diff.changes
+            store.ensure_dataset(dataset.target.name, dataset.name, dataset.target.type,
+                                 dataset.spec.table_name, dataset.spec.mode)
+            driver = open_driver(dataset.target)
+            try:
+                driver.prepare(dataset.spec, schema)
+                batch = Batch(batch_id, dataset.target.name, dataset.spec, schema,
+                              changes.reset, changes.upserts.collect(), changes.deletes)
+                store.open_batch(run_id, batch.id, batch.target, dataset.name, schema,
+                                 batch.reset, delta(batch))
+                if send:
+                    driver.apply(batch)
+            finally:
+                driver.close()
+        finally:
+            applier.close()
+        assert [b.batch_id for b in store.open_batches()] == [batch_id]
+        return item.id, batch_id
+
 # -- a project on disk ---------------------------------------------------------------------------
 
 class Project:

@@ -15,14 +15,11 @@ from typing import Any
 
 import pytest
 
-from syncer import planning, runner
+from syncer import planning
 from syncer.errors import LockError
-from syncer.executor import delta
 from syncer.lock import StateLock
 from syncer.state import StateStore
-from syncer.targets.base import Batch
-from syncer.targets.registry import open_driver
-from tests.conftest import REPO, Project, csv_text, expected_rows
+from tests.conftest import REPO, Project, crash_after_target_commit, csv_text, expected_rows
 
 MANIFEST = """\
 version: 1
@@ -286,37 +283,6 @@ def test_a_same_size_edit_is_a_change(shop: Project) -> None:
 
 # -- settling a crash ------------------------------------------------------------------------------
 
-def crash_after_target_commit(project: Project, *, send: bool = True) -> str:
-    """Do what apply does for the first dataset with changes, up to and including the target's
-    commit, then stop as a crash would: the journal entry stays open, nothing is folded."""
-    selection = runner.Selection(project.manifests, project.state)
-    with runner.locked_state(project.state, "apply") as (store, _):
-        applier = runner.Applier(selection, store)
-        try:
-            planned = applier.plan()
-            item = next(d for d in planned.plan.datasets if d.has_changes)
-            dataset, schema = planned.datasets[item.id], planned.schemas[item.id]
-            assert item.diff is not None
-            changes = item.diff.changes
-            store.ensure_dataset(dataset.target.name, dataset.name, dataset.target.type,
-                                 dataset.spec.table_name, dataset.spec.mode)
-            driver = open_driver(dataset.target)
-            try:
-                driver.prepare(dataset.spec, schema)
-                batch = Batch("crashed-batch", dataset.target.name, dataset.spec, schema,
-                              changes.reset, changes.upserts.collect(), changes.deletes)
-                store.open_batch("crashed-run", batch.id, batch.target, dataset.name, schema,
-                                 batch.reset, delta(batch))
-                if send:
-                    driver.apply(batch)
-            finally:
-                driver.close()
-        finally:
-            applier.close()
-        assert [b.batch_id for b in store.open_batches()] == ["crashed-batch"]
-        return item.id
-
-
 def log_rows(versions: list[list[list[str]]]) -> Any:
     return expected_rows("append", [[tuple(r) for r in v] for v in versions])
 
@@ -326,7 +292,7 @@ def test_a_batch_that_landed_before_the_crash_is_folded_exactly_once(shop: Proje
                   .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
     shop.apply_ok()
     shop.write("log.csv", csv_text(["event", "n"], LOG_V2))
-    assert crash_after_target_commit(shop) == "shop/log"
+    assert crash_after_target_commit(shop.manifests, shop.state)[0] == "shop/log"
     # the target already holds the new rows; the state does not know yet
     assert shop.table("log") == log_rows([LOG_V1, LOG_V2])
     result = shop.apply_ok()
@@ -343,7 +309,7 @@ def test_a_batch_that_never_landed_is_abandoned_and_sent_again(shop: Project) ->
                   .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
     shop.apply_ok()
     shop.write("log.csv", csv_text(["event", "n"], LOG_V2))
-    crash_after_target_commit(shop, send=False)
+    crash_after_target_commit(shop.manifests, shop.state, send=False)
     assert shop.table("log") == log_rows([LOG_V1])
     result = shop.apply_ok()
     assert "settled batch crashed-batch of shop/log: it had not landed" in result.err

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..errors import SyncError
+
+if TYPE_CHECKING:
+    from ..emulators.base import FaultConfig
 
 emulate_app = typer.Typer(no_args_is_help=True,
                           help="Serve a local emulator of a target's API (try targets without an account).")
@@ -31,7 +34,7 @@ Seed = Annotated[Optional[int], typer.Option("--seed", help="Seed of the fault g
 
 def _faults(rate_429: float, rate_500: float, rate_drop: float, rate_timeout: float,
             stall_ms: int, rate_slow_queue: float, slow_queue_ms: int, latency_ms: int,
-            seed: int | None):  # type: ignore[no-untyped-def]
+            seed: int | None) -> FaultConfig:
     from ..emulators.base import FaultConfig
 
     return FaultConfig(rate_429=rate_429, rate_500=rate_500, rate_drop=rate_drop,

@@ -21,15 +21,11 @@ from typing import Any
 import pytest
 
 import syncer.targets.zilliz as zilliz_driver
-from syncer import runner
 from syncer.emulators.base import FaultConfig, Request, Response
 from syncer.emulators.zilliz import ZillizEmulator
-from syncer.executor import delta
 from syncer.state import StateStore
-from syncer.targets.base import Batch
-from syncer.targets.registry import open_driver
 from tests.fixtures.zilliz import CLUSTER_ID, S3Server, ZillizServer, zilliz_emulator
-from tests.conftest import TargetProject
+from tests.conftest import TargetProject, crash_after_target_commit
 
 API_KEY = "e2e-zilliz-key-5d1c9a"
 DIM = 4
@@ -427,34 +423,10 @@ def test_emulator_speaks_errors_in_http_200_bodies(zilliz_server: ZillizServer) 
 # -- 4. settling: a crash between the import and the state commit -------------------------------
 
 def _crash_after_target_commit(zc: Project, *, send: bool = True) -> str:
-    """Do what apply does for the dataset, up to and including the import, then stop as a crash
-    would: the journal entry stays open, nothing is folded (as tests/test_state.py does)."""
-    selection = runner.Selection(zc.manifests, zc.state)
-    with runner.locked_state(zc.state, "apply") as (store, _):
-        applier = runner.Applier(selection, store)
-        try:
-            planned = applier.plan()
-            item = next(d for d in planned.plan.datasets if d.has_changes)
-            dataset, schema = planned.datasets[item.id], planned.schemas[item.id]
-            assert item.diff is not None
-            changes = item.diff.changes
-            store.ensure_dataset(dataset.target.name, dataset.name, dataset.target.type,
-                                 dataset.spec.table_name, dataset.spec.mode)
-            driver = open_driver(dataset.target)
-            try:
-                driver.prepare(dataset.spec, schema)
-                batch = Batch("0123456789ab-cdef0123", dataset.target.name, dataset.spec, schema,
-                              changes.reset, changes.upserts.collect(), changes.deletes)
-                store.open_batch("0123456789ab", batch.id, batch.target, dataset.name, schema,
-                                 batch.reset, delta(batch))
-                if send:
-                    driver.apply(batch)
-            finally:
-                driver.close()
-        finally:
-            applier.close()
-        assert [b.batch_id for b in store.open_batches()] == [batch.id]
-        return batch.id
+    """Apply up to and including the import, then stop as a crash would (the batch id has the
+    run-id prefix the driver's job notes use)."""
+    return crash_after_target_commit(zc.manifests, zc.state, send=send,
+                                     batch_id="0123456789ab-cdef0123", run_id="0123456789ab")[1]
 
 
 @pytest.mark.parametrize("mode", ["append", "upsert"])
