@@ -15,7 +15,6 @@ from .manifest import DatasetSpec
 from .schema import HASH, KEY, ROW, SRC, Schema, display_key
 
 OLD = "__h_old"
-OLD_KEY = "__k_old"
 SAMPLES = 3
 
 
@@ -46,6 +45,8 @@ class Rows:
     source: pl.LazyFrame
     keys: pl.DataFrame
     everything: bool = False
+    #: ``source`` as the blocks it is made of (a spool's files), when there are several
+    parts: tuple[pl.LazyFrame, ...] = ()
 
     @property
     def height(self) -> int:
@@ -61,8 +62,15 @@ class Rows:
 
     def pick(self, keys: list[str]) -> pl.DataFrame:
         """The rows with these identities (for samples)."""
-        wanted = pl.Series(KEY, keys, dtype=pl.String)
-        return self.source.filter(pl.col(KEY).is_in(wanted.implode())).collect(engine="streaming")
+        wanted = pl.col(KEY).is_in(pl.Series(KEY, keys, dtype=pl.String).implode())
+        source = self.source
+        if len(self.parts) > 1:
+            # find the blocks holding them by their identities alone, then read only those
+            # (a filter over every column of every block reads them all)
+            hits = pl.concat([part.select(wanted.any()) for part in self.parts]).collect()
+            source = pl.concat([part for part, hit in zip(self.parts, hits.to_series()) if hit]
+                               or [self.source.clear()])
+        return source.filter(wanted).collect(engine="streaming")
 
     @classmethod
     def of(cls, frame: pl.DataFrame) -> Rows:
@@ -159,13 +167,13 @@ def diff(spec: DatasetSpec, schema: Schema,
     # the values are read by the apply, not here: the plan needs identities and hashes only
     if reset:
         assert found.all_keys is not None  # kept for replace
-        upserts = Rows(lazy, found.all_keys, everything=True)
+        upserts = Rows(lazy, found.all_keys, everything=True, parts=tuple(parts))
     else:
         write = pl.concat([new, updates]).select(KEY)
         everything = write.height == found.total  # (a first load)
         keys = (found.all_keys if everything and found.all_keys is not None else
                 found.written.join(write, on=KEY, how="semi"))
-        upserts = Rows(lazy, keys, everything)
+        upserts = Rows(lazy, keys, everything, parts=tuple(parts))
     # a reset reloads the target, so the removed rows need no deletes of their own
     removed = schema.key_columns(deletes if not reset else deletes.clear())
     blocked = _guard(spec, snap.height, found.total, deletes.height, allow_deletes)
@@ -247,6 +255,8 @@ def _duplicated(source: pl.DataFrame) -> pl.DataFrame:
     """Identities that are not unique (exact: equal key hashes are checked as strings)."""
     if KH not in source.columns:
         source = _with_key_hash(source)
+    if source.get_column(KH).n_unique() == source.height:
+        return source.select(KEY).clear()  # the usual case, told by one hash set
     suspects = source.filter(pl.col(KH).is_duplicated())
     return suspects.filter(pl.col(KEY).is_duplicated()).select(KEY).unique()
 
@@ -254,19 +264,33 @@ def _duplicated(source: pl.DataFrame) -> pl.DataFrame:
 def _compare(src: pl.DataFrame, snap: pl.DataFrame
              ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Identities that are new, gone, and present on both sides with another row hash
-    (``src`` may carry its key hashes already).  One join on the key hashes; the identities
-    ride along, so the pairs it matched with other row hashes are checked as strings."""
+    (``src`` may carry its key hashes already).  One join of key hashes and row hashes only,
+    keeping the pairs that differ; their identities are then taken by position, and the pairs
+    it matched with other row hashes are checked as strings."""
     if KH not in src.columns:
         src = _with_key_hash(src)
-    old = _with_key_hash(snap).select(KH, pl.col(KEY).alias(OLD_KEY), pl.col(HASH).alias(OLD))
-    joined = src.select(KH, KEY, HASH).join(old, on=KH, how="full", coalesce=True)
-    new = joined.filter(pl.col(OLD).is_null()).select(KEY)
-    gone = joined.filter(pl.col(HASH).is_null()).select(pl.col(OLD_KEY).alias(KEY))
-    changed = joined.filter(pl.col(HASH).is_not_null() & pl.col(OLD).is_not_null()
-                            & (pl.col(HASH) != pl.col(OLD)))
-    if (changed.get_column(KEY) != changed.get_column(OLD_KEY)).any():
+    ours = src.select(KH, HASH).with_row_index(_AT)
+    theirs = _with_key_hash(snap).select(KH, pl.col(HASH).alias(OLD)).with_row_index(_OLD_AT)
+    differ = (ours.lazy().join(theirs.lazy(), on=KH, how="full", coalesce=True)
+              .filter(pl.col(HASH).ne_missing(pl.col(OLD)))
+              .select(_AT, _OLD_AT, pl.col(HASH).is_null().alias("gone"),
+                      pl.col(OLD).is_null().alias("new"))
+              .collect())
+    keys, old_keys = src.get_column(KEY), snap.get_column(KEY)
+
+    def named(rows: pl.DataFrame, at: str, column: pl.Series) -> pl.DataFrame:
+        return pl.DataFrame([column.gather(rows.get_column(at)).alias(KEY)])
+
+    new = named(differ.filter("new"), _AT, keys)
+    gone = named(differ.filter("gone"), _OLD_AT, old_keys)
+    both = differ.filter(~pl.col("new") & ~pl.col("gone"))
+    changed = named(both, _AT, keys)
+    if (changed.get_column(KEY) != old_keys.gather(both.get_column(_OLD_AT))).any():
         return _compare_exact(src.drop(KH), snap)  # two identities share a 64-bit hash
-    return new, gone, changed.select(KEY)
+    return new, gone, changed
+
+
+_AT, _OLD_AT = "__at", "__at_old"
 
 
 def _compare_exact(source: pl.DataFrame, snap: pl.DataFrame

@@ -70,6 +70,22 @@ def _chunks_per_batch(db: sqlite3.Connection) -> None:
                    "dataset=? AND status='done'", (target, dataset))
 
 
+def _blobs_last(db: sqlite3.Connection) -> None:
+    """Migration 4: a chunk's small columns first, then its identities, then its rows.  SQLite
+    reaches a column stored after a large blob only by walking the blob's overflow pages, so
+    listing the chunks (key ranges, batch) read every chunk's rows, some 80 MB a million rows."""
+    columns = "target, dataset, chunk, rows, min_key, max_key, batch_id, keys, data"
+    db.execute("""
+        CREATE TABLE snapshot_chunks_new (
+            target TEXT NOT NULL, dataset TEXT NOT NULL, chunk INTEGER NOT NULL,
+            rows INTEGER NOT NULL, min_key TEXT, max_key TEXT, batch_id TEXT, keys BLOB,
+            data BLOB NOT NULL, PRIMARY KEY (target, dataset, chunk))""")
+    db.execute(f"INSERT INTO snapshot_chunks_new ({columns}) SELECT {columns} "
+               "FROM snapshot_chunks")
+    db.execute("DROP TABLE snapshot_chunks")
+    db.execute("ALTER TABLE snapshot_chunks_new RENAME TO snapshot_chunks")
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
@@ -96,6 +112,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     """,
     _split_snapshot_keys,
     _chunks_per_batch,
+    _blobs_last,
 ]
 
 

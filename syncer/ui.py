@@ -216,17 +216,21 @@ class BarReporter(Reporter):
         note(message)
 
 
-def render_profile(rows: list[tuple[str, str, float]], elapsed: float) -> None:
-    """The ``--profile`` table on stderr: seconds per dataset and phase, then the total."""
+def render_profile(rows: list[tuple[str, str, float, float]], elapsed: float) -> None:
+    """The ``--profile`` table on stderr: seconds per dataset and phase, the process's peak
+    memory when the phase ended, then the total."""
     from rich.table import Table
 
-    table = Table(title="profile (seconds)", show_edge=False)
+    from .profile import peak_mb
+
+    table = Table(title="profile", show_edge=False)
     table.add_column("dataset")
     table.add_column("phase")
     table.add_column("seconds", justify="right")
-    for dataset, name, seconds in rows:
-        table.add_row(escape(dataset), name, f"{seconds:.3f}")
-    table.add_row("", "command total", f"{elapsed:.3f}")
+    table.add_column("peak MB", justify="right")
+    for dataset, name, seconds, peak in rows:
+        table.add_row(escape(dataset), name, f"{seconds:.3f}", f"{peak:.0f}")
+    table.add_row("", "command total", f"{elapsed:.3f}", f"{peak_mb():.0f}")
     console(stderr=True).print(table)
 
 

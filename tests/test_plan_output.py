@@ -147,7 +147,7 @@ def test_profile_shows_where_the_time_went(changed: Project) -> None:
     planned = changed.plan("--json", "--profile")
     assert planned.code == 0, str(planned)
     assert json.loads(planned.out)["changes"] is True  # stdout stays pure JSON
-    for phase in ("fingerprint", "read", "snapshot", "diff", "command total"):
+    for phase in ("fingerprint", "read", "snapshot", "diff", "command total", "peak MB"):
         assert phase in planned.err
     assert "shop/products" in planned.err
     applied = changed.apply("--auto-approve", "--profile")

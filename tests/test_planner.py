@@ -78,3 +78,21 @@ def test_partitioned_comparison_plans_exactly_what_one_pass_plans(
     assert found.duplicates is not None
     assert sorted(set(found.duplicates.get_column(KEY).to_list())) == sorted(
         ["n3"] + (["k1"] if "k1" in after else []))
+
+
+def test_samples_are_picked_from_the_blocks_that_hold_them() -> None:
+    """Declared rows arrive as several blocks (a spool's files); picking rows by identity reads
+    only the blocks holding one, and finds rows in any block, the last included."""
+    spec = DatasetSpec.model_validate({"name": "items", "source": "x.csv", "mode": "upsert",
+                                       "key": ["id"], "allow_deletes": True,
+                                       "columns": {"id": "string", "name": "string"}})
+    schema = Schema.declared(spec, ["id", "name"])
+    rows = _rows(schema, {f"k{i:03d}": f"v{i}" for i in range(90)})
+    parts = [rows.slice(start, 30).lazy() for start in (0, 30, 60)]
+    old = _rows(schema, {"k000": "v0", "k045": "old", "zz": "gone"}).select(KEY, planner.HASH)
+    result = planner.diff(spec, schema, parts, old)
+    assert (result.inserts, result.updates, result.deletes) == (88, 1, 1)
+    picked = result.changes.upserts.pick(["k089", "k045", "k001", "absent"])
+    assert sorted(picked.get_column("name").to_list()) == ["v1", "v45", "v89"]
+    assert result.changes.upserts.pick(["absent"]).height == 0
+    assert result.sample_keys == {"+": ["k001", "k002", "k003"], "~": ["k045"], "-": ["zz"]}

@@ -379,3 +379,56 @@ def test_spooled_rows_are_removed_after_plan_and_apply(shop: Project, tmp_path: 
     shop.write("products.csv", "sku,name\nA,cup\nA,again\n")  # duplicate key: the plan fails
     assert shop.apply().code == 1
     assert list(spools.iterdir()) == []
+
+
+def test_an_older_state_is_migrated_with_its_blobs_last(shop: Project) -> None:
+    """States written before schema 4 kept the key ranges after the rows blob, so listing the
+    chunks read every row; opening one moves the blobs last and keeps every applied row."""
+    import sqlite3
+
+    shop.apply_ok()
+    old_order = "target, dataset, chunk, rows, data, keys, min_key, max_key, batch_id"
+    with sqlite3.connect(shop.state) as db:  # the layout schema 3 left behind
+        db.execute("CREATE TABLE old (target TEXT NOT NULL, dataset TEXT NOT NULL, chunk INTEGER "
+                   "NOT NULL, rows INTEGER NOT NULL, data BLOB NOT NULL, keys BLOB, min_key TEXT, "
+                   "max_key TEXT, batch_id TEXT, PRIMARY KEY (target, dataset, chunk))")
+        db.execute(f"INSERT INTO old ({old_order}) SELECT {old_order} FROM snapshot_chunks")
+        db.execute("DROP TABLE snapshot_chunks")
+        db.execute("ALTER TABLE old RENAME TO snapshot_chunks")
+        db.execute("PRAGMA user_version = 3")
+    shop.write("products.csv", csv_text(["sku", "name"], [["A", "cup"], ["B", "pan"]]))
+    data = shop.plan_json()
+    products = next(d for d in data["datasets"] if d["dataset"] == "products")
+    assert (products["inserts"], products["updates"], products["deletes"]) == (0, 1, 0)
+    with StateStore(shop.state) as store:
+        assert store.schema_version == 4
+        columns = [row[1] for row in store.db.execute("PRAGMA table_info(snapshot_chunks)")]
+        assert columns[-2:] == ["keys", "data"]
+        assert sorted(store.snapshot("shop", "products").get_column("sku").to_list()) == ["A", "B"]
+
+
+def test_the_command_exits_quickly_with_its_code_its_output_and_no_leftovers(
+        shop: Project, tmp_path: Path) -> None:
+    """The ``syncer`` command skips the interpreter's teardown: the exit code, every line of
+    output and the removal of temporary files survive it."""
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(spools)}
+    base = [sys.executable, "-m", "syncer"]
+    state = ["--state", str(shop.state)]
+    done = subprocess.run([*base, "plan", *state, "--detailed-exitcode", "--json"],
+                          cwd=shop.root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert json.loads(done.stdout)["changes"] is True  # the whole document arrived
+    done = subprocess.run([*base, "apply", *state, "--auto-approve"], cwd=shop.root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Apply complete." in done.stdout, done.stdout
+    assert list(spools.iterdir()) == []
+    wal = Path(f"{shop.state}-wal")  # the state was closed: its last connection removed the WAL
+    assert not wal.exists() or wal.stat().st_size == 0
+    with StateStore(shop.state) as store:
+        assert store.dataset("shop", "products") is not None
+    done = subprocess.run([*base, "validate", "-m", "nowhere"], cwd=shop.root, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "Error" in done.stderr

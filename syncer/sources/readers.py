@@ -21,6 +21,7 @@ import polars as pl
 
 from ..errors import SourceError
 from ..manifest import SourceSpec
+from .ahead import read_ahead
 from .lines import line_of_offset
 
 
@@ -72,7 +73,8 @@ def _read_csv(path: Path, fmt: str, source: SourceSpec) -> RawFile:
     except UnicodeDecodeError as exc:
         raise _decode_error(path, source.encoding) or SourceError(
             path, f"the header is not valid {source.encoding} ({exc.reason})", line=1) from None
-    return RawFile(header, _csv_blocks(path, source, delimiter, header))
+    # the next block is parsed on a worker thread while the caller works on this one
+    return RawFile(header, read_ahead(_csv_blocks(path, source, delimiter, header)))
 
 
 def _csv_blocks(path: Path, source: SourceSpec, delimiter: str,
