@@ -1,8 +1,9 @@
 """A temporary on-disk home for a dataset's rows while it is planned.
 
-Blocks are written as uncompressed Arrow IPC files as they are read, so planning never holds
-the whole file in memory; the planner then scans them lazily (memory-mapped) for the few
-columns or rows it needs.
+Blocks are written as uncompressed Arrow IPC files as they are read, on a writer thread (the
+caller goes on normalising the next block meanwhile), so planning never holds the whole file
+in memory; the planner then scans them lazily (memory-mapped) for the few columns or rows it
+needs.
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ from __future__ import annotations
 import shutil
 import tempfile
 import weakref
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
+
+#: blocks handed to the writer and not yet on disk, at most (memory stays flat)
+PENDING = 2
 
 
 class Spool:
@@ -20,14 +26,32 @@ class Spool:
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="syncer-spool-"))
-        self.files: list[Path] = []
+        self._files: list[Path] = []
+        self._pending: deque[Future[None]] = deque()
+        self._writer: ThreadPoolExecutor | None = None
         # removed by close(), or at the latest when the spool is garbage (an error path)
         self._cleanup = weakref.finalize(self, shutil.rmtree, str(self.dir), ignore_errors=True)
 
     def write(self, frame: pl.DataFrame) -> None:
-        path = self.dir / f"{len(self.files):06d}.arrow"
-        frame.write_ipc(path, compression="uncompressed")
-        self.files.append(path)
+        """Queue ``frame`` as the next file; a write that failed raises here or at the next
+        read of the spool."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="syncer-spool")
+        while len(self._pending) >= PENDING:
+            self._pending.popleft().result()
+        path = self.dir / f"{len(self._files):06d}.arrow"
+        self._files.append(path)
+        self._pending.append(self._writer.submit(_write, frame, path))
+
+    def flush(self) -> None:
+        """Wait until every queued block is on disk."""
+        while self._pending:
+            self._pending.popleft().result()
+
+    @property
+    def files(self) -> list[Path]:
+        self.flush()
+        return self._files
 
     def scan(self) -> pl.LazyFrame | None:
         return pl.scan_ipc(self.files) if self.files else None
@@ -37,6 +61,10 @@ class Spool:
         return [pl.scan_ipc(path) for path in self.files]
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True, cancel_futures=True)
+            self._writer = None
+        self._pending.clear()
         self._cleanup()
 
     def __enter__(self) -> Spool:
@@ -44,3 +72,7 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write(frame: pl.DataFrame, path: Path) -> None:
+    frame.write_ipc(path, compression="uncompressed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -306,3 +307,32 @@ def test_a_recorded_type_change_keeps_later_plans_exact(project: Project) -> Non
     project.write("items.csv", csv_text(["id", "meta"], rows))
     item = project.plan_json()["datasets"][0]
     assert (item["inserts"], item["updates"], item["deletes"]) == (0, 1, 0)
+
+
+@pytest.mark.parametrize(("values", "expected"), [
+    (["true", "false", None, "true"], [True, False, None, True]),      # the plain spelling
+    (["TRUE", "no", " yes ", "0", ""], [True, False, True, False, None]),  # every other one
+    (["true", "False", "on", None], [True, False, True, None]),        # plain and other mixed
+])
+def test_booleans_read_the_same_whichever_spelling(values: list, expected: list) -> None:
+    from syncer.schema import Column, Schema
+    from syncer.sources.normalise import normalise
+
+    schema = Schema((Column("ok", "boolean", "ok"),), ())
+    raw = pl.DataFrame({"ok": pl.Series(values, dtype=pl.String),
+                        "__row": pl.Series(range(len(values)), dtype=pl.Int64)})
+    out = normalise(raw, schema, Path("x.csv"), lambda rows: {r: r + 2 for r in rows})
+    assert out.get_column("ok").to_list() == expected
+
+
+def test_a_word_that_is_no_boolean_is_refused_among_plain_ones() -> None:
+    from syncer.errors import SourceError
+    from syncer.schema import Column, Schema
+    from syncer.sources.normalise import normalise
+
+    schema = Schema((Column("ok", "boolean", "ok"),), ())
+    raw = pl.DataFrame({"ok": ["true", "false", "maybe"], "__row": pl.Series([0, 1, 2])})
+    with pytest.raises(SourceError) as caught:
+        normalise(raw, schema, Path("x.csv"), lambda rows: {r: r + 2 for r in rows})
+    assert "'maybe' is not a valid boolean" in str(caught.value)
+    assert caught.value.problem.line == 4

@@ -100,10 +100,20 @@ def _boolean(text: pl.Series) -> pl.Series:
                                                   return_dtype=pl.Boolean)
 
 
+def _plain_boolean(text: pl.Series) -> pl.Series:
+    """Booleans spelled ``true``/``false`` (as most writers do): two comparisons, where the
+    general case maps every value through a table.  Any other spelling: all null, so the
+    caller falls back to :func:`_boolean`."""
+    true = text == "true"
+    if (true | (text == "false")).sum() == text.len() - text.null_count():
+        return true
+    return pl.repeat(None, text.len(), dtype=pl.Boolean, eager=True)
+
+
 _CLEAN: dict[str, Callable[[pl.Series], pl.Series]] = {
     "integer": lambda text: text.cast(pl.Int64, strict=False),
     "float": lambda text: text.cast(pl.Float64, strict=False),
-    "boolean": _boolean,
+    "boolean": _plain_boolean,
     "date": lambda text: text.str.to_date("%Y-%m-%d", strict=False),
 }
 
