@@ -51,10 +51,11 @@ class Planned:
 def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                allow_deletes: bool = False, progress: Progress | None = None,
                filtered: bool = False, refresh: Callable[[Dataset], Driver] | None = None,
-               keep_actual: bool = False) -> Planned:
+               keep_actual: bool = False, with_samples: bool = True) -> Planned:
     """Plan ``selected``.  With ``refresh`` (a dataset -> its driver), every dataset's target is
     read back: drift (target vs state) is reported, and the target's rows stand in for the
-    snapshot, so the plan is declared-vs-actual and applying it repairs the drift."""
+    snapshot, so the plan is declared-vs-actual and applying it repairs the drift.  Without
+    ``with_samples`` (a plan nobody will see), no sample rows are read."""
     plans: list[DatasetPlan] = []
     actual_by_id: dict[str, pl.DataFrame] = {}
     schemas: dict[str, Schema] = {}
@@ -118,15 +119,19 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
             with phase(ds.id, "samples"):
                 wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
+                if not with_samples:
+                    wanted = []
                 if refresh is not None:
                     old = actual_rows(back, rows.schema, wanted) if wanted else None
                     if keep_actual:
                         actual_by_id[ds.id] = actual_rows(back, rows.schema)
                 else:
                     old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
-                shown = result.sample_keys.get("+", []) + result.sample_keys.get("~", [])
-                result = replace(result, samples=samples(rows.schema, result.sample_keys,
-                                                         result.changes.upserts.pick(shown), old))
+                if with_samples:
+                    shown = result.sample_keys.get("+", []) + result.sample_keys.get("~", [])
+                    result = replace(result, samples=samples(rows.schema, result.sample_keys,
+                                                             result.changes.upserts.pick(shown),
+                                                             old))
         except SourceError as exc:
             problems.append(exc.problem)
             continue

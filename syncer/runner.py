@@ -155,7 +155,8 @@ class Applier:
     def settle(self) -> list[str]:
         return self.executor.settle_open_batches()
 
-    def plan(self, saved: SavedPlan | None = None, progress=None) -> Planned:  # type: ignore[no-untyped-def]
+    def plan(self, saved: SavedPlan | None = None, progress=None,  # type: ignore[no-untyped-def]
+             with_samples: bool = True) -> Planned:
         datasets = self.datasets
         if saved is not None:
             wanted = set(saved.dataset_ids)
@@ -163,7 +164,7 @@ class Applier:
         planned = build_plan(self.project, self.store, datasets, allow_deletes=self.allow_deletes,
                              progress=progress, filtered=self.selection.filtered or saved is not None,
                              refresh=self.executor.driver if self.refresh else None,
-                             keep_actual=self.refresh)
+                             keep_actual=self.refresh, with_samples=with_samples)
         self._planned.append(planned)
         if saved is not None:
             saved.check(planned.plan)

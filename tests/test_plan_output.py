@@ -180,3 +180,25 @@ def test_a_terminal_sees_which_dataset_is_being_read(changed: Project) -> None:
     assert proc.wait(timeout=20) == 0
     os.close(master)
     assert b"reading shop/products" in seen
+
+
+def test_an_apply_reporting_json_reads_no_sample_rows(changed: Project,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """`apply --json` prints the result, not the plan: it does not read rows only to show them;
+    the same apply on a terminal shows its samples."""
+    from syncer import planner
+
+    picked: list[list[str]] = []
+    real = planner.Rows.pick
+    monkeypatch.setattr(planner.Rows, "pick",
+                        lambda self, keys: picked.append(keys) or real(self, keys))
+    applied = changed.apply("--auto-approve", "--allow-deletes", "--json")
+    assert applied.code == 0, str(applied)
+    assert picked == []
+    counts = {d["dataset"]: (d["inserts"], d["updates"], d["deletes"])
+              for d in json.loads(applied.out)["datasets"]}
+    assert counts == {"shop/products": (3, 2, 1), "shop/tags": (1, 0, 1)}
+    changed.write("tags.csv", csv_text(["tag"], [["blue"]]))
+    shown = changed.apply("--auto-approve", "--allow-deletes")
+    assert shown.code == 0, str(shown)
+    assert picked and '+ tag="blue"' in shown.out

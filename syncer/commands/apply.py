@@ -58,7 +58,9 @@ def apply(
             for note in applier.settle():
                 reporter.note(note)
             with ReadStatus(enabled=not json_out) as status:
-                planned = applier.plan(saved, progress=status)
+                # the plan is shown before it is applied, except in JSON (which reports the
+                # result only): sample rows are read only to be shown
+                planned = applier.plan(saved, progress=status, with_samples=not json_out)
             if not json_out:
                 render_plan(out, planned.plan)
             if planned.plan.has_changes and saved is None and not auto_approve and not planned.plan.blocked:
