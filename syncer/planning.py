@@ -118,9 +118,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
             with phase(ds.id, "samples"):
-                wanted = result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
-                if not with_samples:
-                    wanted = []
+                wanted = (result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
+                          if with_samples else [])
                 if refresh is not None:
                     old = actual_rows(back, rows.schema, wanted) if wanted else None
                     if keep_actual:
