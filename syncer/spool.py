@@ -8,6 +8,7 @@ needs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import weakref
@@ -19,13 +20,20 @@ import polars as pl
 
 #: blocks handed to the writer and not yet on disk, at most (memory stays flat)
 PENDING = 2
+#: a spool directory is named PREFIX + the pid of its process + "-" + a random part
+PREFIX = "syncer-spool-"
+_swept = False
 
 
 class Spool:
     """Arrow IPC files in a private temporary directory, removed by :meth:`close`."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="syncer-spool-"))
+        global _swept
+        if not _swept:
+            _swept = True
+            sweep(Path(tempfile.gettempdir()))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         self._files: list[Path] = []
         self._pending: deque[Future[None]] = deque()
         self._writer: ThreadPoolExecutor | None = None
@@ -72,6 +80,31 @@ class Spool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sweep(root: Path) -> list[Path]:
+    """Remove the spools of syncer processes that are gone (killed before they could clean
+    up: SIGKILL, a power cut); those of running processes are left alone.  Returns them."""
+    removed: list[Path] = []
+    if os.name != "posix":
+        return removed  # os.kill(pid, 0) asks about a process on POSIX only
+    for path in root.glob(f"{PREFIX}*-*"):
+        pid = path.name[len(PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # another user's process (or no way to tell): not ours to clean
+    return True
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import polars as pl
 import pytest
 
-from syncer.spool import Spool
+from syncer.spool import PREFIX, Spool, sweep
 
 
 def test_blocks_come_back_in_the_order_they_were_written() -> None:
@@ -30,3 +34,18 @@ def test_a_write_that_failed_on_the_writer_is_raised_to_the_caller() -> None:
             spool.write(pl.DataFrame({"n": [1, 2, 3]}))
         spool.flush()
     spool.close()
+
+
+def test_spools_of_killed_processes_are_swept_and_those_of_live_ones_kept(
+        tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    left = tmp_path / f"{PREFIX}{dead}-abc123"
+    left.mkdir()
+    (left / "000000.arrow").write_bytes(b"rows")
+    ours = tmp_path / f"{PREFIX}{os.getpid()}-def456"
+    ours.mkdir()
+    other = tmp_path / "syncer-spool-unnamed"
+    other.mkdir()
+    assert sweep(tmp_path) == [left]
+    assert not left.exists() and ours.exists() and other.exists()
