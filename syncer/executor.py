@@ -146,12 +146,18 @@ class Executor:
             driver.prepare(dataset.spec, schema)
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
-        batches = list(_batches(changes.upserts.collect(), changes.deletes, driver.max_batch_rows))
+        if driver.streams and driver.max_batch_rows is None:
+            # one batch whose rows are read a slice at a time, by the journal and then the
+            # target: a first load of millions of rows is never whole in memory
+            batches = [(changes.upserts.empty(), changes.deletes, changes.upserts)]
+        else:
+            batches = [(up, dels, None) for up, dels in
+                       _batches(changes.upserts.collect(), changes.deletes, driver.max_batch_rows)]
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
-        for number, (upserts, deletes) in enumerate(batches):
+        for number, (upserts, deletes, stream) in enumerate(batches):
             batch = Batch(f"{self.run_id}-{uuid.uuid4().hex[:8]}", target.name, dataset.spec,
-                          schema, changes.reset and number == 0, upserts, deletes)
+                          schema, changes.reset and number == 0, upserts, deletes, stream)
             self._send(batch, dataset, driver)
             self.reporter.advance(item.id, batch.size)
         self.reporter.done(item.id)
@@ -169,7 +175,7 @@ class Executor:
         known = self._known_rows(dataset) if driver.max_batch_rows is not None else 0
         with phase(dataset.id, "state"):
             self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
-                                  batch.reset, delta(batch))
+                                  batch.reset, batch.upsert_slices(), batch.deletes)
         try:
             with phase(dataset.id, "write"):
                 rejected = driver.apply(batch)
@@ -198,16 +204,6 @@ class Executor:
             self.store.fold_batch(batch.id)
         else:
             self.store.abandon_batch(batch.id)
-
-
-def delta(batch: Batch) -> pl.DataFrame:
-    """What folding ``batch`` does to the snapshot: put the written rows, delete the others.
-
-    Deleted rows keep their key columns, so the batch can be rebuilt from the journal."""
-    names = batch.schema.names
-    puts = batch.upserts.select([*names, HASH, KEY]).with_columns(pl.lit("put").alias(OP))
-    dels = batch.deletes.select([*batch.schema.key, KEY]).with_columns(pl.lit("del").alias(OP))
-    return pl.concat([puts, dels], how="diagonal_relaxed")
 
 
 def batch_from_delta(batch_id: str, dataset: Dataset, schema: Schema, reset: bool,
@@ -249,4 +245,4 @@ def _batches(upserts: pl.DataFrame, deletes: pl.DataFrame, size: int | None):  #
         yield empty_up, empty_del
 
 
-__all__ = ["ApplyResult", "DatasetResult", "Executor", "Reporter", "delta", "ROW", "SRC", "Schema"]
+__all__ = ["ApplyResult", "DatasetResult", "Executor", "Reporter", "ROW", "SRC", "Schema"]

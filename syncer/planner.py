@@ -6,6 +6,7 @@ native code, so a million rows diff in a fraction of a second with no per-row Py
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,33 @@ class Rows:
             return self.source.clear().collect()
         return self.source.join(self.keys.lazy().select(KEY), on=KEY, how="semi").collect(
             engine="streaming")
+
+    def empty(self) -> pl.DataFrame:
+        """No rows, with the columns of these."""
+        return self.source.clear().collect()
+
+    def slices(self, rows: int) -> Iterator[pl.DataFrame]:
+        """The rows to write, about ``rows`` at a time (whole blocks: a slice may be larger),
+        read block by block, so a first load of millions of rows is never in memory at once.
+        Each call reads them again."""
+        if not self.keys.height:
+            return
+        parts = list(self.parts) or [self.source]
+        sizes = (pl.concat([part.select(pl.len()) for part in parts]).collect().to_series()
+                 .to_list() if len(parts) > 1 else [rows])
+        wanted = None if self.everything else self.keys.lazy().select(KEY)
+        group: list[pl.LazyFrame] = []
+        held = 0
+        for number, (part, size) in enumerate(zip(parts, sizes)):
+            group.append(part)
+            held += size
+            if held < rows and number < len(parts) - 1:
+                continue
+            lazy = pl.concat(group) if len(group) > 1 else group[0]
+            frame = (lazy if wanted is None else lazy.join(wanted, on=KEY, how="semi")).collect()
+            group, held = [], 0
+            if frame.height:
+                yield frame
 
     def pick(self, keys: list[str]) -> pl.DataFrame:
         """The rows with these identities (for samples)."""
@@ -213,7 +241,9 @@ def _identities(lazy: pl.LazyFrame, snap: pl.DataFrame, *, keyed: bool,
     time (one partition up to PARTITION_ROWS rows: all of them at once).  A key lands in the
     same partition on both sides, so each partition is a complete comparison of its keys."""
     total = lazy.select(pl.len()).collect().item()
-    count = max(1, -(-max(total, snap.height) // PARTITION_ROWS))
+    # a first load has nothing to compare: its identities are read once, whatever their number
+    # (each partition would read every block again)
+    count = max(1, -(-max(total, snap.height) // PARTITION_ROWS)) if snap.height else 1
     bucket = (pl.col(KEY).hash(seed=_PART_SEED) % count).cast(pl.UInt32)
     in_snap = snap.select(bucket.alias("p")).to_series() if count > 1 else None
     news, gones, changeds, writtens, alls, dupes = [], [], [], [], [], []
@@ -229,10 +259,11 @@ def _identities(lazy: pl.LazyFrame, snap: pl.DataFrame, *, keyed: bool,
             continue  # no plan can be made: only the duplicates are wanted now
         if old.height:
             new, gone, changed = _compare(source, old)
+            writtens.append(source.select(KEY, HASH).join(pl.concat([new, changed]), on=KEY,
+                                                          how="semi"))
         else:  # a first load: every declared row is new
             new, gone, changed = source.select(KEY), old.select(KEY), source.select(KEY).clear()
-        writtens.append(source.select(KEY, HASH).join(pl.concat([new, changed]), on=KEY,
-                                                      how="semi"))
+            writtens.append(source.select(KEY, HASH))
         if keep_all:
             alls.append(source.select(KEY, HASH))
         news.append(new)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -148,6 +148,9 @@ class OpenBatch:
     dataset: str
 
 
+#: page size of a new state database
+PAGE_SIZE = 65_536
+
 #: states up to this size are fully checked on every open (a few ms); larger ones after an
 #: unclean shutdown only
 FULL_CHECK_BYTES = 64 << 20
@@ -217,6 +220,10 @@ class StateStore:
         try:
             self.db = sqlite3.connect(path, isolation_level=None, timeout=30, factory=_Checked)
             self.db.state_path = path  # type: ignore[attr-defined]
+            # a new state gets large pages: it is mostly chunk blobs, written page by page (a
+            # first load of ten million rows is ~1 GB: 250,000 writes at SQLite's 4 KiB, twice,
+            # WAL then checkpoint).  Only an empty database takes the setting.
+            self.db.execute(f"PRAGMA page_size={PAGE_SIZE}")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
@@ -384,23 +391,21 @@ class StateStore:
 
     # -- journal ----------------------------------------------------------------------------
     def open_batch(self, run_id: str, batch_id: str, target: str, dataset: str, schema: Schema,
-                   reset: bool, delta: pl.DataFrame) -> None:
-        """Write a batch down before it is sent: its rows become (not yet visible) snapshot
-        chunks, its deleted identities go into the journal entry.  Written once, folded later
-        by a status change alone."""
-        import polars as pl
-        puts = delta.filter(pl.col(OP) == "put").select([*schema.names, HASH, KEY])
-        dels = delta.filter(pl.col(OP) == "del").select([*schema.key, KEY])
+                   reset: bool, puts: Iterable[pl.DataFrame], dels: pl.DataFrame) -> None:
+        """Write a batch down before it is sent: its rows (``puts``, read a slice at a time)
+        become (not yet visible) snapshot chunks, its deleted identities (``dels``) go into the
+        journal entry.  Written once, folded later by a status change alone."""
+        names = [*schema.names, HASH, KEY]
+        dels = dels.select([*schema.key, KEY])
         with self.transaction() as db:
+            written = _write_chunks(db, target, dataset, (p.select(names) for p in puts), batch_id)
             db.execute(
                 "INSERT INTO journal (run_id, batch_id, target, dataset, status, reset, upserts, "
                 "deletes, hash_version, schema_json, dels, created_at) "
                 "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, batch_id, target, dataset, int(reset), puts.height, dels.height,
+                (run_id, batch_id, target, dataset, int(reset), written, dels.height,
                  hash_version(), schema.to_json(), snap.encode(dels) if dels.height else None,
                  now()))
-            if puts.height:
-                _write_chunks(db, target, dataset, puts, batch_id)
 
     def journal_entry(self, batch_id: str) -> tuple[Schema, bool, pl.DataFrame]:
         """An open batch as it was written down: its schema, reset flag and rows (``__op``)."""
@@ -462,7 +467,7 @@ class StateStore:
         db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=? AND batch_id=?",
                    (target, dataset, batch_id))
         if kept:
-            _write_chunks(db, target, dataset, pl.concat(kept), batch_id)
+            _write_chunks(db, target, dataset, [pl.concat(kept)], batch_id)
         if dels is not None:
             left = snap.decode(dels).filter(~refused)
             db.execute("UPDATE journal SET dels=? WHERE batch_id=?",
@@ -589,14 +594,21 @@ def _record(db: sqlite3.Connection, target: str, dataset: str, schema: Schema, r
 def _write_base(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:
     """Replace every chunk of the dataset (base and folded batches) with a fresh base."""
     db.execute("DELETE FROM snapshot_chunks WHERE target=? AND dataset=?", (target, dataset))
-    _write_chunks(db, target, dataset, frame, None)
+    _write_chunks(db, target, dataset, [frame], None)
 
 
-def _write_chunks(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame,
-                  batch_id: str | None) -> None:
-    first = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM snapshot_chunks WHERE target=? "
-                       "AND dataset=?", (target, dataset)).fetchone()[0]
-    for number, (rows, data, keys, low, high) in enumerate(snap.chunks(frame), start=first):
-        db.execute("INSERT INTO snapshot_chunks (target, dataset, chunk, rows, data, keys, "
-                   "min_key, max_key, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (target, dataset, number, rows, data, keys, low, high, batch_id))
+def _write_chunks(db: sqlite3.Connection, target: str, dataset: str,
+                  frames: Iterable[pl.DataFrame], batch_id: str | None) -> int:
+    """Store ``frames`` (one slice at a time: each is sorted into its own chunks, so chunks of
+    different slices may cover overlapping key ranges).  Returns how many rows were stored."""
+    number = db.execute("SELECT COALESCE(MAX(chunk) + 1, 0) FROM snapshot_chunks WHERE target=? "
+                        "AND dataset=?", (target, dataset)).fetchone()[0]
+    written = 0
+    for frame in frames:
+        for rows, data, keys, low, high in snap.chunks(frame):
+            db.execute("INSERT INTO snapshot_chunks (target, dataset, chunk, rows, data, keys, "
+                       "min_key, max_key, batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       (target, dataset, number, rows, data, keys, low, high, batch_id))
+            number += 1
+        written += frame.height
+    return written

@@ -220,7 +220,6 @@ def crash_after_target_commit(manifests: Path, state: Path, *, send: bool = True
     """Do what apply does for the first dataset with changes, up to and including the target's
     commit (``send``), then stop as a crash would: the journal entry stays open, nothing is
     folded.  Returns the dataset's id and the batch's."""
-    from syncer.executor import delta
     from syncer.targets.base import Batch
     from syncer.targets.registry import open_driver
 
@@ -240,7 +239,7 @@ def crash_after_target_commit(manifests: Path, state: Path, *, send: bool = True
                 batch = Batch(batch_id, dataset.target.name, dataset.spec, schema,
                               changes.reset, changes.upserts.collect(), changes.deletes)
                 store.open_batch(run_id, batch.id, batch.target, dataset.name, schema,
-                                 batch.reset, delta(batch))
+                                 batch.reset, batch.upsert_slices(), batch.deletes)
                 if send:
                     driver.apply(batch)
             finally:

@@ -88,3 +88,28 @@ def test_an_apply_does_not_import_pandas(project: Project) -> None:
     if importlib.util.find_spec("pandas") is not None:  # the block is lifted after the imports
         assert "FINDABLE True" in done.stderr, done.stderr
     assert project.table("products") == {("A", 1.0): 1, ("B", 2.0): 1}
+
+
+def test_values_are_stored_as_sqlite_utils_stores_them_on_a_load_and_on_an_upsert(
+        project: Project) -> None:
+    """A first load goes straight into the table, a later change through a temporary table:
+    both store dates as ISO text, booleans as 0/1, JSON and vectors as JSON text."""
+    _manifest(project, {"sku": "string", "day": "date", "ok": "boolean", "meta": "json",
+                        "vec": "{type: vector, dim: 2}"})
+    header = ["sku", "day", "ok", "meta", "vec"]
+    project.write("products.csv", csv_text(header, [
+        ["A", "0999-05-06", "true", '{"a": 1}', "[1.5, 2]"],
+        ["B", "", "false", "", ""]]))
+    project.apply_ok()
+    query = "SELECT sku, day, typeof(day), ok, typeof(ok), meta, vec FROM products ORDER BY sku"
+    loaded = [("A", "0999-05-06", "text", 1, "integer", '{"a":1}', "[1.5, 2.0]"),
+              ("B", None, "null", 0, "integer", None, None)]
+    with sqlite3.connect(project.target_db) as db:
+        assert db.execute(query).fetchall() == loaded
+    project.write("products.csv", csv_text(header, [
+        ["A", "0999-05-06", "true", '{"a": 1}', "[1.5, 2]"],
+        ["B", "2024-02-29", "true", '{"b": [2]}', "[0, -1]"]]))
+    project.apply_ok()
+    with sqlite3.connect(project.target_db) as db:
+        assert db.execute(query).fetchall() == [
+            loaded[0], ("B", "2024-02-29", "text", 1, "integer", '{"b":[2]}', "[0.0, -1.0]")]

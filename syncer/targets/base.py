@@ -8,6 +8,7 @@ whose outcome is unknown landed, so nothing is lost or delivered twice.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,6 +19,18 @@ if TYPE_CHECKING:
 
     from ..schema import Schema
 
+#: rows a streamed batch holds in memory at once (four state chunks)
+SLICE_ROWS = 524_288
+
+
+class RowSource(Protocol):
+    """Rows to write that are read when needed, a slice at a time, as often as needed."""
+
+    @property
+    def height(self) -> int: ...
+
+    def slices(self, rows: int) -> Iterator[pl.DataFrame]: ...
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -26,6 +39,8 @@ class Batch:
     ``reset`` asks the target to drop every row of the dataset first (full replace).
     ``upserts`` holds whole rows (value columns) to insert or update; ``deletes`` the key columns
     of rows to delete.  Both carry ``__k`` (row identity) and ``__line`` (source line, or null).
+    For a driver that streams (``Driver.streams``) the rows to write may come as ``stream``
+    instead (``upserts`` is then empty): read them with :meth:`upsert_slices`.
     """
 
     id: str
@@ -35,10 +50,22 @@ class Batch:
     reset: bool
     upserts: pl.DataFrame
     deletes: pl.DataFrame
+    stream: RowSource | None = None
+
+    @property
+    def upsert_rows(self) -> int:
+        return self.stream.height if self.stream is not None else self.upserts.height
 
     @property
     def size(self) -> int:
-        return self.upserts.height + self.deletes.height
+        return self.upsert_rows + self.deletes.height
+
+    def upsert_slices(self, rows: int = SLICE_ROWS) -> Iterator[pl.DataFrame]:
+        """The rows to write, at most about ``rows`` of them in memory at a time."""
+        if self.stream is not None:
+            yield from self.stream.slices(rows)
+        elif self.upserts.height:
+            yield self.upserts
 
 
 @dataclass(frozen=True)
@@ -55,6 +82,9 @@ class Driver(Protocol):
 
     #: largest number of rows the executor puts into one batch (None: no limit)
     max_batch_rows: int | None
+    #: whether :meth:`apply` reads a batch's rows with ``Batch.upsert_slices`` (then the
+    #: executor may hand it a ``stream`` instead of ``upserts``)
+    streams: bool
 
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
         """Check or create the target-side table before the first batch (nothing sent on error)."""

@@ -37,6 +37,8 @@ DELETE = "_delete_"
 class HexabaseDriver:
     """Driver for ``type: hexabase``."""
 
+    streams = False  # a batch's rows are sent as one frame
+
     def __init__(self, target: HexabaseTarget, transport: httpx.BaseTransport | None = None) -> None:
         self.target = target
         self.max_batch_rows: int | None = target.max_rows_per_import

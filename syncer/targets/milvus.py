@@ -148,6 +148,8 @@ def schema_differences(declared: list[Field], existing: list[Field], *, dynamic:
 class MilvusDriver:
     """Driver for ``type: milvus``."""
 
+    streams = False  # a batch's rows are sent as one frame
+
     def __init__(self, target: MilvusTarget) -> None:
         self.target = target
         self.max_batch_rows: int | None = MAX_BATCH_ROWS

@@ -8,6 +8,7 @@ Each batch is applied in one transaction that also records the batch id in the t
 from __future__ import annotations
 
 import importlib.abc
+import itertools
 import json
 import sqlite3
 import sys
@@ -69,6 +70,7 @@ class SqliteDriver:
     """Driver for ``type: sqlite``."""
 
     max_batch_rows: int | None = None  # one transaction per dataset apply
+    streams = True  # rows are ingested a slice at a time, in that one transaction
 
     def __init__(self, target: SqliteTarget) -> None:
         self.target = target
@@ -121,9 +123,9 @@ class SqliteDriver:
     def apply(self, batch: Batch) -> list[RowError]:
         """One transaction: reset, deletes, upserts and the batch marker commit together.
 
-        Rows travel as Arrow through ADBC's bulk ingest (C, no per-row Python): straight into
-        the table when it is being (re)loaded, else through a temporary table and one
-        ``INSERT ... ON CONFLICT DO UPDATE`` / ``DELETE ... IN`` statement each.
+        Rows travel as Arrow through ADBC's bulk ingest (C, no per-row Python), a slice at a
+        time: straight into the table when it is being (re)loaded, else through a temporary
+        table and one ``INSERT ... ON CONFLICT DO UPDATE`` / ``DELETE ... IN`` statement each.
         """
         table = quote(batch.dataset.table_name)
         schema = batch.schema
@@ -139,8 +141,8 @@ class SqliteDriver:
                                    mode="replace", temporary=True)
                 cursor.execute(f"DELETE FROM {table} WHERE ({keys}) IN "
                                f"(SELECT {keys} FROM temp._syncer_deletes)")
-            if batch.upserts.height:
-                rows = _arrow(batch.upserts, schema, schema.names)
+            if batch.upsert_rows:
+                rows = _stream(batch, schema)
                 if loading:
                     cursor.adbc_ingest(batch.dataset.table_name, rows, mode="append")
                 else:
@@ -218,16 +220,33 @@ def _upsert_sql(table: str, schema: Schema) -> str:
                   else f" ON CONFLICT ({conflict}) DO NOTHING")
 
 
+def _stream(batch: Batch, schema: Schema) -> Any:
+    """The batch's rows as an Arrow stream read one slice at a time (ADBC ingests it in the
+    transaction it is given, so a first load of millions of rows is never whole in memory)."""
+    import pyarrow as pa
+
+    tables = (_arrow(frame, schema, schema.names) for frame in batch.upsert_slices())
+    first = next(tables, None)
+    if first is None:
+        first = _arrow(batch.upserts, schema, schema.names)
+    layout = first.schema
+
+    def batches() -> Iterator[Any]:
+        for table in itertools.chain([first], tables):
+            yield from (table if table.schema == layout else table.cast(layout)).to_batches()
+
+    return pa.RecordBatchReader.from_batches(layout, batches())
+
+
 def _arrow(frame: pl.DataFrame, schema: Schema, names: list[str]) -> Any:
-    """The columns as an Arrow table of SQLite-friendly types (converted column-wise)."""
+    """The columns as an Arrow table, sharing the frame's memory: ADBC takes string views, and
+    writes dates as ISO text and booleans as 0/1 itself (as sqlite-utils stores them).  Only
+    vectors are converted, to JSON text."""
     columns = []
     for name in names:
-        column = schema.column(name)
         expr = pl.col(name)
-        if column.type == "date":
-            expr = expr.dt.to_string("%Y-%m-%d")
-        elif column.type == "vector":
+        if schema.column(name).type == "vector":
             expr = expr.map_elements(lambda v: json.dumps(v.to_list()), return_dtype=pl.String,
                                      skip_nulls=True)
         columns.append(expr)
-    return frame.select(columns).to_arrow(compat_level=pl.CompatLevel.oldest())
+    return frame.select(columns).to_arrow(compat_level=pl.CompatLevel.newest())

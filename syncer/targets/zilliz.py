@@ -212,6 +212,8 @@ class _Missing(Exception):
 class ZillizDriver:
     """Driver for ``type: zilliz``."""
 
+    streams = False  # a batch's rows are sent as one frame
+
     def __init__(self, target: ZillizTarget, transport: httpx.BaseTransport | None = None) -> None:
         self.target = target
         self.max_batch_rows: int | None = target.max_rows_per_import
