@@ -96,3 +96,26 @@ def test_samples_are_picked_from_the_blocks_that_hold_them() -> None:
     assert sorted(picked.get_column("name").to_list()) == ["v1", "v45", "v89"]
     assert result.changes.upserts.pick(["absent"]).height == 0
     assert result.sample_keys == {"+": ["k001", "k002", "k003"], "~": ["k045"], "-": ["zz"]}
+
+
+def test_rows_to_write_are_read_in_slices_of_whole_blocks() -> None:
+    """The apply reads the rows to write a slice at a time (whole blocks, about ``rows`` per
+    slice), only the written ones, and as often as it asks."""
+    spec = DatasetSpec.model_validate({"name": "items", "source": "x.csv", "mode": "upsert",
+                                       "key": ["id"], "allow_deletes": True,
+                                       "columns": {"id": "string", "name": "string"}})
+    schema = Schema.declared(spec, ["id", "name"])
+    rows = _rows(schema, {f"k{i:03d}": f"v{i}" for i in range(90)})
+    parts = [rows.slice(start, 10).lazy() for start in range(0, 90, 10)]
+    first = planner.diff(spec, schema, parts, None).changes.upserts
+    assert first.everything
+    sizes = [frame.height for frame in first.slices(25)]
+    assert sizes == [30, 30, 30]  # blocks are never split: a slice ends past 25 rows
+    again = pl.concat(first.slices(25))
+    assert again.get_column("id").to_list() == [f"k{i:03d}" for i in range(90)]
+    old = _rows(schema, {"k005": "v5", "k050": "old", "k089": "old"}).select(KEY, planner.HASH)
+    some = planner.diff(spec, schema, parts, old).changes.upserts
+    written = [frame.get_column("id").to_list() for frame in some.slices(45)]
+    assert sorted(k for frame in written for k in frame) == sorted(
+        f"k{i:03d}" for i in range(90) if i != 5)
+    assert len(written) == 2 and some.empty().columns == rows.columns

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from tests.conftest import Project, csv_text
 
 MANIFEST = """\
@@ -113,3 +115,42 @@ def test_values_are_stored_as_sqlite_utils_stores_them_on_a_load_and_on_an_upser
     with sqlite3.connect(project.target_db) as db:
         assert db.execute(query).fetchall() == [
             loaded[0], ("B", "2024-02-29", "text", 1, "integer", '{"b":[2]}', "[0.0, -1.0]")]
+
+
+def test_a_first_load_read_in_many_slices_is_one_batch_and_one_transaction(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small blocks, slices and chunks stand in for millions of rows: the load is still one
+    journal entry and one target transaction, and the chunks it leaves (sorted per slice, so
+    their key ranges overlap) still give the next plan every old value it shows."""
+    monkeypatch.setattr("syncer.sources.readers._BLOCK", 64)
+    monkeypatch.setattr("syncer.targets.base.SLICE_ROWS", 7)
+    monkeypatch.setattr("syncer.snapshot.CHUNK_ROWS", 3)
+    from syncer import snapshot
+    slices: list[int] = []
+    chunks_of = snapshot.chunks
+    monkeypatch.setattr(snapshot, "chunks", lambda frame: slices.append(frame.height) or
+                        chunks_of(frame))
+    _manifest(project, {"sku": "string", "qty": "integer"})
+    rows = [[f"s{i:02d}", str(i)] for i in reversed(range(40))]
+    project.write("products.csv", csv_text(["sku", "qty"], rows))
+    project.apply_ok()
+    assert len(slices) > 3 and sum(slices) == 40 and max(slices) < 20
+    assert project.table("products") == {(f"s{i:02d}", i): 1 for i in range(40)}
+    with sqlite3.connect(project.target_db) as db:
+        assert db.execute("SELECT COUNT(*) FROM _syncer_batches").fetchone() == (1,)
+    with sqlite3.connect(project.state) as db:
+        assert db.execute("SELECT upserts, status FROM journal").fetchall() == [(40, "done")]
+        chunks, stored = db.execute("SELECT COUNT(*), SUM(rows) FROM snapshot_chunks").fetchone()
+    assert stored == 40 and chunks >= 40 // 7
+    rows[0][1], rows[20][1] = "990", "920"  # s39 and s19 change
+    del rows[10]  # s29 goes
+    project.write("products.csv", csv_text(["sku", "qty"], rows))
+    (dataset,) = project.plan_json("--allow-deletes")["datasets"]
+    assert (dataset["inserts"], dataset["updates"], dataset["deletes"]) == (0, 2, 1)
+    assert {(s["op"], s["key"]): s.get("fields", s.get("values")) for s in dataset["samples"]} == {
+        ("~", "s19"): {"qty": [19, 920]}, ("~", "s39"): {"qty": [39, 990]},
+        ("-", "s29"): {"sku": "s29", "qty": 29}}
+    project.apply_ok("--allow-deletes")
+    assert project.table("products")[("s19", 920)] == 1 and ("s29", 29) not in project.table(
+        "products")
+    assert project.plan_json()["changes"] is False

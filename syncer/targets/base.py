@@ -60,10 +60,10 @@ class Batch:
     def size(self) -> int:
         return self.upsert_rows + self.deletes.height
 
-    def upsert_slices(self, rows: int = SLICE_ROWS) -> Iterator[pl.DataFrame]:
-        """The rows to write, at most about ``rows`` of them in memory at a time."""
+    def upsert_slices(self, rows: int | None = None) -> Iterator[pl.DataFrame]:
+        """The rows to write, about ``rows`` (SLICE_ROWS) of them in memory at a time."""
         if self.stream is not None:
-            yield from self.stream.slices(rows)
+            yield from self.stream.slices(rows or SLICE_ROWS)
         elif self.upserts.height:
             yield self.upserts
 
