@@ -19,10 +19,11 @@ from .planning import Planned
 from .profile import phase
 from .progress import Reporter
 from .project import Dataset, Project
-from .schema import HASH, KEY, ROW, SRC, Schema
+from .schema import KEY, ROW, SRC, Schema
 from .secrets import redact
 from .state import OP, StateStore
-from .targets.base import Batch, Driver, RowError
+from .targets import base
+from .targets.base import Batch, Driver, RowError, RowSource
 from .targets.registry import open_driver
 
 
@@ -146,13 +147,18 @@ class Executor:
             driver.prepare(dataset.spec, schema)
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
-        if driver.streams and driver.max_batch_rows is None:
+        batches: list[tuple[pl.DataFrame, pl.DataFrame, RowSource | None]]
+        if driver.streams and driver.max_batch_rows is None and (
+                changes.upserts.height > base.SLICE_ROWS):
             # one batch whose rows are read a slice at a time, by the journal and then the
-            # target: a first load of millions of rows is never whole in memory
+            # target: a first load of millions of rows is never whole in memory (fewer rows
+            # are read once, below, instead of once for each)
             batches = [(changes.upserts.empty(), changes.deletes, changes.upserts)]
         else:
+            with phase(item.id, "write"):  # the rows to write, read from where the plan left them
+                rows = changes.upserts.collect()
             batches = [(up, dels, None) for up, dels in
-                       _batches(changes.upserts.collect(), changes.deletes, driver.max_batch_rows)]
+                       _batches(rows, changes.deletes, driver.max_batch_rows)]
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
         for number, (upserts, deletes, stream) in enumerate(batches):

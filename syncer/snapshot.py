@@ -9,7 +9,7 @@ change costs a small write, like an LSM tree.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import io
 
@@ -22,9 +22,9 @@ OP = "__op"
 CHUNK_ROWS = 131_072
 
 
-def encode(frame: pl.DataFrame, compression: str = "lz4") -> bytes:
+def encode(frame: pl.DataFrame, compression: Literal["lz4", "zstd"] = "lz4") -> bytes:
     buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression=compression)  # type: ignore[arg-type]
+    frame.write_ipc(buffer, compression=compression)
     return buffer.getvalue()
 
 

@@ -223,7 +223,7 @@ def _upsert_sql(table: str, schema: Schema) -> str:
 def _stream(batch: Batch, schema: Schema) -> Any:
     """The batch's rows as an Arrow stream read one slice at a time (ADBC ingests it in the
     transaction it is given, so a first load of millions of rows is never whole in memory)."""
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped]
 
     tables = (_arrow(frame, schema, schema.names) for frame in batch.upsert_slices())
     first = next(tables, None)
