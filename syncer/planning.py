@@ -89,7 +89,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
             continue
         # reading rows needs polars, the planner and the readers: loaded here, on first use
         from .drift import actual_rows, compare, read_actual
-        from .planner import diff, samples
+        from .planner import diff, samples, with_key_hash
         from .sources.rows import duplicate_keys
         from .spool import Spool
 
@@ -98,11 +98,12 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
         spool = Spool()
         spools.append(spool)
         try:
-            # the spool outlives the plan: the apply reads the rows to write from it
+            # the spool outlives the plan: the apply reads the rows to write from it; each
+            # block is hashed by identity once here, not once per partition of the diff
             with phase(ds.id, "read"):
                 rows = stream_rows(ds)
                 for block in rows.batches:
-                    spool.write(block)
+                    spool.write(with_key_hash(block))
             with phase(ds.id, "snapshot"):
                 snapshot = load_snapshot(store, ds, rows.schema)
             if refresh is not None:

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
     from ..schema import Schema
 
-#: rows a streamed batch holds in memory at once (four state chunks)
-SLICE_ROWS = 524_288
+#: rows in a slice of a streamed batch (two state chunks); a driver may read one or two ahead
+SLICE_ROWS = 262_144
 
 
 class RowSource(Protocol):
@@ -61,7 +61,7 @@ class Batch:
         return self.upsert_rows + self.deletes.height
 
     def upsert_slices(self, rows: int | None = None) -> Iterator[pl.DataFrame]:
-        """The rows to write, about ``rows`` (SLICE_ROWS) of them in memory at a time."""
+        """The rows to write, about ``rows`` (SLICE_ROWS) at a time."""
         if self.stream is not None:
             yield from self.stream.slices(rows or SLICE_ROWS)
         elif self.upserts.height:

@@ -222,10 +222,14 @@ def _upsert_sql(table: str, schema: Schema) -> str:
 
 def _stream(batch: Batch, schema: Schema) -> Any:
     """The batch's rows as an Arrow stream read one slice at a time (ADBC ingests it in the
-    transaction it is given, so a first load of millions of rows is never whole in memory)."""
+    transaction it is given, so a first load of millions of rows is never whole in memory).
+    The next slice is read on a worker while ADBC writes this one: both release the GIL."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    tables = (_arrow(frame, schema, schema.names) for frame in batch.upsert_slices())
+    from ..sources.ahead import read_ahead
+
+    tables = read_ahead((_arrow(frame, schema, schema.names) for frame in batch.upsert_slices()),
+                        depth=1)
     first = next(tables, None)
     if first is None:
         first = _arrow(batch.upserts, schema, schema.names)
