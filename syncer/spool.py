@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import weakref
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -22,6 +23,8 @@ import polars as pl
 PENDING = 2
 #: a spool directory is named PREFIX + the pid of its process + "-" + a random part
 PREFIX = "syncer-spool-"
+#: a dead process's spool untouched this long is removed by the next syncer
+STALE_SECONDS = 600
 _swept = False
 
 
@@ -82,15 +85,22 @@ class Spool:
         self.close()
 
 
-def sweep(root: Path) -> list[Path]:
+def sweep(root: Path, stale: float = STALE_SECONDS) -> list[Path]:
     """Remove the spools of syncer processes that are gone (killed before they could clean
-    up: SIGKILL, a power cut); those of running processes are left alone.  Returns them."""
+    up: SIGKILL, a power cut) and untouched for ``stale`` seconds; those of running processes
+    are left alone (the age also spares a process this one cannot see, in another pid
+    namespace sharing the directory).  Returns what was removed."""
     removed: list[Path] = []
     if os.name != "posix":
         return removed  # os.kill(pid, 0) asks about a process on POSIX only
+    now = time.time()
     for path in root.glob(f"{PREFIX}*-*"):
         pid = path.name[len(PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        try:
+            old = now - path.stat().st_mtime >= stale
+        except OSError:
+            continue
+        if not pid.isdigit() or not old or _alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path)

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import polars as pl
@@ -43,9 +44,14 @@ def test_spools_of_killed_processes_are_swept_and_those_of_live_ones_kept(
     left = tmp_path / f"{PREFIX}{dead}-abc123"
     left.mkdir()
     (left / "000000.arrow").write_bytes(b"rows")
+    fresh = tmp_path / f"{PREFIX}{dead}-ghi789"  # maybe a process this one cannot see
+    fresh.mkdir()
     ours = tmp_path / f"{PREFIX}{os.getpid()}-def456"
     ours.mkdir()
     other = tmp_path / "syncer-spool-unnamed"
     other.mkdir()
+    hour_ago = time.time() - 3600
+    for path in (left, ours, other):
+        os.utime(path, (hour_ago, hour_ago))
     assert sweep(tmp_path) == [left]
-    assert not left.exists() and ours.exists() and other.exists()
+    assert not left.exists() and fresh.exists() and ours.exists() and other.exists()
