@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import polars as pl
 
@@ -86,10 +86,14 @@ class Executor:
                 notes.append(f"batch {batch.batch_id} of {batch.target}/{batch.dataset} is open, "
                              "but the dataset is no longer declared; left as it is")
                 continue
-            schema, reset, rows = self.store.journal_entry(batch.batch_id)
+            driver = self.driver(dataset)
+            schema, reset, rows = self.store.journal_entry(batch.batch_id,
+                                                           with_puts=not driver.streams)
             known = self._known_rows(dataset)
             replay = batch_from_delta(batch.batch_id, dataset, schema, reset, rows)
-            landed = self.driver(dataset).settle(replay, known)
+            if driver.streams:  # the rows it wrote are read only if the driver asks for them
+                replay = replace(replay, stream=self.store.journal_rows(batch.batch_id))
+            landed = driver.settle(replay, known)
             if landed:
                 self.store.fold_batch(batch.batch_id)
             else:
@@ -156,9 +160,9 @@ class Executor:
             batches = [(changes.upserts.empty(), changes.deletes, changes.upserts)]
         else:
             with phase(item.id, "write"):  # the rows to write, read from where the plan left them
-                rows = changes.upserts.collect()
+                collected = changes.upserts.collect()
             batches = [(up, dels, None) for up, dels in
-                       _batches(rows, changes.deletes, driver.max_batch_rows)]
+                       _batches(collected, changes.deletes, driver.max_batch_rows)]
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
         for number, (upserts, deletes, stream) in enumerate(batches):

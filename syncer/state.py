@@ -418,17 +418,17 @@ class StateStore:
                  hash_version(), schema.to_json(), snap.encode(dels) if dels.height else None,
                  now()))
 
-    def journal_entry(self, batch_id: str) -> tuple[Schema, bool, pl.DataFrame]:
-        """An open batch as it was written down: its schema, reset flag and rows (``__op``)."""
+    def journal_entry(self, batch_id: str, *, with_puts: bool = True
+                      ) -> tuple[Schema, bool, pl.DataFrame]:
+        """An open batch as it was written down: its schema, reset flag and rows (``__op``);
+        without ``with_puts``, only the deleted ones (see :meth:`journal_rows` for the rest)."""
         import polars as pl
         row = self.db.execute("SELECT schema_json, reset, dels, target, dataset FROM journal "
                               "WHERE batch_id=?", (batch_id,)).fetchone()
         if row is None:
             raise StateError(f"batch {batch_id} is not in the journal")
         schema_json, reset, dels, target, dataset = row
-        blobs = self.db.execute("SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? "
-                                "AND batch_id=? ORDER BY chunk", (target, dataset, batch_id))
-        puts = [snap.decode(b) for (b,) in blobs.fetchall()]
+        puts = (list(self.journal_rows(batch_id).slices(0)) if with_puts else [])
         parts = [p.with_columns(pl.lit("put").alias(OP)) for p in puts]
         if dels is not None:
             parts.append(snap.decode(dels).with_columns(pl.lit("del").alias(OP)))
@@ -438,6 +438,15 @@ class StateStore:
         empty = schema.empty_frame().with_columns(pl.lit("put").alias(OP)).clear()
         rows = pl.concat([empty, *parts], how="diagonal_relaxed")
         return schema, bool(reset), rows
+
+    def journal_rows(self, batch_id: str) -> JournalRows:
+        """An open batch's written rows, to be read a chunk at a time (a crashed first load of
+        millions of rows is settled without holding them)."""
+        row = self.db.execute("SELECT upserts, target, dataset FROM journal WHERE batch_id=?",
+                              (batch_id,)).fetchone()
+        if row is None:
+            raise StateError(f"batch {batch_id} is not in the journal")
+        return JournalRows(self, batch_id, *row)
 
     def fold_batch(self, batch_id: str, rejected: list[str] | None = None) -> None:
         """The target confirmed the batch: its rows become part of the snapshot (one transaction).
@@ -579,6 +588,27 @@ class StateStore:
             item["summary"] = json.loads(item["summary"]) if item["summary"] else []
             out.append(item)
         return out
+
+
+@dataclass(frozen=True)
+class JournalRows:
+    """The rows a journal entry wrote (a ``RowSource``): counted, and read chunk by chunk."""
+
+    store: StateStore
+    batch_id: str
+    height: int
+    target: str
+    dataset: str
+
+    def slices(self, rows: int) -> Iterator[pl.DataFrame]:
+        chunks = self.store.db.execute(
+            "SELECT chunk FROM snapshot_chunks WHERE target=? AND dataset=? AND batch_id=? "
+            "ORDER BY chunk", (self.target, self.dataset, self.batch_id)).fetchall()
+        for (chunk,) in chunks:
+            (blob,) = self.store.db.execute(
+                "SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? AND chunk=?",
+                (self.target, self.dataset, chunk)).fetchone()
+            yield snap.decode(blob)
 
 
 def _rebase(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:

@@ -304,6 +304,25 @@ def test_a_batch_that_landed_before_the_crash_is_folded_exactly_once(shop: Proje
         assert store.open_batches() == []
 
 
+def test_settling_a_batch_with_the_sqlite_target_reads_none_of_its_rows(
+        shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sqlite target tells a landed batch by its marker: a crashed first load of millions
+    of rows is settled without loading them."""
+    from syncer.state import JournalRows
+
+    shop.manifest(MANIFEST.split("  - name: log")[0])
+    crash_after_target_commit(shop.manifests, shop.state)
+    read: list[str] = []
+    monkeypatch.setattr(JournalRows, "slices",
+                        lambda self, rows: iter(read.append(self.batch_id) or ()))
+    result = shop.apply_ok()
+    assert "settled batch crashed-batch of shop/products: it had landed" in result.err
+    assert read == []
+    monkeypatch.undo()
+    assert shop.table("products") == {("A", "cup"): 1, ("B", "pot"): 1}
+    assert shop.plan_json()["changes"] is False
+
+
 def test_a_batch_that_never_landed_is_abandoned_and_sent_again(shop: Project) -> None:
     shop.manifest(MANIFEST.split("  - name: log")[0].replace("products", "log")
                   .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
