@@ -155,8 +155,8 @@ class Executor:
         if driver.streams and driver.max_batch_rows is None and (
                 changes.upserts.height > base.SLICE_ROWS):
             # one batch whose rows are read a slice at a time, by the journal and then the
-            # target: a first load of millions of rows is never whole in memory (fewer rows
-            # are read once, below, instead of once for each)
+            # target: a first load of millions of rows is never whole in memory (a smaller
+            # batch is read once, below, rather than once by each of them)
             batches = [(changes.upserts.empty(), changes.deletes, changes.upserts)]
         else:
             with phase(item.id, "write"):  # the rows to write, read from where the plan left them
