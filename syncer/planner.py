@@ -58,10 +58,10 @@ class Rows:
         if self.everything:
             return self.source.collect()
         if not self.keys.height:
-            return self.source.clear().collect()
+            return self.empty()
         # block by block: memory holds the rows found and one group of blocks, however large
         # the source
-        return pl.concat([self.source.clear().collect(), *self.slices(COLLECT_ROWS)])
+        return pl.concat([self.empty(), *self.slices(COLLECT_ROWS)])
 
     def empty(self) -> pl.DataFrame:
         """No rows, with the columns of these."""

@@ -355,11 +355,7 @@ class StateStore:
                 if wanted is not None and column == "data" and not self._holds(
                         target, dataset, chunk, wanted):
                     continue
-                # one blob at a time: a chunk that is skipped is never read from disk
-                (blob,) = self.db.execute(
-                    f"SELECT {column} FROM snapshot_chunks WHERE target=? AND dataset=? AND "
-                    "chunk=?", (target, dataset, chunk)).fetchone()
-                part = snap.decode(blob)
+                part = snap.decode(self._blob(target, dataset, chunk, column))
                 parts.append(part.join(wanted, on=KEY, how="semi") if wanted is not None else part)
             puts = pl.concat(parts, how="diagonal_relaxed") if parts else None
             gone = snap.decode(dels) if dels is not None else None
@@ -373,9 +369,14 @@ class StateStore:
         """Whether the chunk holds one of ``wanted``, told by its identities (a tenth of its
         size): chunks written a slice at a time cover overlapping key ranges, so a range
         alone would send a lookup through the rows of many chunks."""
-        (blob,) = self.db.execute("SELECT keys FROM snapshot_chunks WHERE target=? AND "
-                                  "dataset=? AND chunk=?", (target, dataset, chunk)).fetchone()
+        blob = self._blob(target, dataset, chunk, "keys")
         return blob is None or snap.decode(blob, [KEY]).join(wanted, on=KEY, how="semi").height > 0
+
+    def _blob(self, target: str, dataset: str, chunk: int, column: str) -> Any:
+        """One chunk's ``column`` ("data" or "keys"), read alone: a chunk that is skipped is
+        never read from disk."""
+        return self.db.execute(f"SELECT {column} FROM snapshot_chunks WHERE target=? AND "
+                               "dataset=? AND chunk=?", (target, dataset, chunk)).fetchone()[0]
 
     def snapshot(self, target: str, dataset: str) -> pl.DataFrame | None:
         """The applied rows: the base plus every batch folded since, replayed in order."""
@@ -605,10 +606,7 @@ class JournalRows:
             "SELECT chunk FROM snapshot_chunks WHERE target=? AND dataset=? AND batch_id=? "
             "ORDER BY chunk", (self.target, self.dataset, self.batch_id)).fetchall()
         for (chunk,) in chunks:
-            (blob,) = self.store.db.execute(
-                "SELECT data FROM snapshot_chunks WHERE target=? AND dataset=? AND chunk=?",
-                (self.target, self.dataset, chunk)).fetchone()
-            yield snap.decode(blob)
+            yield snap.decode(self.store._blob(self.target, self.dataset, chunk, "data"))
 
 
 def _rebase(db: sqlite3.Connection, target: str, dataset: str, frame: pl.DataFrame) -> None:
