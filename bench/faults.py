@@ -41,8 +41,8 @@ from torture import HELD, Versions, start_servers  # noqa: E402
 from syncer.emulators.base import FaultConfig  # noqa: E402
 from syncer.errors import SyncError  # noqa: E402
 from syncer.targets import http  # noqa: E402
-from syncer.targets.hexabase import HexabaseDriver  # noqa: E402
-from syncer.targets.zilliz import ZillizDriver  # noqa: E402
+from syncer.targets.hexabase.driver import HexabaseDriver  # noqa: E402
+from syncer.targets.zilliz.driver import ZillizDriver  # noqa: E402
 from tests.conftest import api_apply, api_plan  # noqa: E402
 
 #: manifest settings of the fault runs: small imports, a short client timeout and import timeout

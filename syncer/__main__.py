@@ -1,3 +1,3 @@
-from syncer.cli import run
+from .cli import run
 
 run()

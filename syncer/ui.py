@@ -22,13 +22,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .plan import Plan, format_value
-from .progress import Reporter
+from .model.plan import Plan, format_value
+from .sync.progress import Reporter
 from .secrets import redact
 
 if TYPE_CHECKING:
-    from .executor import ApplyResult
-    from .planner import RowChange
+    from .sync.execute import ApplyResult
+    from .sync.diff import RowChange
 
 _OPS = {"+": "green", "~": "yellow", "-": "red"}
 

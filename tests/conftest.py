@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from syncer import runner
+from syncer.sync import session as runner
 from syncer.cli import main
 
 pytest_plugins = ["tests.fixtures.hexabase", "tests.fixtures.zilliz"]

@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from syncer.errors import SyncError
-from syncer.manifest import DatasetSpec
-from syncer.project import Dataset, load_project
+from syncer.model.manifest import DatasetSpec
+from syncer.model.project import Dataset, load_project
 from syncer.sources import load_rows
 from syncer.sources.readers import read_file
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncer.state import StateStore
+from syncer.state.sqlite import StateStore
 from tests.conftest import Project, csv_text
 
 MANIFEST = """\
@@ -135,7 +135,7 @@ def test_an_unfinished_run_is_shown_as_such(shop: Project) -> None:
 def test_an_interrupted_or_crashed_run_is_recorded_as_such(
         shop: Project, monkeypatch: pytest.MonkeyPatch, raised: type[BaseException], code: int,
         outcome: str) -> None:
-    from syncer.targets.sqlite import SqliteDriver
+    from syncer.targets.sqlite.driver import SqliteDriver
 
     def explode(self: Any, batch: Any) -> Any:
         raise raised("stop")

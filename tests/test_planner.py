@@ -7,9 +7,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from syncer import planner
-from syncer.manifest import DatasetSpec
-from syncer.schema import KEY, ROW, SRC, Schema
+from syncer.sync import diff as planner
+from syncer.model.manifest import DatasetSpec
+from syncer.model.schema import KEY, ROW, SRC, Schema
 
 
 def _rows(schema: Schema, values: dict[str, str]) -> pl.DataFrame:

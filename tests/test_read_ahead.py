@@ -61,7 +61,7 @@ def test_a_csv_error_in_a_later_block_is_reported_with_its_line(tmp_path) -> Non
     """Through the real reader: blocks parsed ahead still surface a bad row as a SourceError
     naming its line, after the good blocks before it."""
     from syncer.errors import SourceError
-    from syncer.manifest import SourceSpec
+    from syncer.model.manifest import SourceSpec
     from syncer.sources.readers import read_file
 
     rows = "".join(f"{i},name {i}\n" for i in range(500_000))  # some 8 MB: several blocks

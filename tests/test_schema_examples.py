@@ -48,7 +48,7 @@ EXAMPLES = example_manifests()
 
 @pytest.fixture(scope="module")
 def validator() -> jsonschema.Draft202012Validator:
-    from syncer.project import json_schema
+    from syncer.model.project import json_schema
 
     schema = json_schema()
     jsonschema.Draft202012Validator.check_schema(schema)

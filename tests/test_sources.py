@@ -315,7 +315,7 @@ def test_a_recorded_type_change_keeps_later_plans_exact(project: Project) -> Non
     (["true", "False", "on", None], [True, False, True, None]),        # plain and other mixed
 ])
 def test_booleans_read_the_same_whichever_spelling(values: list, expected: list) -> None:
-    from syncer.schema import Column, Schema
+    from syncer.model.schema import Column, Schema
     from syncer.sources.normalise import normalise
 
     schema = Schema((Column("ok", "boolean", "ok"),), ())
@@ -327,7 +327,7 @@ def test_booleans_read_the_same_whichever_spelling(values: list, expected: list)
 
 def test_a_word_that_is_no_boolean_is_refused_among_plain_ones() -> None:
     from syncer.errors import SourceError
-    from syncer.schema import Column, Schema
+    from syncer.model.schema import Column, Schema
     from syncer.sources.normalise import normalise
 
     schema = Schema((Column("ok", "boolean", "ok"),), ())

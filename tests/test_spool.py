@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from syncer.spool import PREFIX, Spool, sweep
+from syncer.sources.spool import PREFIX, Spool, sweep
 
 
 def test_blocks_come_back_in_the_order_they_were_written() -> None:

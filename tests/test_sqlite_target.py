@@ -124,8 +124,8 @@ def test_a_first_load_read_in_many_slices_is_one_batch_and_one_transaction(
     their key ranges overlap) still give the next plan every old value it shows."""
     monkeypatch.setattr("syncer.sources.readers._BLOCK", 64)
     monkeypatch.setattr("syncer.targets.base.SLICE_ROWS", 7)
-    monkeypatch.setattr("syncer.snapshot.CHUNK_ROWS", 3)
-    from syncer import snapshot
+    monkeypatch.setattr("syncer.state.chunks.CHUNK_ROWS", 3)
+    from syncer.state import chunks as snapshot
     slices: list[int] = []
     chunks_of = snapshot.chunks
     monkeypatch.setattr(snapshot, "chunks", lambda frame: slices.append(frame.height) or

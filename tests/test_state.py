@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from syncer import planning
+from syncer.sync import plan as planning
 from syncer.errors import LockError
-from syncer.lock import StateLock
-from syncer.state import StateStore
+from syncer.state.lock import StateLock
+from syncer.state.sqlite import StateStore
 from tests.conftest import REPO, Project, crash_after_target_commit, csv_text, expected_rows
 
 MANIFEST = """\
@@ -55,7 +55,7 @@ class Holder:
     """Another process that holds the apply lock until told to let go."""
 
     def __init__(self, state: Path) -> None:
-        code = ("import sys\nfrom pathlib import Path\nfrom syncer.lock import StateLock\n"
+        code = ("import sys\nfrom pathlib import Path\nfrom syncer.state.lock import StateLock\n"
                 f"lock = StateLock(Path({str(state)!r}))\nlock.acquire('apply')\n"
                 "print('held', flush=True)\nsys.stdin.readline()\nlock.release()\n")
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -231,7 +231,7 @@ def test_a_no_change_plan_loads_no_row_machinery(shop: Project) -> None:
     script = ("import sys; from syncer.cli import main\n"
               "sys.argv = ['syncer', 'plan', '-m', 'manifests', '--state', sys.argv[1], '--json']\n"
               "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
-              "heavy = [m for m in ('polars', 'pyarrow', 'syncer.sources.rows', 'syncer.executor')"
+              "heavy = [m for m in ('polars', 'pyarrow', 'syncer.sources.rows', 'syncer.sync.execute')"
               " if m in sys.modules]\n"
               "print('HEAVY', heavy, code, file=sys.stderr)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -308,7 +308,7 @@ def test_settling_a_batch_with_the_sqlite_target_reads_none_of_its_rows(
         shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sqlite target tells a landed batch by its marker: a crashed first load of millions
     of rows is settled without loading them."""
-    from syncer.state import JournalRows
+    from syncer.state.sqlite import JournalRows
 
     shop.manifest(MANIFEST.split("  - name: log")[0])
     crash_after_target_commit(shop.manifests, shop.state)
@@ -459,9 +459,9 @@ def test_a_lookup_reads_the_rows_of_only_the_chunks_that_hold_the_keys(
     identity reads the small identity blobs to find the one chunk that holds them."""
     import polars as pl
 
-    from syncer import snapshot as snap
-    from syncer.manifest import DatasetSpec
-    from syncer.schema import Schema
+    from syncer.state import chunks as snap
+    from syncer.model.manifest import DatasetSpec
+    from syncer.model.schema import Schema
 
     monkeypatch.setattr(snap, "CHUNK_ROWS", 4)
     spec = DatasetSpec.model_validate({"name": "items", "source": "x.csv", "mode": "upsert",

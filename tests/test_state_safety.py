@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from syncer import runner
-from syncer.state import StateStore
+from syncer.sync import session as runner
+from syncer.state.sqlite import StateStore
 from tests.conftest import REPO, Project, api_apply, csv_text, run_subprocess
 from tests.targets.test_hexabase_e2e import TOKEN, _products, hx  # noqa: F401  (fixture)
 from tests.targets.test_hexabase_e2e import Project as HxProject
@@ -68,7 +68,7 @@ def test_damage_in_a_large_state_is_reported_by_the_query_that_finds_it(
     """A large state closed cleanly is opened without reading every page (a no-change plan
     costs the same whatever the size); damage is then reported by whichever query meets it,
     with the same message, and nothing is written."""
-    from syncer import state
+    from syncer.state import sqlite as state
 
     monkeypatch.setattr(state, "FULL_CHECK_BYTES", 0)
     assert not Path(f"{shop.state}-wal").exists()
@@ -181,7 +181,7 @@ def test_sigkill_during_state_commits_never_leaves_it_unreadable(shop: Project) 
 # -- a real dead holder ---------------------------------------------------------------------------
 
 def test_a_lock_held_by_a_killed_process_is_taken_over_and_reported(shop: Project) -> None:
-    code = ("import os, signal, sys\nfrom pathlib import Path\nfrom syncer.lock import StateLock\n"
+    code = ("import os, signal, sys\nfrom pathlib import Path\nfrom syncer.state.lock import StateLock\n"
             f"StateLock(Path({str(shop.state)!r})).acquire('apply')\n"
             "print(os.getpid(), flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -25,8 +25,8 @@ import pytest
 
 from syncer.emulators.base import running
 from syncer.emulators.hexabase import HexabaseEmulator
-from syncer.health import Status
-from syncer.watch import EventFormatter, WatchConfig, WatchSet, _glob_regex
+from syncer.watch.health import Status
+from syncer.watch.loop import EventFormatter, WatchConfig, WatchSet, _glob_regex
 from tests.conftest import REPO, run_subprocess
 from tests.fixtures.hexabase import SAMPLE_SCHEMA
 
@@ -379,7 +379,7 @@ def test_glob_regex_matches_what_glob_finds(tmp_path: Path, pattern: str) -> Non
 
 
 def test_watch_set_lists_directories_and_maps_paths_to_datasets(shop: Path) -> None:
-    from syncer.project import load_project
+    from syncer.model.project import load_project
 
     write(shop / "logs" / "a" / "1.csv", csv({"x": 1.0}))
     write(shop / "manifests" / "logs.yaml", SHOP.replace("name: shop", "name: logs").replace(
@@ -439,8 +439,8 @@ def test_json_log_lines_carry_the_fields() -> None:
 def test_a_source_still_being_written_is_waited_for(tmp_path: Path) -> None:
     """Repeated writes to one file are one event: planning waits until the file was quiet for a
     step, so a file copied in place is not read half-way (its missing tail planned as deletes)."""
-    from syncer.project import load_project
-    from syncer.watch import Watcher
+    from syncer.model.project import load_project
+    from syncer.watch.loop import Watcher
 
     write(tmp_path / "manifests" / "shop.yaml", SHOP)
     write(tmp_path / "data" / "products.csv", csv({"a": 1.0}))

@@ -10,9 +10,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import runner
+from ..sync import session as runner
 from ..errors import SyncError
-from ..plan import SavedPlan
+from ..model.plan import SavedPlan
 from ..profile import report
 from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
                   render_result)

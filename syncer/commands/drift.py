@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .. import runner
+from ..sync import session as runner
 from ..errors import SyncError
 from ..secrets import redact
 from ..ui import _sample, console
@@ -30,7 +30,7 @@ def drift(
     selection = make_selection(manifests, state, target, dataset)
     _, datasets = runner.load(selection)
     with runner.open_state(selection.state, write=False) as store, runner.Drivers() as drivers:
-        from ..drift import check
+        from ..sync.refresh import check
 
         found = check(store, datasets, drivers.of)
     drifted = any(d.drift.has_drift for d in found)
@@ -72,7 +72,7 @@ def adopt(
     ds = datasets[0]
     with runner.locked_state(selection.state, "adopt") as (store, _lock), \
             runner.Drivers() as drivers:
-        from ..drift import adopt as adopt_rows
+        from ..sync.refresh import adopt as adopt_rows
 
         rows = adopt_rows(store, ds, drivers.of(ds))
     if json_out:

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import runner
+from ..sync import session as runner
 from ..ui import console, info, verbose
 from .options import DatasetOpt, JsonOpt, NoColor, StateOpt, TargetOpt
 
@@ -28,7 +28,7 @@ def history(
     no_color: NoColor = False,
 ) -> None:
     """List the recorded applies: when, who, where, Git commit, outcome, per-dataset counts."""
-    from ..state import StateStore
+    from ..state.sqlite import StateStore
 
     with StateStore(runner.state_path(state), create=False) as store:
         runs = [_run(r) for r in reversed(store.runs())]

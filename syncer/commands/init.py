@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from ..errors import SyncError
-from ..project import json_schema
+from ..model.project import json_schema
 from ..ui import console, info
 from .options import NoColor
 

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import runner, ui
+from .. import ui
+from ..sync import session as runner
 
 Manifests = Annotated[Path, typer.Option("-m", "--manifests", help="Manifest directory (or one file).")]
 StateOpt = Annotated[Optional[Path], typer.Option(

@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import runner
+from ..sync import session as runner
 from ..errors import SyncError
-from ..plan import markdown
+from ..model.plan import markdown
 from ..secrets import redact
 from ..profile import report
 from ..ui import ReadStatus, console, render_plan, render_profile

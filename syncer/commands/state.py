@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .. import runner
+from ..sync import session as runner
 from ..errors import SyncError
 from ..ui import console
 from .options import JsonOpt, NoColor, StateOpt
@@ -19,7 +19,7 @@ state_app = typer.Typer(no_args_is_help=True, help="Inspect and manage the state
 @state_app.command("list")
 def state_list(state: StateOpt = None, json_out: JsonOpt = False, no_color: NoColor = False) -> None:
     """List the datasets recorded in the state."""
-    from ..state import StateStore
+    from ..state.sqlite import StateStore
 
     with StateStore(runner.state_path(state), create=False) as store:
         items = store.datasets()
@@ -45,7 +45,7 @@ def state_show(
     no_color: NoColor = False,
 ) -> None:
     """Show one dataset's state record and its first applied rows."""
-    from ..state import StateStore
+    from ..state.sqlite import StateStore
 
     with StateStore(runner.state_path(state), create=False) as store:
         match = [s for s in store.datasets() if dataset in (s.id, s.dataset)]
@@ -94,7 +94,7 @@ def state_backup(
     no_color: NoColor = False,
 ) -> None:
     """Copy the state database to FILE, consistently, even while an apply or watch runs."""
-    from ..state import StateStore
+    from ..state.sqlite import StateStore
 
     with StateStore(runner.state_path(state), create=False) as store:
         store.backup(file)

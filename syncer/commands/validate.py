@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .. import runner
+from ..sync import session as runner
 from ..errors import ManifestError, Problem, SourceError, SyncError
-from ..project import json_schema
+from ..model.project import json_schema
 from ..secrets import redact
 from ..ui import console
 from .options import JsonOpt, Manifests, NoColor

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .. import runner
+from ..sync import session as runner
 from .options import Manifests, StateOpt
 
 
@@ -34,8 +34,8 @@ def watch(
                              "(default: $SYNCER_LOG_FORMAT, else text).")] = None,
 ) -> None:
     """Reconcile everything, then apply each change to the manifests or sources as it happens."""
-    from ..health import HealthServer, Status
-    from ..watch import StopSignals, WatchConfig, Watcher, configure_logging, event
+    from ..watch.health import HealthServer, Status
+    from ..watch.loop import StopSignals, WatchConfig, Watcher, configure_logging, event
 
     config = WatchConfig.resolve(manifests, runner.state_path(state), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,

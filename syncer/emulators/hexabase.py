@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from syncer.emulators.base import (
+from .base import (
     EmulatorApp,
     FaultConfig,
     FaultInjector,

@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from syncer.emulators.base import (
+from .base import (
     EmulatorApp,
     FaultConfig,
     Handler,

@@ -10,7 +10,7 @@ import csv
 import json
 from pathlib import Path
 
-from ..manifest import SourceSpec
+from ..model.manifest import SourceSpec
 
 
 def line_of_offset(text: str, offset: int) -> int:

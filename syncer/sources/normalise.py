@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import SourceError
-from ..schema import ROW, Column, Schema
+from ..model.schema import ROW, Column, Schema
 
 LineLookup = Callable[[list[int]], dict[int, int]]
 

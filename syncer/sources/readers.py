@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from ..errors import SourceError
-from ..manifest import SourceSpec
+from ..model.manifest import SourceSpec
 from .ahead import read_ahead
 from .lines import line_of_offset
 

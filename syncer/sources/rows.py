@@ -9,8 +9,8 @@ from functools import partial
 import polars as pl
 
 from ..errors import SourceError
-from ..project import Dataset
-from ..schema import KEY, ROW, SRC, Schema, display_key
+from ..model.project import Dataset
+from ..model.schema import KEY, ROW, SRC, Schema, display_key
 from .lines import record_lines
 from .normalise import normalise
 from .readers import read_file

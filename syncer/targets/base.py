@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from ..manifest import DatasetSpec, TargetSpec
+from ..model.manifest import DatasetSpec, TargetSpec
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from ..schema import Schema
+    from ..model.schema import Schema
 
 #: rows in a slice of a streamed batch (two state chunks); a driver may read one or two ahead
 SLICE_ROWS = 262_144

@@ -9,12 +9,12 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
-from ..manifest import DatasetSpec, TargetSpec
+from ..model.manifest import DatasetSpec, TargetSpec
 from .base import Driver
-from .hexabase_config import HexabaseDataset, HexabaseTarget
-from .milvus_config import MilvusDataset, MilvusTarget
-from .sqlite_config import SqliteTarget
-from .zilliz_config import ZillizDataset, ZillizTarget
+from .hexabase.config import HexabaseDataset, HexabaseTarget
+from .milvus.config import MilvusDataset, MilvusTarget
+from .sqlite.config import SqliteTarget
+from .zilliz.config import ZillizDataset, ZillizTarget
 
 
 @dataclass(frozen=True)
@@ -27,10 +27,10 @@ class TargetType:
 
 
 TARGET_TYPES: dict[str, TargetType] = {
-    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite:SqliteDriver"),
-    "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase:HexabaseDriver"),
-    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus:MilvusDriver"),
-    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz:ZillizDriver"),
+    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver"),
+    "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase.driver:HexabaseDriver"),
+    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver"),
+    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver"),
 }
 
 

@@ -20,7 +20,7 @@ import pytest
 pymilvus = pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-import syncer.targets.milvus as milvus_module  # noqa: E402
+import syncer.targets.milvus.driver as milvus_module  # noqa: E402
 from syncer.errors import TargetError  # noqa: E402
 from tests.conftest import TargetProject
 

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-import syncer.targets.zilliz as zilliz_driver
+import syncer.targets.zilliz.driver as zilliz_driver
 from syncer.emulators.base import FaultConfig, Request, Response
 from syncer.emulators.zilliz import ZillizEmulator
-from syncer.state import StateStore
+from syncer.state.sqlite import StateStore
 from tests.fixtures.zilliz import CLUSTER_ID, S3Server, ZillizServer, zilliz_emulator
 from tests.conftest import TargetProject, crash_after_target_commit
 

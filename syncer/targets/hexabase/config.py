@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from ..manifest import DatasetSpec, TargetSpec
+from ...model.manifest import DatasetSpec, TargetSpec
 
 SPECIAL_COLUMNS = ("_status_", "_group_id_")
 

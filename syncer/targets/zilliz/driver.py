@@ -40,13 +40,13 @@ from typing import Any
 import httpx
 import polars as pl
 
-from ..errors import TargetError
-from ..manifest import DatasetSpec
-from ..schema import Schema
-from ..secrets import redact, register
-from .base import Batch, RowError
-from .http import Http, OutcomeUnknown, message_of
-from .milvus import (
+from ...errors import TargetError
+from ...model.manifest import DatasetSpec
+from ...model.schema import Schema
+from ...secrets import redact, register
+from ..base import Batch, RowError
+from ..http import Http, OutcomeUnknown, message_of
+from ..milvus.driver import (
     MAX_VARCHAR,
     Field,
     _in_filter,
@@ -55,7 +55,7 @@ from .milvus import (
     declared_fields,
     schema_differences,
 )
-from .zilliz_config import ZillizDataset, ZillizStage, ZillizTarget
+from .config import ZillizDataset, ZillizStage, ZillizTarget
 
 #: the service refuses a job when the collection has this many pending or running jobs
 MAX_PENDING_JOBS = 10_000
@@ -429,7 +429,7 @@ class ZillizDriver:
         time by offset; nothing when the collection does not exist.  Offset paging reaches the
         service's query window (16 384 entities) and no further: a larger collection is refused
         with a clear message rather than read in part."""
-        from ..drift import frame_of
+        from ...sync.refresh import frame_of
 
         spec = _spec(dataset)
         name = spec.alias if spec.alias else spec.table_name

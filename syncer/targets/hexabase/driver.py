@@ -23,12 +23,12 @@ from typing import Any
 import httpx
 import polars as pl
 
-from ..errors import TargetError
-from ..manifest import DatasetSpec
-from ..schema import Schema
-from .base import Batch, RowError
-from .hexabase_config import SPECIAL_COLUMNS, HexabaseTarget
-from .http import Http, OutcomeUnknown, message_of
+from ...errors import TargetError
+from ...model.manifest import DatasetSpec
+from ...model.schema import Schema
+from ..base import Batch, RowError
+from .config import SPECIAL_COLUMNS, HexabaseTarget
+from ..http import Http, OutcomeUnknown, message_of
 
 NO_QUEUE_LIMIT = 100
 DELETE = "_delete_"
@@ -63,7 +63,7 @@ class HexabaseDriver:
         token = response.json().get("token")
         if not isinstance(token, str):
             raise TargetError(f"hexabase target '{self.target.name}': login answered no token")
-        from ..secrets import register
+        from ...secrets import register
 
         register(token)
         self._token = token
@@ -272,7 +272,7 @@ class HexabaseDriver:
                   ) -> Iterator[pl.DataFrame]:
         """The datastore's items, one items/search page at a time (display ids, numbers as
         numbers); a field never set for an item reads as null."""
-        from ..drift import frame_of
+        from ...sync.refresh import frame_of
 
         path = f"{self._datastore_path(dataset)}/items/search"
         seen = 0

@@ -13,8 +13,8 @@ from typing import Any
 
 import polars as pl
 
-from .manifest import DatasetSpec
-from .schema import HASH, KEY, ROW, SRC, Schema, display_key
+from ..model.manifest import DatasetSpec
+from ..model.schema import HASH, KEY, ROW, SRC, Schema, display_key
 
 OLD = "__h_old"
 SAMPLES = 3

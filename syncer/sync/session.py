@@ -15,18 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import ApplyFailed, PlanError
-from .lock import StateLock
-from .plan import SavedPlan
-from .planning import Planned, build_plan
+from ..errors import ApplyFailed, PlanError
+from ..state.lock import StateLock
+from ..model.plan import SavedPlan
+from .plan import Planned, build_plan
 from .progress import Reporter
-from .project import Project, load_project
-from .state import StateStore
-from .targets.base import Driver
-from .targets.registry import open_driver
+from ..model.project import Project, load_project
+from ..state.sqlite import StateStore
+from ..targets.base import Driver
+from ..targets.registry import open_driver
 
 if TYPE_CHECKING:
-    from .executor import ApplyResult
+    from .execute import ApplyResult
 
 DEFAULT_STATE = Path("state/syncer.db")
 
@@ -142,7 +142,7 @@ class Applier:
         self.reporter = reporter or Reporter()
         self.allow_deletes = allow_deletes
         self.project, self.datasets = load(selection)
-        from .executor import Executor  # the write path: loaded by the commands that write
+        from .execute import Executor  # the write path: loaded by the commands that write
 
         self.executor = Executor(self.project, store, self.reporter)
         self._planned: list[Planned] = []

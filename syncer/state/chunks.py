@@ -16,7 +16,7 @@ import io
 if TYPE_CHECKING:
     import polars as pl
 
-from .schema import HASH, KEY
+from ..model.schema import HASH, KEY
 
 OP = "__op"
 CHUNK_ROWS = 131_072

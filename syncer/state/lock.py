@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from .errors import LockError
+from ..errors import LockError
 
 
 @dataclass(frozen=True)

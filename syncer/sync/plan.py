@@ -10,21 +10,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .errors import ManifestError, Problem, SourceError
-from .plan import DatasetPlan, Plan
-from .profile import phase
-from .project import Dataset, Project
-from .schema import HASH, KEY, Schema, hash_version
-from .sources.fingerprint import fingerprint, unchanged
-from .state import StateStore
+from ..errors import ManifestError, Problem, SourceError
+from ..model.plan import DatasetPlan, Plan
+from ..profile import phase
+from ..model.project import Dataset, Project
+from ..model.schema import HASH, KEY, Schema, hash_version
+from ..sources.fingerprint import fingerprint, unchanged
+from ..state.sqlite import StateStore
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from .drift import Drift
-    from .sources.rows import RowStream
-    from .spool import Spool
-    from .targets.base import Driver
+    from .refresh import Drift
+    from ..sources.rows import RowStream
+    from ..sources.spool import Spool
+    from ..targets.base import Driver
 
 Progress = Callable[[str], None]
 
@@ -88,10 +88,10 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                      record_only=stamps != state.fingerprint))
             continue
         # reading rows needs polars, the planner and the readers: loaded here, on first use
-        from .drift import actual_rows, compare, read_actual
-        from .planner import diff, samples, with_key_hash
-        from .sources.rows import duplicate_keys
-        from .spool import Spool
+        from .refresh import actual_rows, compare, read_actual
+        from .diff import diff, samples, with_key_hash
+        from ..sources.rows import duplicate_keys
+        from ..sources.spool import Spool
 
         drifted: Drift | None = None
         back = Spool()
@@ -163,7 +163,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
 
 def stream_rows(dataset: Dataset) -> RowStream:
     """The dataset's rows as they are read (the readers load on first use)."""
-    from .sources.rows import stream_rows as read
+    from ..sources.rows import stream_rows as read
 
     return read(dataset)
 

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from ..manifest import StrictModel, TargetSpec
-from .milvus_config import MilvusDataset
+from ...model.manifest import StrictModel, TargetSpec
+from ..milvus.config import MilvusDataset
 
 _S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+(/.*)?$")

@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, create_model
 from typing import Literal
 
-from . import secrets
-from .errors import ManifestError, Problem
+from .. import secrets
+from ..errors import ManifestError, Problem
 from .manifest import ColumnSpec, DatasetSpec, SourceSpec, TargetSpec
-from .targets.registry import TARGET_TYPES
+from ..targets.registry import TARGET_TYPES
 from .yaml_lines import LineMap, PathKey, load_yaml
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -77,7 +77,7 @@ class Project:
 
     def select(self, target: str | None = None, dataset: str | None = None) -> list[Dataset]:
         """Datasets matching the filters; an unknown name is an error, not an empty selection."""
-        from .errors import SyncError
+        from ..errors import SyncError
 
         chosen = [d for d in self.datasets
                   if (target is None or d.target.name == target)

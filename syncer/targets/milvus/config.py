@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from ..manifest import DatasetSpec, TargetSpec
+from ...model.manifest import DatasetSpec, TargetSpec
 
 #: what Milvus accepts as a collection, alias or field name
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

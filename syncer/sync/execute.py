@@ -13,18 +13,18 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from .errors import SyncError, TargetError
-from .plan import DatasetPlan
-from .planning import Planned
-from .profile import phase
+from ..errors import SyncError, TargetError
+from ..model.plan import DatasetPlan
+from .plan import Planned
+from ..profile import phase
 from .progress import Reporter
-from .project import Dataset, Project
-from .schema import KEY, ROW, SRC, Schema
-from .secrets import redact
-from .state import OP, StateStore
-from .targets import base
-from .targets.base import Batch, Driver, RowError, RowSource
-from .targets.registry import open_driver
+from ..model.project import Dataset, Project
+from ..model.schema import KEY, ROW, SRC, Schema
+from ..secrets import redact
+from ..state.sqlite import OP, StateStore
+from ..targets import base
+from ..targets.base import Batch, Driver, RowError, RowSource
+from ..targets.registry import open_driver
 
 
 @dataclass
@@ -230,7 +230,7 @@ def _frame_of(batch: Batch, kind: str) -> pl.DataFrame:
 
 def _where(batch: Batch, dataset: Dataset, error: RowError) -> str:
     """``file:line`` of a rejected row, so the message points at the source to fix."""
-    from .sources.lines import record_lines
+    from ..sources.lines import record_lines
 
     frame = _frame_of(batch, error.kind)
     if error.kind == "delete" or SRC not in frame.columns:

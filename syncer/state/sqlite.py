@@ -23,10 +23,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import polars as pl
 
-from .errors import StateError
-from .schema import HASH, KEY, Schema, hash_version
-from . import snapshot as snap
-from .sources.fingerprint import FileStamp
+from ..errors import StateError
+from ..model.schema import HASH, KEY, Schema, hash_version
+from . import chunks as snap
+from ..sources.fingerprint import FileStamp
 
 OP = snap.OP
 

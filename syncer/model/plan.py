@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import PlanError
-from .secrets import redact
+from ..errors import PlanError
+from ..secrets import redact
 
 if TYPE_CHECKING:
-    from .drift import Drift
-    from .planner import Diff, RowChange
+    from ..sync.refresh import Drift
+    from ..sync.diff import Diff, RowChange
 
 FORMAT_VERSION = 1
 

@@ -8,7 +8,7 @@
                    that are due (not backing off); every ``interval`` re-plan everything
 
 A reconcile goes through the same building blocks as ``syncer apply`` (settle the journal,
-:func:`~syncer.planning.build_plan`, :class:`~syncer.executor.Executor`), one dataset at a time, so
+:func:`~syncer.sync.plan.build_plan`, :class:`~syncer.sync.execute.Executor`), one dataset at a time, so
 a bad source or a target that is down only holds up its own datasets: they back off exponentially
 (capped) and are retried, and the process never exits because of them.
 
@@ -39,15 +39,15 @@ from typing import Any, TextIO
 
 import watchfiles
 
-from .errors import StateError, SyncError, TargetError
-from .executor import Executor
+from ..errors import StateError, SyncError, TargetError
+from ..sync.execute import Executor
 from .health import Status
-from .lock import StateLock
-from .planning import Planned, build_plan
-from .project import Dataset, Project, load_project
-from .runner import run_info
-from .secrets import redact
-from .state import StateStore
+from ..state.lock import StateLock
+from ..sync.plan import Planned, build_plan
+from ..model.project import Dataset, Project, load_project
+from ..sync.session import run_info
+from ..secrets import redact
+from ..state.sqlite import StateStore
 
 log = logging.getLogger("syncer.watch")
 
@@ -716,7 +716,7 @@ class Watcher:
 
     def _check_drift(self, ds: Dataset, run: _Run) -> None:
         """Read the target back and report drift (log and metric); nothing is repaired."""
-        from .drift import check
+        from ..sync.refresh import check
 
         try:
             [found] = check(run.store, [ds], run.executor.driver)

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..manifest import TargetSpec
+from ...model.manifest import TargetSpec
 
 
 class SqliteTarget(TargetSpec):

@@ -28,11 +28,11 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import TargetError
-from ..manifest import DatasetSpec
-from ..schema import Column, Schema
-from .base import Batch, RowError
-from .milvus_config import MilvusDataset, MilvusTarget
+from ...errors import TargetError
+from ...model.manifest import DatasetSpec
+from ...model.schema import Column, Schema
+from ..base import Batch, RowError
+from .config import MilvusDataset, MilvusTarget
 
 #: rows per batch the executor sends (an alias replace goes as one batch, see ``prepare``)
 MAX_BATCH_ROWS = 10_000
@@ -351,7 +351,7 @@ class MilvusDriver:
         """The collection's entities through a query iterator (strong consistency), a block of
         ``batch_size`` at a time; nothing when the collection does not exist.  Vectors come back
         as float32 lists, JSON fields as objects."""
-        from ..drift import frame_of
+        from ...sync.refresh import frame_of
 
         spec = _spec(dataset)
         name = spec.alias if spec.alias else spec.table_name

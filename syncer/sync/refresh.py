@@ -17,12 +17,12 @@ from typing import Any
 
 import polars as pl
 
-from .errors import SourceError, TargetError
-from .planner import RowChange, _compare, _duplicated, samples
-from .schema import HASH, KEY, ROW, Column, Schema, display_key
-from .sources.normalise import normalise
-from .spool import Spool
-from .targets.base import Driver
+from ..errors import SourceError, TargetError
+from .diff import RowChange, _compare, _duplicated, samples
+from ..model.schema import HASH, KEY, ROW, Column, Schema, display_key
+from ..sources.normalise import normalise
+from ..sources.spool import Spool
+from ..targets.base import Driver
 
 SAMPLES = 3
 
@@ -45,7 +45,7 @@ class Drift:
         return self.changed + self.added + self.removed
 
     def to_json(self) -> dict[str, Any]:
-        from .plan import _sample_json
+        from ..model.plan import _sample_json
 
         return {"changed": self.changed, "added": self.added, "removed": self.removed,
                 "samples": [_sample_json(s) for s in self.samples]}
@@ -185,8 +185,8 @@ class DatasetDrift:
 
 def check(store: Any, datasets: list[Any], driver_of: Any) -> list[DatasetDrift]:
     """Read every dataset's target back and compare it with the state (no writes anywhere)."""
-    from .planning import load_snapshot
-    from .sources import stream_rows
+    from .plan import load_snapshot
+    from ..sources import stream_rows
 
     out: list[DatasetDrift] = []
     for ds in datasets:
@@ -205,8 +205,8 @@ def check(store: Any, datasets: list[Any], driver_of: Any) -> list[DatasetDrift]
 def adopt(store: Any, ds: Any, driver: Driver) -> int:
     """Record what the target of ``ds`` holds as applied; returns the rows adopted.  Refuses a
     keyed dataset whose key is not unique in the target."""
-    from .errors import SyncError
-    from .sources import stream_rows
+    from ..errors import SyncError
+    from ..sources import stream_rows
 
     schema = stream_rows(ds).schema
     if any(b.target == ds.target.name and b.dataset == ds.name for b in store.open_batches()):

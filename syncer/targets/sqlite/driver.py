@@ -19,11 +19,11 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import TargetError
-from ..manifest import DatasetSpec
-from ..schema import Schema
-from .base import Batch, RowError
-from .sqlite_config import SqliteTarget
+from ...errors import TargetError
+from ...model.manifest import DatasetSpec
+from ...model.schema import Schema
+from ..base import Batch, RowError
+from .config import SqliteTarget
 
 MARKERS = "_syncer_batches"
 # column types as sqlite-utils maps them: str TEXT, int INTEGER, float REAL
@@ -180,7 +180,7 @@ class SqliteDriver:
     def read_back(self, dataset: DatasetSpec, schema: Schema, block_rows: int = 50_000
                   ) -> Iterator[pl.DataFrame]:
         """The table's rows, ``block_rows`` at a time (nothing when the table does not exist)."""
-        from ..drift import read_blocks
+        from ...sync.refresh import read_blocks
 
         table = dataset.table_name
         if self._db is None and not self.path.exists():
@@ -226,7 +226,7 @@ def _stream(batch: Batch, schema: Schema) -> Any:
     The next slice is read on a worker while ADBC writes this one: both release the GIL."""
     import pyarrow as pa  # type: ignore[import-untyped]
 
-    from ..sources.ahead import read_ahead
+    from ...sources.ahead import read_ahead
 
     tables = read_ahead((_arrow(frame, schema, schema.names) for frame in batch.upsert_slices()),
                         depth=1)
