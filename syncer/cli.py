@@ -38,13 +38,18 @@ app.command()(validate.schema)
 app.add_typer(state_app, name="state")
 app.add_typer(emulate_app, name="emulate")
 
-try:  # typer >= 0.20 vendors its own click: its usage errors are not click's classes
-    from typer._click.exceptions import ClickException as _TyperClickException
-except ImportError:  # pragma: no cover - older typer raises click's own
-    _TyperClickException = click.ClickException
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """click's usage errors, and those of the click that typer >= 0.20 vendors (other classes)."""
+    try:
+        from typer._click.exceptions import ClickException as Vendored
+    except ImportError:  # pragma: no cover - older typer raises click's own
+        return (click.ClickException,)
+    return (click.ClickException, Vendored)
+
+
 _EXITS = (click.exceptions.Exit, typer.Exit)
 _ABORTS = (click.exceptions.Abort, typer.Abort)
-_USAGE_ERRORS = (click.ClickException, _TyperClickException)
+_USAGE_ERRORS = _usage_errors()
 
 def main() -> None:
     """Entry point: run the app and turn every outcome into an exit code."""
@@ -59,8 +64,8 @@ def main() -> None:
     except _ABORTS:
         sys.exit(130)
     except _USAGE_ERRORS as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        exc.show()  # type: ignore[attr-defined]  # every class in _USAGE_ERRORS has it
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         console(stderr=True).print("Interrupted.")
         sys.exit(130)
@@ -92,7 +97,7 @@ def run() -> None:
         code = exc.code
     if any(t.is_alive() and not t.daemon for t in threading.enumerate()
            if t is not threading.main_thread()):
-        sys.exit(code)
+        raise SystemExit(code)
     if code is None:
         code = 0
     elif not isinstance(code, int):  # sys.exit("message"): printed, exit 1 (as Python does)

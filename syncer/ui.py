@@ -22,13 +22,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .model.plan import Plan, format_value
+from .model.markdown import format_value
+from .model.plan import Plan
 from .sync.progress import Reporter
 from .secrets import redact
 
 if TYPE_CHECKING:
     from .sync.execute import ApplyResult
-    from .sync.diff import RowChange
+    from .model.changes import RowChange
 
 _OPS = {"+": "green", "~": "yellow", "-": "red"}
 
@@ -100,7 +101,7 @@ def _render_plan_body(out: Console, plan: Plan) -> None:
                   f"[red]-{d.deletes}[/red]")
         out.print(f"  {title}: {counts}" + ("" if d.has_changes else "  (no changes)"))
         for sample in d.samples:
-            out.print(f"      {_sample(sample)}")
+            out.print(f"      {sample_text(sample)}")
         shown = sum(1 for _ in d.samples)
         more = d.inserts + d.updates + d.deletes - shown
         if d.samples and more > 0:
@@ -129,7 +130,7 @@ def render_drift(out: Console, plan: Plan) -> None:
                   f"[green]+{drift.added} added[/green] [red]-{drift.removed} removed[/red] "
                   "outside syncer")
         for sample in drift.samples:
-            out.print(f"      {_sample(sample)}")
+            out.print(f"      {sample_text(sample)}")
         more = drift.rows - len(drift.samples)
         if drift.samples and more > 0:
             out.print(f"      [dim]... and {more} more[/dim]")
@@ -147,7 +148,7 @@ def _render_plan_summary(out: Console, plan: Plan) -> None:
         out.print(f"[bold red]{len(plan.blocked)} dataset(s) blocked by a safety guard.[/bold red]")
 
 
-def _sample(sample: RowChange) -> str:
+def sample_text(sample: RowChange) -> str:
     colour = _OPS[sample.op]
     key = f"{escape(sample.key)} " if sample.key else ""
     if sample.op == "~":

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from syncer.sync import session as runner
+from syncer.sync.apply import Applier, plan as plan_only
+from syncer.sync.session import Selection, session
 from syncer.cli import main
 
 pytest_plugins = ["tests.fixtures.hexabase", "tests.fixtures.zilliz"]
@@ -223,8 +224,9 @@ def crash_after_target_commit(manifests: Path, state: Path, *, send: bool = True
     from syncer.targets.base import Batch
     from syncer.targets.registry import open_driver
 
-    with runner.locked_state(state, "apply") as (store, _):
-        applier = runner.Applier(runner.Selection(manifests, state), store)
+    with session(state, "apply", write=True) as held:
+        store = held.store
+        applier = Applier(Selection(manifests, state), held)
         try:
             planned = applier.plan()
             item = next(d for d in planned.plan.datasets if d.has_changes)
@@ -322,9 +324,9 @@ def project(tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> Projec
 # -- the Python API (fast; used by the property tests) -------------------------------------------
 
 def api_apply(manifests: Path, state: Path, *, allow_deletes: bool = False) -> None:
-    selection = runner.Selection(manifests, state)
-    with runner.locked_state(state, "apply") as (store, _lock):
-        applier = runner.Applier(selection, store, allow_deletes=allow_deletes)
+    selection = Selection(manifests, state)
+    with session(state, "apply", write=True) as held:
+        applier = Applier(selection, held, allow_deletes=allow_deletes)
         try:
             applier.settle()
             planned = applier.plan()
@@ -334,7 +336,7 @@ def api_apply(manifests: Path, state: Path, *, allow_deletes: bool = False) -> N
 
 
 def api_plan(manifests: Path, state: Path, *, allow_deletes: bool = False):  # type: ignore[no-untyped-def]
-    _, planned = runner.plan(runner.Selection(manifests, state), allow_deletes=allow_deletes)
+    _, planned = plan_only(Selection(manifests, state), allow_deletes=allow_deletes)
     return planned.plan
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from syncer.state.sqlite import StateStore
+from syncer.state import ChunkStore, open_state
 from tests.conftest import Project, csv_text
 
 MANIFEST = """\
@@ -120,7 +120,7 @@ def test_dataset_and_target_filters(shop: Project) -> None:
 
 def test_an_unfinished_run_is_shown_as_such(shop: Project) -> None:
     shop.apply_ok()
-    with StateStore(shop.state) as store:  # what a killed apply leaves behind
+    with open_state(shop.state) as store:  # what a killed apply leaves behind
         store.begin_run("deadbeef0001", "apply", {"user": "u", "host": "h", "pid": 1,
                                                   "git_commit": None})
     runs = history(shop)

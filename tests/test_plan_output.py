@@ -186,7 +186,7 @@ def test_an_apply_reporting_json_reads_no_sample_rows(changed: Project,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """`apply --json` prints the result, not the plan: it does not read rows only to show them;
     the same apply on a terminal shows its samples."""
-    from syncer.sync import diff as planner
+    from syncer.sync import rows as planner
 
     picked: list[list[str]] = []
     real = planner.Rows.pick

@@ -17,8 +17,8 @@ import pytest
 
 from syncer.sync import plan as planning
 from syncer.errors import LockError
-from syncer.state.lock import StateLock
-from syncer.state.sqlite import StateStore
+from syncer.state.sqlite.lock import FileLock as StateLock
+from syncer.state import ChunkStore, open_state
 from tests.conftest import REPO, Project, crash_after_target_commit, csv_text, expected_rows
 
 MANIFEST = """\
@@ -55,7 +55,7 @@ class Holder:
     """Another process that holds the apply lock until told to let go."""
 
     def __init__(self, state: Path) -> None:
-        code = ("import sys\nfrom pathlib import Path\nfrom syncer.state.lock import StateLock\n"
+        code = ("import sys\nfrom pathlib import Path\nfrom syncer.state.sqlite.lock import FileLock as StateLock\n"
                 f"lock = StateLock(Path({str(state)!r}))\nlock.acquire('apply')\n"
                 "print('held', flush=True)\nsys.stdin.readline()\nlock.release()\n")
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -300,7 +300,7 @@ def test_a_batch_that_landed_before_the_crash_is_folded_exactly_once(shop: Proje
     assert shop.table("log") == log_rows([LOG_V1, LOG_V2])  # nothing delivered twice
     assert sum(shop.table("log").values()) == 5
     assert shop.plan_json()["changes"] is False
-    with StateStore(shop.state) as store:
+    with open_state(shop.state) as store:
         assert store.open_batches() == []
 
 
@@ -308,7 +308,7 @@ def test_settling_a_batch_with_the_sqlite_target_reads_none_of_its_rows(
         shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sqlite target tells a landed batch by its marker: a crashed first load of millions
     of rows is settled without loading them."""
-    from syncer.state.sqlite import JournalRows
+    from syncer.state import JournalRows
 
     shop.manifest(MANIFEST.split("  - name: log")[0])
     crash_after_target_commit(shop.manifests, shop.state)
@@ -343,14 +343,14 @@ def test_an_apply_killed_after_the_target_commit_is_settled_by_the_next(
     shop.write("log.csv", csv_text(["event", "n"], LOG_V2))
     shop.write("products.csv", csv_text(["sku", "name"], [["A", "big cup"], ["B", "pot"]]))
 
-    def killed(self: StateStore, batch_id: str, **_: Any) -> None:
+    def killed(self: ChunkStore, batch_id: str, **_: Any) -> None:
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(StateStore, "fold_batch", killed)
+        patch.setattr(ChunkStore, "fold_batch", killed)
         crashed = shop.apply()
     assert crashed.code == 130, str(crashed)
-    with StateStore(shop.state) as store:
+    with open_state(shop.state) as store:
         assert len(store.open_batches()) == 1
     result = shop.apply_ok()
     assert "it had landed" in result.err
@@ -419,9 +419,9 @@ def test_an_older_state_is_migrated_with_its_blobs_last(shop: Project) -> None:
     data = shop.plan_json()
     products = next(d for d in data["datasets"] if d["dataset"] == "products")
     assert (products["inserts"], products["updates"], products["deletes"]) == (0, 1, 0)
-    with StateStore(shop.state) as store:
+    with open_state(shop.state) as store:
         assert store.schema_version == 4
-        columns = [row[1] for row in store.db.execute("PRAGMA table_info(snapshot_chunks)")]
+        columns = [row[1] for row in store.storage.db.execute("PRAGMA table_info(snapshot_chunks)")]
         assert columns[-2:] == ["keys", "data"]
         assert sorted(store.snapshot("shop", "products").get_column("sku").to_list()) == ["A", "B"]
 
@@ -446,7 +446,7 @@ def test_the_command_exits_quickly_with_its_code_its_output_and_no_leftovers(
     assert list(spools.iterdir()) == []
     wal = Path(f"{shop.state}-wal")  # the state was closed: its last connection removed the WAL
     assert not wal.exists() or wal.stat().st_size == 0
-    with StateStore(shop.state) as store:
+    with open_state(shop.state) as store:
         assert store.dataset("shop", "products") is not None
     done = subprocess.run([*base, "validate", "-m", "nowhere"], cwd=shop.root, env=env,
                           capture_output=True, text=True, timeout=60)
@@ -473,12 +473,12 @@ def test_a_lookup_reads_the_rows_of_only_the_chunks_that_hold_the_keys(
     decode = snap.decode
     monkeypatch.setattr(snap, "decode", lambda blob, columns=None: decoded.append(columns) or
                         decode(blob, columns))
-    with StateStore(tmp_path / "state.db") as store:
-        assert store.db.execute("PRAGMA page_size").fetchone()[0] == 65_536
+    with open_state(tmp_path / "state.db") as store:
+        assert store.storage.db.execute("PRAGMA page_size").fetchone()[0] == 65_536
         store.ensure_dataset("t", "items", "sqlite", "items", "upsert")
         store.open_batch("run", "b1", "t", "items", schema, False, iter(slices), rows.clear())
         store.fold_batch("b1")
-        ranges = store.db.execute("SELECT min_key, max_key FROM snapshot_chunks").fetchall()
+        ranges = store.storage.db.execute("SELECT min_key, max_key FROM snapshot_chunks").fetchall()
         assert len(ranges) == 6 and sum(low <= "k13" <= high for low, high in ranges) > 1
         decoded.clear()
         found = store.snapshot_rows("t", "items", ["k13"])

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from syncer.sync import session as runner
-from syncer.state.sqlite import StateStore
+from syncer.sync.session import session
+from syncer.state import ChunkStore, open_state
 from tests.conftest import REPO, Project, api_apply, csv_text, run_subprocess
 from tests.targets.test_hexabase_e2e import TOKEN, _products, hx  # noqa: F401  (fixture)
 from tests.targets.test_hexabase_e2e import Project as HxProject
@@ -68,7 +68,7 @@ def test_damage_in_a_large_state_is_reported_by_the_query_that_finds_it(
     """A large state closed cleanly is opened without reading every page (a no-change plan
     costs the same whatever the size); damage is then reported by whichever query meets it,
     with the same message, and nothing is written."""
-    from syncer.state import sqlite as state
+    from syncer.state.sqlite import storage as state
 
     monkeypatch.setattr(state, "FULL_CHECK_BYTES", 0)
     assert not Path(f"{shop.state}-wal").exists()
@@ -110,11 +110,11 @@ def test_state_backup_is_a_consistent_owner_only_copy(shop: Project) -> None:
 
 def test_backup_while_another_process_holds_the_lock(shop: Project) -> None:
     """A backup does not need the apply lock: it reads one consistent snapshot."""
-    with runner.locked_state(shop.state, "apply"):
+    with session(shop.state, "apply", write=True):
         copy = shop.root / "copy.db"
         result = run_subprocess("state", "backup", copy, "--state", shop.state, cwd=shop.root)
         assert result.code == 0, str(result)
-    assert StateStore(copy, create=False).dataset("shop", "products") is not None
+    assert open_state(copy, create=False).dataset("shop", "products") is not None
 
 
 # -- file modes -----------------------------------------------------------------------------------
@@ -123,8 +123,8 @@ def test_wal_shm_and_lock_files_are_owner_only(shop: Project) -> None:
     old = os.umask(0o022)
     try:
         (shop.root / "state").joinpath("syncer.db").unlink()
-        with runner.locked_state(shop.state, "apply") as (store, _):
-            store.ensure_dataset("shop", "x", "sqlite", "x", "replace")  # a write: WAL + SHM
+        with session(shop.state, "apply", write=True) as held:
+            held.store.ensure_dataset("shop", "x", "sqlite", "x", "replace")  # a write: WAL + SHM
             for suffix in ("", "-wal", "-shm", ".lock"):
                 path = shop.state.with_name(shop.state.name + suffix)
                 assert path.exists(), path
@@ -165,7 +165,7 @@ def test_sigkill_during_state_commits_never_leaves_it_unreadable(shop: Project) 
         child.send_signal(signal.SIGKILL)
         child.wait()
         trials += 1
-        with StateStore(shop.state, create=False) as store:  # quick_check passes
+        with open_state(shop.state, create=False) as store:  # quick_check passes
             assert store.dataset("shop", "products") is not None
         if not (shop.data / "products.csv").read_text().count("\n"):
             shop.write("products.csv", "sku,name\nA,cup\n")  # killed mid-write of the source
@@ -181,7 +181,7 @@ def test_sigkill_during_state_commits_never_leaves_it_unreadable(shop: Project) 
 # -- a real dead holder ---------------------------------------------------------------------------
 
 def test_a_lock_held_by_a_killed_process_is_taken_over_and_reported(shop: Project) -> None:
-    code = ("import os, signal, sys\nfrom pathlib import Path\nfrom syncer.state.lock import StateLock\n"
+    code = ("import os, signal, sys\nfrom pathlib import Path\nfrom syncer.state.sqlite.lock import FileLock as StateLock\n"
             f"StateLock(Path({str(shop.state)!r})).acquire('apply')\n"
             "print(os.getpid(), flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..sync import session as runner
+from ..sync.apply import Applier
+from ..sync.session import session
 from ..errors import SyncError
 from ..model.plan import SavedPlan
 from ..profile import report
@@ -49,11 +50,12 @@ def apply(
     out = console(no_color=no_color)
     selection = make_selection(manifests, state, target, dataset)
     reporter = BarReporter(enabled=not json_out)
-    with runner.locked_state(selection.state, "apply", lock_timeout) as (store, lock):
-        if lock.stale is not None:
-            reporter.note(f"a lock left by a dead process was released: {lock.stale.describe()}")
-        applier = runner.Applier(selection, store, reporter, allow_deletes=allow_deletes,
-                                     refresh=refresh)
+    with session(selection.state, "apply", write=True, lock_timeout=lock_timeout) as held:
+        if held.lock is not None and held.lock.stale is not None:
+            reporter.note(f"a lock left by a dead process was released: "
+                          f"{held.lock.stale.describe()}")
+        applier = Applier(selection, held, reporter, allow_deletes=allow_deletes,
+                          refresh=refresh)
         try:
             for note in applier.settle():
                 reporter.note(note)

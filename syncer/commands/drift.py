@@ -9,10 +9,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..sync import session as runner
+from ..sync.session import load, session
 from ..errors import SyncError
 from ..secrets import redact
-from ..ui import _sample, console
+from ..ui import console, sample_text
 from .options import DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt
 from .options import selection as make_selection
 
@@ -28,11 +28,11 @@ def drift(
     """Read the targets back and report rows changed, added or removed outside syncer (exit 2
     when there is drift, 0 when none)."""
     selection = make_selection(manifests, state, target, dataset)
-    _, datasets = runner.load(selection)
-    with runner.open_state(selection.state, write=False) as store, runner.Drivers() as drivers:
-        from ..sync.refresh import check
+    _, datasets = load(selection)
+    with session(selection.state, "drift", write=False) as held:
+        from ..sync.refresh import check  # polars and the readers: loaded by the commands that read
 
-        found = check(store, datasets, drivers.of)
+        found = check(held.store, datasets, held.drivers.of)
     drifted = any(d.drift.has_drift for d in found)
     if json_out:
         print(redact(json.dumps({"drift": drifted, "datasets": [d.to_json() for d in found]},
@@ -47,7 +47,7 @@ def drift(
             out.print(f"  [bold]{name}[/bold]: ~{d.drift.changed} changed +{d.drift.added} "
                       f"added -{d.drift.removed} removed outside syncer")
             for sample in d.drift.samples:
-                out.print(f"      {_sample(sample)}")
+                out.print(f"      {sample_text(sample)}")
         total = sum(d.drift.rows for d in found)
         out.print(f"[bold]Drift:[/bold] {total} row(s) differ from the state; "
                   "`syncer apply --refresh` repairs them." if drifted else
@@ -66,15 +66,14 @@ def adopt(
     """Take over a target that already holds the dataset's rows: record them in the state as if
     syncer had applied them, so the next plan shows only the real difference."""
     selection = make_selection(manifests, state, None, name)
-    _, datasets = runner.load(selection)
+    _, datasets = load(selection)
     if len(datasets) != 1:
         raise SyncError(f"'{name}' names {len(datasets)} datasets", hint="use TARGET/NAME")
     ds = datasets[0]
-    with runner.locked_state(selection.state, "adopt") as (store, _lock), \
-            runner.Drivers() as drivers:
+    with session(selection.state, "adopt", write=True) as held:
         from ..sync.refresh import adopt as adopt_rows
 
-        rows = adopt_rows(store, ds, drivers.of(ds))
+        rows = adopt_rows(held.store, ds, held.drivers.of(ds))
     if json_out:
         print(json.dumps({"target": ds.target.name, "dataset": ds.name, "rows": rows}))
     else:

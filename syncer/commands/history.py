@@ -13,7 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ..sync import session as runner
+from ..state import open_state
+from ..sync.session import state_path
 from ..ui import console, info, verbose
 from .options import DatasetOpt, JsonOpt, NoColor, StateOpt, TargetOpt
 
@@ -28,9 +29,7 @@ def history(
     no_color: NoColor = False,
 ) -> None:
     """List the recorded applies: when, who, where, Git commit, outcome, per-dataset counts."""
-    from ..state.sqlite import StateStore
-
-    with StateStore(runner.state_path(state), create=False) as store:
+    with open_state(state_path(state), create=False) as store:
         runs = [_run(r) for r in reversed(store.runs())]
     if target or dataset:
         runs = [r for r in (_only(r, target, dataset) for r in runs) if r["datasets"]]

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import ui
-from ..sync import session as runner
+from ..sync.session import Selection, state_path
 
 Manifests = Annotated[Path, typer.Option("-m", "--manifests", help="Manifest directory (or one file).")]
 StateOpt = Annotated[Optional[Path], typer.Option(
@@ -46,8 +46,8 @@ def global_options(
 
 
 def selection(manifests: Path, state: Path | None, target: str | None,
-               dataset: str | None) -> runner.Selection:
-    return runner.Selection(manifests, runner.state_path(state), target, dataset)
+               dataset: str | None) -> Selection:
+    return Selection(manifests, state_path(state), target, dataset)
 
 ProfileOpt = Annotated[bool, typer.Option(
     "--profile", help="Print where the time went (read, snapshot, diff, write, state) to stderr.")]

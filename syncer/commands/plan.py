@@ -9,9 +9,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..sync import session as runner
+from ..sync.apply import plan as plan_only
 from ..errors import SyncError
-from ..model.plan import markdown
+from ..model.markdown import markdown
 from ..secrets import redact
 from ..profile import report
 from ..ui import ReadStatus, console, render_plan, render_profile
@@ -45,7 +45,7 @@ def plan(
     started = time.perf_counter()
     selection = make_selection(manifests, state, target, dataset)
     with ReadStatus(enabled=not json_out and fmt == "text") as status:
-        _, planned = runner.plan(selection, allow_deletes=allow_deletes, refresh=refresh,
+        _, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
                                  progress=status)
     result = planned.plan
     if profile:

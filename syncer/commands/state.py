@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..sync import session as runner
+from ..state import open_state
+from ..sync.session import session, state_path
 from ..errors import SyncError
 from ..ui import console
 from .options import JsonOpt, NoColor, StateOpt
@@ -19,9 +20,7 @@ state_app = typer.Typer(no_args_is_help=True, help="Inspect and manage the state
 @state_app.command("list")
 def state_list(state: StateOpt = None, json_out: JsonOpt = False, no_color: NoColor = False) -> None:
     """List the datasets recorded in the state."""
-    from ..state.sqlite import StateStore
-
-    with StateStore(runner.state_path(state), create=False) as store:
+    with open_state(state_path(state), create=False) as store:
         items = store.datasets()
     if json_out:
         print(json.dumps([{"target": s.target, "dataset": s.dataset, "mode": s.mode,
@@ -45,9 +44,7 @@ def state_show(
     no_color: NoColor = False,
 ) -> None:
     """Show one dataset's state record and its first applied rows."""
-    from ..state.sqlite import StateStore
-
-    with StateStore(runner.state_path(state), create=False) as store:
+    with open_state(state_path(state), create=False) as store:
         match = [s for s in store.datasets() if dataset in (s.id, s.dataset)]
         if not match:
             raise SyncError(f"no dataset '{dataset}' in the state",
@@ -79,11 +76,11 @@ def state_forget(
     no_color: NoColor = False,
 ) -> None:
     """Drop a dataset from the state without touching its target."""
-    with runner.locked_state(runner.state_path(state), "state forget") as (store, _):
-        match = [s for s in store.datasets() if dataset in (s.id, s.dataset)]
+    with session(state_path(state), "state forget", write=True) as held:
+        match = [s for s in held.store.datasets() if dataset in (s.id, s.dataset)]
         if not match:
             raise SyncError(f"no dataset '{dataset}' in the state", hint="see `syncer state list`")
-        store.forget(match[0].target, match[0].dataset)
+        held.store.forget(match[0].target, match[0].dataset)
     console(no_color=no_color).print(f"Forgot {match[0].id}; its target data was left alone.")
 
 
@@ -94,8 +91,6 @@ def state_backup(
     no_color: NoColor = False,
 ) -> None:
     """Copy the state database to FILE, consistently, even while an apply or watch runs."""
-    from ..state.sqlite import StateStore
-
-    with StateStore(runner.state_path(state), create=False) as store:
+    with open_state(state_path(state), create=False) as store:
         store.backup(file)
     console(no_color=no_color).print(f"Backed up the state to {file}.")

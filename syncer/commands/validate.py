@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..sync import session as runner
+from ..model.project import load_project
 from ..errors import ManifestError, Problem, SourceError, SyncError
 from ..model.project import json_schema
 from ..secrets import redact
@@ -18,7 +18,7 @@ def validate(manifests: Manifests = Path("manifests"), json_out: JsonOpt = False
              no_color: NoColor = False) -> None:
     """Check the manifests and that every source exists, without touching state or targets."""
     try:
-        project, _ = runner.load(runner.Selection(manifests, Path(":memory:")))
+        project = load_project(manifests)
     except SyncError as exc:
         if json_out:  # the problems as data on stdout; the message and exit 1 still follow
             print(redact(json.dumps({"valid": False, "manifests": [], "targets": [],

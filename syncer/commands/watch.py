@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..sync import session as runner
+from ..sync.session import state_path
 from .options import Manifests, StateOpt
 
 
@@ -37,7 +37,7 @@ def watch(
     from ..watch.health import HealthServer, Status
     from ..watch.loop import StopSignals, WatchConfig, Watcher, configure_logging, event
 
-    config = WatchConfig.resolve(manifests, runner.state_path(state), interval=interval,
+    config = WatchConfig.resolve(manifests, state_path(state), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,
                                  log_format=log_format, self_heal=self_heal or None)
     configure_logging(config.log_format)

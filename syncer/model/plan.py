@@ -1,4 +1,4 @@
-"""Plan values, their JSON and Markdown forms, and saved plan files.
+"""Plan values, their JSON form, and saved plan files.
 
 A saved plan records, per dataset, the state generation, the source fingerprint and the digest
 of the exact change set it was made from.  ``syncer apply plan.json`` re-derives the changes and
@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PlanError
 from ..secrets import redact
 
+from .changes import Drift, RowChange, sample_json
+
 if TYPE_CHECKING:
-    from ..sync.refresh import Drift
-    from ..sync.diff import Diff, RowChange
+    from ..sync.diff import Diff
 
 FORMAT_VERSION = 1
 
@@ -72,7 +73,7 @@ class DatasetPlan:
                 "table": self.table, "inserts": self.inserts, "updates": self.updates,
                 "deletes": self.deletes, "blocked": self.blocked,
                 "warnings": list(self.warnings),
-                "samples": [_sample_json(s) for s in self.samples],
+                "samples": [sample_json(s) for s in self.samples],
                 **({"drift": self.drift.to_json()} if self.drift is not None else {})}
 
 
@@ -155,124 +156,3 @@ class SavedPlan:
             if reasons:
                 raise PlanError(f"stale plan for {dataset_id}: {'; '.join(reasons)} since it was made",
                                 hint="run `syncer plan --out FILE` again and review it")
-
-
-def _sample_json(sample: RowChange) -> dict[str, Any]:
-    out: dict[str, Any] = {"op": sample.op, "key": sample.key}
-    if sample.fields:
-        out["fields"] = {f.column: [_plain(f.old), _plain(f.new)] for f in sample.fields}
-    if sample.values:
-        out["values"] = {name: _plain(value) for name, value in sample.values}
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if hasattr(value, "to_list"):
-        return value.to_list()
-    if isinstance(value, list):
-        return value
-    return str(value)
-
-
-def format_value(value: Any) -> str:
-    """How a value is shown in a plan: null, quoted text, numbers as they are."""
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if hasattr(value, "to_list"):
-        value = value.to_list()
-    if isinstance(value, list):
-        shown = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value[:4])
-        return f"[{shown}{', ...' if len(value) > 4 else ''}] ({len(value)})"
-    return str(value)
-
-
-def markdown(plan: Plan) -> str:
-    """The plan as a pull-request comment: the totals, then per target a compact table of the
-    datasets that change (dataset, mode, +/~/-, blocked reason), their warnings, and their
-    sample changes folded in ``<details>``.  Unchanged datasets are named on one line."""
-    ins, upd, dele = plan.totals()
-    lines = ["### syncer plan", ""]
-    lines.append(f"**{ins} to insert, {upd} to update, {dele} to delete.**" if plan.has_changes
-                 else "**No changes.** The targets match the manifests.")
-    if plan.blocked:
-        lines += ["", f"**{len(plan.blocked)} dataset(s) blocked by a safety guard**: `syncer apply` "
-                  "applies nothing until the deletes are allowed (`allow_deletes: true` or "
-                  "`--allow-deletes`) or the source is fixed."]
-    targets: dict[str, list[DatasetPlan]] = {}
-    for d in plan.datasets:
-        targets.setdefault(d.target, []).append(d)
-    for target, datasets in targets.items():
-        lines += ["", f"#### {_cell(target)}", ""]
-        shown = [d for d in datasets if d.has_changes or d.blocked or d.warnings]
-        quiet = [d for d in datasets if d not in shown]
-        if shown:
-            lines += ["| target | dataset | mode | + | ~ | - | blocked |",
-                      "|---|---|---|---:|---:|---:|---|"]
-            lines += [f"| {_cell(d.target)} | {_cell(d.dataset)} | {d.mode} | {d.inserts} | "
-                      f"{d.updates} | {d.deletes} | {_cell(d.blocked or '')} |" for d in shown]
-        if quiet:
-            names = ", ".join(f"`{d.dataset}`" for d in quiet)
-            lines += [*([""] if shown else []), f"No changes: {names}."]
-        warnings = [f"- warning, `{d.dataset}`: {w}" for d in shown for w in d.warnings]
-        lines += [""] + warnings if warnings else []
-        for d in shown:
-            if d.samples:
-                lines += _samples_block(d)
-    drifted = [d for d in plan.datasets if d.drift is not None and d.drift.has_drift]
-    if any(d.drift is not None for d in plan.datasets):
-        lines += ["", "#### Drift (the targets read back, against the state)", ""]
-        if drifted:
-            lines += ["| target | dataset | changed | added | removed |", "|---|---|---:|---:|---:|"]
-            lines += [f"| {_cell(d.target)} | {_cell(d.dataset)} | {d.drift.changed} | "
-                      f"{d.drift.added} | {d.drift.removed} |" for d in drifted if d.drift]
-        else:
-            lines.append("No drift: the targets hold what syncer applied.")
-    if plan.orphans:
-        lines += ["", "Orphaned (in the state, not in the manifests; left alone): "
-                  + ", ".join(plan.orphans)]
-    return redact("\n".join(lines)) + "\n"
-
-
-def _samples_block(d: DatasetPlan) -> list[str]:
-    body = [sample_line(s) for s in d.samples]
-    more = d.inserts + d.updates + d.deletes - len(body)
-    if more > 0:
-        body.append(f"... and {more} more")
-    # a fence longer than any run of backticks in the values, so no value can close it early
-    fence = "`" * max(3, _longest_backticks("\n".join(body)) + 1)
-    summary = _html(f"{d.id}: +{d.inserts} ~{d.updates} -{d.deletes}, sample changes")
-    return ["", f"<details><summary>{summary}</summary>", "", f"{fence}diff", *body, fence,
-            "</details>"]
-
-
-def _longest_backticks(text: str) -> int:
-    longest = run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return longest
-
-
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def sample_line(sample: RowChange) -> str:
-    key = f"{sample.key} " if sample.key else ""
-    if sample.op == "~":
-        fields = ", ".join(f"{f.column}: {format_value(f.old)} -> {format_value(f.new)}"
-                           for f in sample.fields)
-        return f"~ {key}{fields}"
-    values = ", ".join(f"{n}={format_value(v)}" for n, v in sample.values)
-    return f"{sample.op} {key}{values}"

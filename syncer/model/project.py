@@ -115,7 +115,7 @@ def json_schema() -> dict[str, Any]:
     from typing import Union
 
     models = tuple(manifest_model(name) for name in TARGET_TYPES)
-    union = models[0] if len(models) == 1 else Union[models]  # type: ignore[valid-type]
+    union: Any = models[0] if len(models) == 1 else Union[models]
     schema = TypeAdapter(union).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "syncer manifest (version 1)"
@@ -182,8 +182,8 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: P
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = exc.object[:exc.start].count(b"\n") + 1
-        problems.append(Problem(path, line, f"manifest is not UTF-8 text (byte "
+        at = exc.object[:exc.start].count(b"\n") + 1
+        problems.append(Problem(path, at, f"manifest is not UTF-8 text (byte "
                                 f"0x{exc.object[exc.start]:02x}: {exc.reason})",
                                 "save the manifest as UTF-8"))
         return None

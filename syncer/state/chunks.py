@@ -64,7 +64,8 @@ def chunks(frame: pl.DataFrame) -> list[tuple[int, bytes, bytes, str | None, str
     def one(part: pl.DataFrame) -> tuple[int, bytes, bytes, str | None, str | None]:
         keys = part.get_column(KEY)
         return (part.height, encode(part, "zstd"), encode(part.select(KEY, HASH)),
-                keys.min() if part.height else None, keys.max() if part.height else None)
+                str(keys.min()) if part.height else None,
+                str(keys.max()) if part.height else None)
 
     if len(parts) == 1:
         return [one(parts[0])]

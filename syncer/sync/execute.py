@@ -16,15 +16,15 @@ import polars as pl
 from ..errors import SyncError, TargetError
 from ..model.plan import DatasetPlan
 from .plan import Planned
+from .session import Drivers
 from ..profile import phase
 from .progress import Reporter
 from ..model.project import Dataset, Project
 from ..model.schema import KEY, ROW, SRC, Schema
 from ..secrets import redact
-from ..state.sqlite import OP, StateStore
+from ..state import OP, StateStore
 from ..targets import base
 from ..targets.base import Batch, Driver, RowError, RowSource
-from ..targets.registry import open_driver
 
 
 @dataclass
@@ -54,26 +54,18 @@ class ApplyResult:
 
 
 class Executor:
-    """Applies plans; owns one driver per target for its lifetime."""
+    """Applies plans through the session's drivers (one per target)."""
 
-    def __init__(self, project: Project, store: StateStore, reporter: Reporter | None = None,
-                 run_id: str | None = None) -> None:
+    def __init__(self, project: Project, store: StateStore, drivers: Drivers,
+                 reporter: Reporter | None = None, run_id: str | None = None) -> None:
         self.project = project
         self.store = store
+        self.drivers = drivers
         self.reporter = reporter or Reporter()
         self.run_id = run_id or uuid.uuid4().hex[:12]
-        self._drivers: dict[str, Driver] = {}
-
-    def close(self) -> None:
-        for driver in self._drivers.values():
-            driver.close()
-        self._drivers.clear()
 
     def driver(self, dataset: Dataset) -> Driver:
-        name = dataset.target.name
-        if name not in self._drivers:
-            self._drivers[name] = open_driver(dataset.target)
-        return self._drivers[name]
+        return self.drivers.of(dataset)
 
     # -- recovery ---------------------------------------------------------------------------
     def settle_open_batches(self) -> list[str]:

@@ -14,14 +14,15 @@ from ..errors import ManifestError, Problem, SourceError
 from ..model.plan import DatasetPlan, Plan
 from ..profile import phase
 from ..model.project import Dataset, Project
-from ..model.schema import HASH, KEY, Schema, hash_version
-from ..sources.fingerprint import fingerprint, unchanged
-from ..state.sqlite import StateStore
+from ..model.schema import Schema
+from ..sources.fingerprint import FileStamp, fingerprint, unchanged
+from ..state import StateStore
+from .read import load_snapshot, stream_rows
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from .refresh import Drift
+    from ..model.changes import Drift
     from ..sources.rows import RowStream
     from ..sources.spool import Spool
     from ..targets.base import Driver
@@ -36,7 +37,7 @@ class Planned:
     plan: Plan
     schemas: dict[str, Schema]
     datasets: dict[str, Dataset]
-    stamps: dict[str, list]
+    stamps: dict[str, list[FileStamp]]
     #: with refresh and ``keep_actual``: the rows each target holds, to record before repairing
     actual: dict[str, pl.DataFrame] | None = None
     #: where the declared rows wait until the apply reads them; :meth:`close` removes them
@@ -59,7 +60,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     plans: list[DatasetPlan] = []
     actual_by_id: dict[str, pl.DataFrame] = {}
     schemas: dict[str, Schema] = {}
-    stamps_by_id: dict[str, list] = {}
+    stamps_by_id: dict[str, list[FileStamp]] = {}
     problems: list[Problem] = []
     spools: list[Spool] = []
     open_ids = {f"{b.target}/{b.dataset}" for b in store.open_batches()}
@@ -159,27 +160,3 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     return Planned(Plan(tuple(plans), orphans), schemas,
                    {d.id: d for d in selected}, stamps_by_id,
                    actual_by_id if refresh is not None and keep_actual else None, tuple(spools))
-
-
-def stream_rows(dataset: Dataset) -> RowStream:
-    """The dataset's rows as they are read (the readers load on first use)."""
-    from ..sources.rows import stream_rows as read
-
-    return read(dataset)
-
-
-def load_snapshot(store: StateStore, ds: Dataset, schema: Schema) -> pl.DataFrame | None:
-    """The applied identities and hashes, rehashed when they were hashed by another version
-    or schema (the rare path that reads the whole rows)."""
-    state = store.dataset(ds.target.name, ds.name)
-    if state is None:
-        return None
-    stored_version = store.db.execute(
-        "SELECT hash_version FROM datasets WHERE target=? AND dataset=?",
-        (ds.target.name, ds.name)).fetchone()[0]
-    if stored_version not in (None, hash_version()) or state.schema != schema:
-        snapshot = store.snapshot(ds.target.name, ds.name)
-        if snapshot is None:
-            return None
-        return schema.rehash(snapshot, state.schema).select(KEY, HASH)
-    return store.snapshot_keys(ds.target.name, ds.name)

@@ -10,45 +10,24 @@ unchanged hashes exactly like the declared row; blocks are spooled to disk as th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from ..errors import SourceError, TargetError
-from .diff import RowChange, _compare, _duplicated, samples
+from ..errors import SourceError, SyncError, TargetError
+from ..model.changes import DatasetDrift, Drift
+from ..model.project import Dataset
 from ..model.schema import HASH, KEY, ROW, Column, Schema, display_key
 from ..sources.normalise import normalise
 from ..sources.spool import Spool
+from ..state import StateStore
 from ..targets.base import Driver
+from .diff import compare_identities, duplicated, samples
+from .read import load_snapshot, stream_rows
 
 SAMPLES = 3
-
-
-@dataclass(frozen=True)
-class Drift:
-    """Rows the target holds that differ from the state: per op counts and sample rows."""
-
-    changed: int
-    added: int
-    removed: int
-    samples: tuple[RowChange, ...] = ()
-
-    @property
-    def has_drift(self) -> bool:
-        return bool(self.changed or self.added or self.removed)
-
-    @property
-    def rows(self) -> int:
-        return self.changed + self.added + self.removed
-
-    def to_json(self) -> dict[str, Any]:
-        from ..model.plan import _sample_json
-
-        return {"changed": self.changed, "added": self.added, "removed": self.removed,
-                "samples": [_sample_json(s) for s in self.samples]}
 
 
 def supports(driver: Driver) -> bool:
@@ -120,7 +99,7 @@ def duplicate_keys(actual: pl.DataFrame, schema: Schema) -> list[str]:
     """Identities the target holds more than once (a keyed dataset only)."""
     if not schema.key:
         return []
-    dupes = _duplicated(actual.select(KEY, HASH))
+    dupes = duplicated(actual.select(KEY, HASH))
     return sorted({display_key(k) for k in dupes.get_column(KEY).to_list()})
 
 
@@ -129,7 +108,7 @@ def compare(actual: pl.DataFrame, state: pl.DataFrame | None, schema: Schema, sp
     """Drift of ``actual`` (the target's ``__k``/``__h``) against ``state`` (the snapshot's).
     ``old_rows(keys)`` returns the state's rows with those identities, for the samples."""
     snap = state if state is not None else schema.empty_frame().select(KEY, HASH)
-    added, removed, changed = _compare(actual.select(KEY, HASH), snap.select(KEY, HASH))
+    added, removed, changed = compare_identities(actual.select(KEY, HASH), snap.select(KEY, HASH))
     keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
             for op, frame in (("+", added), ("~", changed), ("-", removed))}
     wanted_new = keys["+"] + keys["~"]
@@ -173,21 +152,9 @@ def _series(name: str, values: list[Any]) -> pl.Series:
         return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
-@dataclass(frozen=True)
-class DatasetDrift:
-    target: str
-    dataset: str
-    drift: Drift
-
-    def to_json(self) -> dict[str, Any]:
-        return {"target": self.target, "dataset": self.dataset, **self.drift.to_json()}
-
-
-def check(store: Any, datasets: list[Any], driver_of: Any) -> list[DatasetDrift]:
+def check(store: StateStore, datasets: list[Dataset], driver_of: Callable[[Dataset], Driver]
+          ) -> list[DatasetDrift]:
     """Read every dataset's target back and compare it with the state (no writes anywhere)."""
-    from .plan import load_snapshot
-    from ..sources import stream_rows
-
     out: list[DatasetDrift] = []
     for ds in datasets:
         state = store.dataset(ds.target.name, ds.name)
@@ -202,12 +169,9 @@ def check(store: Any, datasets: list[Any], driver_of: Any) -> list[DatasetDrift]
     return out
 
 
-def adopt(store: Any, ds: Any, driver: Driver) -> int:
+def adopt(store: StateStore, ds: Dataset, driver: Driver) -> int:
     """Record what the target of ``ds`` holds as applied; returns the rows adopted.  Refuses a
     keyed dataset whose key is not unique in the target."""
-    from ..errors import SyncError
-    from ..sources import stream_rows
-
     schema = stream_rows(ds).schema
     if any(b.target == ds.target.name and b.dataset == ds.name for b in store.open_batches()):
         raise SyncError(f"{ds.id} has a batch left open by an interrupted apply",

@@ -1,6 +1,6 @@
-"""The commands' shared steps, free of any CLI framework: find the state, load, plan, apply.
-
-``syncer watch`` and the CLI both go through here, so they behave the same.
+"""A command's hold on a project: which state, the store (locked while it writes), one driver
+per target, and the run recorded in the history.  ``apply``, ``adopt``, ``state forget`` and
+``syncer watch`` all go through here, so they behave the same.
 """
 
 from __future__ import annotations
@@ -9,24 +9,17 @@ import getpass
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-from ..errors import ApplyFailed, PlanError
-from ..state.lock import StateLock
-from ..model.plan import SavedPlan
-from .plan import Planned, build_plan
-from .progress import Reporter
-from ..model.project import Project, load_project
-from ..state.sqlite import StateStore
+from ..model.project import Dataset, Project, load_project
+from ..model.manifest import TargetSpec
+from ..state import Lock, StateStore, open_state
 from ..targets.base import Driver
 from ..targets.registry import open_driver
-
-if TYPE_CHECKING:
-    from .execute import ApplyResult
 
 DEFAULT_STATE = Path("state/syncer.db")
 
@@ -51,38 +44,23 @@ class Selection:
         return bool(self.target or self.dataset)
 
 
-def load(selection: Selection) -> tuple[Project, list]:  # type: ignore[type-arg]
+def load(selection: Selection) -> tuple[Project, list[Dataset]]:
     project = load_project(selection.manifests)
     return project, project.select(selection.target, selection.dataset)
 
 
-def open_state(path: Path, *, write: bool) -> StateStore:
-    if not write and not path.exists():
-        return StateStore(Path(":memory:"))
-    return StateStore(path)
-
-
-def plan(selection: Selection, *, allow_deletes: bool = False, progress=None,  # type: ignore[no-untyped-def]
-         refresh: bool = False) -> tuple[Project, Planned]:
-    project, datasets = load(selection)
-    with open_state(selection.state, write=False) as store, Drivers() as drivers:
-        planned = build_plan(project, store, datasets, allow_deletes=allow_deletes,
-                             progress=progress, filtered=selection.filtered,
-                             refresh=drivers.of if refresh else None)
-    planned.close()  # a plan to show or save: the rows to write are not read
-    return project, planned
-
-
 class Drivers:
-    """Drivers opened on demand (one per target), closed together."""
+    """Drivers opened on demand (one per target), closed together.  ``factory`` is the test
+    seam (the registry's :func:`open_driver` by default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, factory: Callable[[TargetSpec], Driver] = open_driver) -> None:
+        self._factory = factory
         self._open: dict[str, Driver] = {}
 
-    def of(self, dataset) -> Driver:  # type: ignore[no-untyped-def]
+    def of(self, dataset: Dataset) -> Driver:
         name = dataset.target.name
         if name not in self._open:
-            self._open[name] = open_driver(dataset.target)
+            self._open[name] = self._factory(dataset.target)
         return self._open[name]
 
     def close(self) -> None:
@@ -97,15 +75,64 @@ class Drivers:
         self.close()
 
 
+@dataclass
+class Session:
+    """The store (``lock`` is held when the session writes) and the drivers of one command."""
+
+    store: StateStore
+    drivers: Drivers
+    lock: Lock | None = None
+
+
 @contextmanager
-def locked_state(path: Path, command: str, timeout: float = 0.0) -> Iterator[tuple[StateStore, StateLock]]:
-    lock = StateLock(path)
-    lock.acquire(command, timeout)
-    try:
-        with StateStore(path) as store:
-            yield store, lock
-    finally:
-        lock.release()
+def session(location: Path, command: str, *, write: bool, lock_timeout: float = 0.0,
+            create: bool = True) -> Iterator[Session]:
+    """Open the state at ``location`` (and lock it, for a command that writes); the drivers
+    opened during the session are closed with it.  A read-only session of a state that does
+    not exist yet reads an empty one and writes nothing."""
+    with open_state(location, create=create, missing_ok=not write) as store:
+        lock = store.lock(command, lock_timeout) if write else None
+        try:
+            with Drivers() as drivers:
+                yield Session(store, drivers, lock)
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+@dataclass
+class RunRecord:
+    """One run in the history: begun when it first changes something, finished with one
+    outcome word (``ok``, ``failed``, ``interrupted``, ``error``) decided here alone."""
+
+    store: StateStore
+    run_id: str
+    command: str
+    manifests: Path
+    begun: bool = False
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+
+    def begin(self) -> None:
+        if not self.begun:
+            self.store.begin_run(self.run_id, self.command, run_info(self.manifests))
+            self.begun = True
+
+    def finish(self, *, interrupted: bool = False, crashed: bool = False) -> str:
+        """Record the outcome (a run never begun records nothing); returns the word."""
+        outcome = ("interrupted" if interrupted else "error" if crashed else
+                   "failed" if any(s.get("error") for s in self.summaries) else "ok")
+        if self.begun:  # what was applied before an interrupt is recorded too
+            self.store.finish_run(self.run_id, outcome, self.summaries)
+        return outcome
+
+    def abort(self, exc: BaseException) -> None:
+        """The run stopped on ``exc`` (Ctrl-C, or a bug): say so in the history (only a killed
+        process leaves a run unfinished).  Never masks ``exc``: a failure here is dropped."""
+        try:
+            self.finish(interrupted=isinstance(exc, KeyboardInterrupt),
+                        crashed=not isinstance(exc, KeyboardInterrupt))
+        except Exception:  # noqa: BLE001 - the first failure is the one to report
+            pass
 
 
 def run_info(manifests: Path) -> dict[str, object]:
@@ -129,68 +156,3 @@ def git_commit(path: Path) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
-
-
-class Applier:
-    """One apply: settle the journal, plan (or check a saved plan), confirm, execute, record."""
-
-    def __init__(self, selection: Selection, store: StateStore, reporter: Reporter | None = None,
-                 allow_deletes: bool = False, refresh: bool = False) -> None:
-        self.selection = selection
-        self.refresh = refresh
-        self.store = store
-        self.reporter = reporter or Reporter()
-        self.allow_deletes = allow_deletes
-        self.project, self.datasets = load(selection)
-        from .execute import Executor  # the write path: loaded by the commands that write
-
-        self.executor = Executor(self.project, store, self.reporter)
-        self._planned: list[Planned] = []
-
-    def close(self) -> None:
-        self.executor.close()
-        for planned in self._planned:
-            planned.close()
-
-    def settle(self) -> list[str]:
-        return self.executor.settle_open_batches()
-
-    def plan(self, saved: SavedPlan | None = None, progress=None,  # type: ignore[no-untyped-def]
-             with_samples: bool = True) -> Planned:
-        datasets = self.datasets
-        if saved is not None:
-            wanted = set(saved.dataset_ids)
-            datasets = [d for d in self.project.datasets if d.id in wanted]
-        planned = build_plan(self.project, self.store, datasets, allow_deletes=self.allow_deletes,
-                             progress=progress, filtered=self.selection.filtered or saved is not None,
-                             refresh=self.executor.driver if self.refresh else None,
-                             keep_actual=self.refresh, with_samples=with_samples)
-        self._planned.append(planned)
-        if saved is not None:
-            saved.check(planned.plan)
-        return planned
-
-    def apply(self, planned: Planned, command: str = "apply") -> ApplyResult:
-        blocked = planned.plan.blocked
-        if blocked:
-            reasons = "\n".join(f"  {d.id}: {d.blocked}" for d in blocked)
-            raise PlanError(f"the plan is blocked by a safety guard; nothing was applied:\n{reasons}")
-        self.store.begin_run(self.executor.run_id, command, run_info(self.selection.manifests))
-        try:
-            result = self.executor.apply(planned)
-        except BaseException as exc:
-            # interrupted, or a bug: say so in the history (only a killed process leaves a run
-            # unfinished); the open batch, if any, is settled by the next apply
-            outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
-            try:
-                self.store.finish_run(self.executor.run_id, outcome, [])
-            except Exception:  # noqa: BLE001 - the first failure is the one to report
-                pass
-            raise
-        outcome = "failed" if result.failed else "ok"
-        self.store.finish_run(self.executor.run_id, outcome, [d.to_json() for d in result.datasets])
-        if result.failed:
-            names = "\n".join(f"  {d.id}: {d.error}" for d in result.failed)
-            ok = len(result.datasets) - len(result.failed)
-            raise ApplyFailed(f"{len(result.failed)} dataset(s) failed ({ok} applied):\n{names}")
-        return result

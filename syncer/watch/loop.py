@@ -42,12 +42,12 @@ import watchfiles
 from ..errors import StateError, SyncError, TargetError
 from ..sync.execute import Executor
 from .health import Status
-from ..state.lock import StateLock
+from ..state.sqlite.lock import FileLock as StateLock
 from ..sync.plan import Planned, build_plan
 from ..model.project import Dataset, Project, load_project
-from ..sync.session import run_info
+from ..sync.session import Drivers, run_info
 from ..secrets import redact
-from ..state.sqlite import StateStore
+from ..state import StateStore, open_state
 
 log = logging.getLogger("syncer.watch")
 
@@ -587,8 +587,8 @@ class Watcher:
         run: _Run | None = None
         self._wait_until_written(datasets)
         try:
-            with StateStore(self.config.state) as store:
-                run = _Run(store, Executor(project, store), self._info)
+            with open_state(self.config.state) as store:
+                run = _Run(store, Executor(project, store, Drivers()), self._info)
                 interrupted = True  # until the loop ends normally (a forced stop, a bug)
                 try:
                     for ds in self._settle(run, datasets):
@@ -744,7 +744,7 @@ class Watcher:
                     s.get("error") for s in run.summaries) else "ok"
                 run.store.finish_run(run.executor.run_id, outcome, run.summaries)
         finally:
-            run.executor.close()
+            run.executor.drivers.close()
 
     def _failed(self, ds: Dataset, error: str, *, retry: bool,
                 exc: BaseException | None = None) -> None:

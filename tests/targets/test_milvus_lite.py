@@ -397,7 +397,7 @@ def test_manifest_checks(env: Env, columns: str, extra: str, mode: str, message:
 def test_syncer_runs_without_pymilvus_until_a_milvus_target_is_applied(
         env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     check = ("import sys; sys.modules['pymilvus'] = None; "
-             "import syncer.cli, syncer.targets.registry, syncer.targets.milvus_config; "
+             "import syncer.cli, syncer.targets.registry, syncer.targets.milvus.config; "
              "assert 'pymilvus' not in [m for m, v in sys.modules.items() if v is not None]")
     done = subprocess.run([sys.executable, "-c", check], cwd=REPO, capture_output=True, text=True,
                           timeout=60)

@@ -23,7 +23,7 @@ import pytest
 import syncer.targets.zilliz.driver as zilliz_driver
 from syncer.emulators.base import FaultConfig, Request, Response
 from syncer.emulators.zilliz import ZillizEmulator
-from syncer.state.sqlite import StateStore
+from syncer.state import ChunkStore, open_state
 from tests.fixtures.zilliz import CLUSTER_ID, S3Server, ZillizServer, zilliz_emulator
 from tests.conftest import TargetProject, crash_after_target_commit
 
@@ -447,7 +447,7 @@ def test_a_crash_after_the_import_landed_is_settled_without_importing_again(
     assert zc.rows() == _expected(mode, [V1, V2])
     zc.assert_unique_keys()
     zc.assert_no_changes()
-    with StateStore(zc.state) as store:
+    with open_state(zc.state) as store:
         assert store.open_batches() == []
 
 

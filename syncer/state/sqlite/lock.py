@@ -1,4 +1,4 @@
-"""The apply lock: an OS file lock (released by the kernel when its holder dies) plus a note
+"""The SQLite state's lock: an OS file lock beside the database (released by the kernel when its holder dies) plus a note
 of who holds it, so a refusal can name the holder and a dead holder's note is recognised.
 """
 
@@ -9,26 +9,15 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from ..errors import LockError
+from ...errors import LockError
+from ..base import Holder
 
 
-@dataclass(frozen=True)
-class Holder:
-    pid: int
-    host: str
-    started_at: str
-    command: str
-
-    def describe(self) -> str:
-        return f"pid {self.pid} on {self.host} ({self.command}, since {self.started_at})"
-
-
-class StateLock:
+class FileLock:
     """Exclusive lock on a state database, held from :meth:`acquire` to :meth:`release`."""
 
     def __init__(self, state_path: Path) -> None:
