@@ -21,7 +21,7 @@ from .commands.state import state_app
 from .commands.watch import watch
 from .errors import SyncError
 from .secrets import redact
-from .ui import console
+from .ui import console, silence
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Keep data stores in line with the datasets declared in a Git repository.")
@@ -56,6 +56,10 @@ def main() -> None:
     try:
         # without standalone mode click *returns* the code of a typer.Exit (e.g. plan's 2)
         code = app(standalone_mode=False)
+    except SystemExit as exc:
+        if isinstance(exc.__context__, BrokenPipeError):  # click's exit 1 on a closed pipe
+            _closed_pipe()
+        raise
     except SyncError as exc:
         console(stderr=True).print(f"[bold red]Error:[/bold red] {_escape(redact(str(exc)))}")
         sys.exit(exc.exit_code)
@@ -69,6 +73,8 @@ def main() -> None:
     except KeyboardInterrupt:
         console(stderr=True).print("Interrupted.")
         sys.exit(130)
+    except BrokenPipeError:
+        _closed_pipe()
     except Exception as exc:  # a bug: say so, show the trace only when asked
         message = redact(f"{type(exc).__name__}: {exc}")
         console(stderr=True).print(f"[bold red]Internal error (a bug in syncer):[/bold red] "
@@ -79,6 +85,13 @@ def main() -> None:
             sys.stderr.write("Set SYNCER_DEBUG=1 to see the traceback, and please report it.\n")
         sys.exit(3)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _closed_pipe() -> None:
+    """The reader stopped reading (``syncer plan --json | head``): not an error, and nothing
+    more to say (exit 0, the rest of the output goes nowhere)."""
+    silence(sys.stdout)
+    sys.exit(0)
 
 
 def run() -> None:

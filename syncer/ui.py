@@ -64,11 +64,35 @@ def colour_disabled(no_color: bool = False) -> bool:
     return no_color or SETTINGS.no_color or bool(os.environ.get("NO_COLOR"))
 
 
+def plain_output() -> None:
+    """``--no-color`` given to a command: plain output everywhere for the rest of the process
+    (spinners and progress bars included, not only the command's own console)."""
+    SETTINGS.no_color = True
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """A reader that stopped reading (``syncer plan | head``) is not an error: the rest
+        of the output goes nowhere and the command finishes (an apply is not cut short)."""
+        silence(self.file)
+
+
+def silence(stream: Any) -> None:
+    """Send whatever is still written to ``stream`` (stdout or stderr) to the null device."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, stream.fileno())
+    except (OSError, ValueError):  # not a file descriptor (a test's capture)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def console(stderr: bool = False, no_color: bool = False) -> Console:
     plain = colour_disabled(no_color)
     # no colour system at all: rich's no_color alone still writes bold and dim escapes
-    return Console(stderr=stderr, no_color=plain, color_system=None if plain else "auto",
-                   highlight=False, soft_wrap=True)
+    return _Console(stderr=stderr, no_color=plain, color_system=None if plain else "auto",
+                    highlight=False, soft_wrap=True)
 
 
 def note(message: str, *, level: int = NORMAL) -> None:
@@ -241,7 +265,7 @@ class ReadStatus:
     def __init__(self, enabled: bool = True) -> None:
         self._status: Any = None
         if enabled and sys.stderr.isatty():
-            self._status = Console(stderr=True).status("planning")
+            self._status = console(stderr=True).status("planning")
 
     def __enter__(self) -> ReadStatus:
         if self._status is not None:

@@ -18,7 +18,14 @@ TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Only this ta
 DatasetOpt = Annotated[Optional[str], typer.Option(
     "--dataset", help="Only this dataset (NAME or TARGET/NAME).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-NoColor = Annotated[bool, typer.Option("--no-color", help="Plain output (also: NO_COLOR=1).")]
+def _no_color(value: bool) -> bool:
+    if value:
+        ui.plain_output()
+    return value
+
+
+NoColor = Annotated[bool, typer.Option("--no-color", help="Plain output (also: NO_COLOR=1).",
+                                       callback=_no_color)]
 AllowDeletes = Annotated[bool, typer.Option(
     "--allow-deletes", help="Allow plans that empty a dataset or delete more than max_delete.")]
 
