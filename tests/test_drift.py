@@ -312,3 +312,15 @@ def test_duplicate_keys_in_the_target_are_an_error_not_a_guess(project: Project)
     result = drift(project)
     assert result.code == 1 and "more than once" in result.err and "A" in result.err
     assert project.plan("--refresh").code == 1
+
+
+def test_a_refreshed_append_plan_calls_extra_target_rows_what_they_are(project: Project) -> None:
+    """Refreshed, the rows compared are the target's: a row syncer never delivered did not
+    "leave the source"."""
+    setup(project, "append")
+    tamper(project.target_db)
+    warnings = project.plan_json("--refresh")["datasets"][0]["warnings"]
+    assert "1 row(s) in the target are not in the source; append keeps them" in warnings
+    assert "1 row(s) in the target differ from the source; append never updates (use mode " \
+           "upsert to update)" in warnings
+    assert not any("left the source" in w for w in warnings), warnings

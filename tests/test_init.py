@@ -137,3 +137,12 @@ def test_the_templates_are_package_data() -> None:
     for path in templates.iterdir():
         relative = path.relative_to(REPO / "syncer")
         assert any(relative.match(p) for p in patterns), f"{relative} is not package data"
+
+
+def test_the_template_names_every_target_type() -> None:
+    from syncer.commands.init import template
+    from syncer.targets.registry import TARGET_TYPES
+
+    line = next(l for l in template("example.yaml").splitlines() if l.strip().startswith("type:"))
+    listed = line.split("#", 1)[1].split("(")[0]
+    assert {name.strip() for name in listed.split("|")} == set(TARGET_TYPES), line

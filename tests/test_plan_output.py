@@ -195,9 +195,9 @@ def test_an_apply_reporting_json_reads_no_sample_rows(changed: Project,
     applied = changed.apply("--auto-approve", "--allow-deletes", "--json")
     assert applied.code == 0, str(applied)
     assert picked == []
-    counts = {d["dataset"]: (d["inserts"], d["updates"], d["deletes"])
+    counts = {(d["target"], d["dataset"]): (d["inserts"], d["updates"], d["deletes"])
               for d in json.loads(applied.out)["datasets"]}
-    assert counts == {"shop/products": (3, 2, 1), "shop/tags": (1, 0, 1)}
+    assert counts == {("shop", "products"): (3, 2, 1), ("shop", "tags"): (1, 0, 1)}
     changed.write("tags.csv", csv_text(["tag"], [["blue"]]))
     shown = changed.apply("--auto-approve", "--allow-deletes")
     assert shown.code == 0, str(shown)

@@ -102,6 +102,21 @@ def test_lock_timeout_waits_for_the_holder(shop: Project, holder: Holder) -> Non
     assert shop.table("products") == {("A", "cup"): 1, ("B", "pot"): 1}
 
 
+def test_state_forget_waits_for_the_holder_as_its_hint_says(shop: Project) -> None:
+    shop.apply_ok()
+    holder = Holder(shop.state)
+    refused = shop.syncer("state", "forget", "shop/products", "--state", shop.state)
+    assert refused.code == 1 and "--lock-timeout" in refused.err, str(refused)
+    timer = threading.Timer(0.5, holder.release)
+    timer.start()
+    try:
+        waited = shop.syncer("state", "forget", "shop/products", "--state", shop.state,
+                             "--lock-timeout", "20")
+    finally:
+        timer.join()
+    assert waited.code == 0, str(waited)
+
+
 def test_state_lock_refuses_a_second_holder_in_process(tmp_path: Path) -> None:
     state = tmp_path / "state.db"
     first, second = StateLock(state), StateLock(state)

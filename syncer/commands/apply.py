@@ -17,7 +17,7 @@ from ..model.plan import SavedPlan
 from ..profile import report
 from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
                   render_result)
-from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
+from .options import (AllowDeletes, LockTimeout, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
                       StateOpt, TargetOpt)
 from .options import selection as make_selection
 
@@ -33,8 +33,7 @@ def apply(
         "--auto-approve", help="Do not ask for confirmation.")] = False,
     allow_deletes: AllowDeletes = False,
     refresh: Refresh = False,
-    lock_timeout: Annotated[float, typer.Option(
-        "--lock-timeout", help="Wait up to SECONDS for another apply to finish.")] = 0.0,
+    lock_timeout: LockTimeout = 0.0,
     json_out: JsonOpt = False,
     no_color: NoColor = False,
     profile: ProfileOpt = False,

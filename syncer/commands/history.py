@@ -55,7 +55,9 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
     """A state ``runs`` row in the shape ``history --json`` promises."""
     datasets = []
     for entry in row.get("summary") or []:
-        target, _, name = str(entry.get("dataset", "")).partition("/")
+        target, name = entry.get("target"), str(entry.get("dataset", ""))
+        if target is None:  # recorded before 0.2: "target/dataset" in one field
+            target, _, name = name.partition("/")
         datasets.append({"target": target, "dataset": name,
                          "inserts": entry.get("inserts", 0), "updates": entry.get("updates", 0),
                          "deletes": entry.get("deletes", 0), "seconds": entry.get("seconds"),

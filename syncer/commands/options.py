@@ -26,6 +26,8 @@ def _no_color(value: bool) -> bool:
 
 NoColor = Annotated[bool, typer.Option("--no-color", help="Plain output (also: NO_COLOR=1).",
                                        callback=_no_color)]
+LockTimeout = Annotated[float, typer.Option(
+    "--lock-timeout", help="Wait up to SECONDS for another apply to finish.")]
 AllowDeletes = Annotated[bool, typer.Option(
     "--allow-deletes", help="Allow plans that empty a dataset or delete more than max_delete.")]
 

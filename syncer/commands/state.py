@@ -12,7 +12,7 @@ from ..state import open_state
 from ..sync.session import session, state_path
 from ..errors import SyncError
 from ..ui import console
-from .options import JsonOpt, NoColor, StateOpt
+from .options import JsonOpt, LockTimeout, NoColor, StateOpt
 
 state_app = typer.Typer(no_args_is_help=True, help="Inspect and manage the state database.")
 
@@ -73,10 +73,12 @@ def state_show(
 def state_forget(
     dataset: Annotated[str, typer.Argument(help="TARGET/NAME of the dataset to drop.")],
     state: StateOpt = None,
+    lock_timeout: LockTimeout = 0.0,
     no_color: NoColor = False,
 ) -> None:
     """Drop a dataset from the state without touching its target."""
-    with session(state_path(state), "state forget", write=True) as held:
+    with session(state_path(state), "state forget", write=True,
+                 lock_timeout=lock_timeout) as held:
         match = [s for s in held.store.datasets() if dataset in (s.id, s.dataset)]
         if not match:
             raise SyncError(f"no dataset '{dataset}' in the state", hint="see `syncer state list`")

@@ -61,12 +61,13 @@ class Diff:
 
 def diff(spec: DatasetSpec, schema: Schema,
          rows: pl.DataFrame | pl.LazyFrame | list[pl.LazyFrame] | None,
-         snapshot: pl.DataFrame | None, *, allow_deletes: bool = False) -> Diff:
+         snapshot: pl.DataFrame | None, *, allow_deletes: bool = False,
+         refreshed: bool = False) -> Diff:
     """Plan one dataset.
 
     ``rows``: the declared rows (value columns, ``__h``, ``__src``, ``__row``, and ``__k`` when
     keyed), eager, lazy, or a list of lazy parts (None: no rows); ``snapshot``: the applied
-    ``__k`` and ``__h`` only.  Only identities and hashes are read here; the values of the rows
+    ``__k`` and ``__h`` only (``refreshed``: what the target holds, read back).  Only identities and hashes are read here; the values of the rows
     to write stay where they are until the apply collects them (:class:`Rows`).
     """
     snap = snapshot if snapshot is not None else schema.empty_frame().select(KEY, HASH)
@@ -88,11 +89,16 @@ def diff(spec: DatasetSpec, schema: Schema,
     warnings: list[str] = []
     mode = spec.mode
     if mode == "append":
+        # refreshed, the rows compared are what the target holds, not what syncer delivered
+        changed_text, gone_text = (("row(s) in the target differ from the source",
+                                    "row(s) in the target are not in the source") if refreshed
+                                   else ("delivered row(s) changed in the source",
+                                         "delivered row(s) left the source"))
         if changed.height:
-            warnings.append(f"{changed.height} delivered row(s) changed in the source; "
+            warnings.append(f"{changed.height} {changed_text}; "
                             "append never updates (use mode upsert to update)")
         if gone.height:
-            warnings.append(f"{gone.height} delivered row(s) left the source; append keeps them")
+            warnings.append(f"{gone.height} {gone_text}; append keeps them")
         updates, deletes = changed.clear(), gone.clear()
     elif mode == "upsert":
         updates = changed

@@ -38,7 +38,9 @@ class DatasetResult:
     skipped: str | None = None
 
     def to_json(self) -> dict[str, object]:
-        return {"dataset": self.id, "inserts": self.inserts, "updates": self.updates,
+        """Named by ``target`` and ``dataset``, like every other JSON output."""
+        target, _, name = self.id.partition("/")
+        return {"target": target, "dataset": name, "inserts": self.inserts, "updates": self.updates,
                 "deletes": self.deletes, "seconds": round(self.seconds, 3), "error": self.error,
                 "skipped": self.skipped}
 

@@ -116,7 +116,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                 snapshot = actual
             with phase(ds.id, "diff"):
                 result = diff(ds.spec, rows.schema, spool.parts() or None, snapshot,
-                              allow_deletes=allow_deletes)
+                              allow_deletes=allow_deletes, refreshed=refresh is not None)
             if result.duplicates is not None:
                 raise duplicate_keys(ds, rows.schema, result.duplicates)
             with phase(ds.id, "samples"):
