@@ -10,7 +10,6 @@ unchanged hashes exactly like the declared row; blocks are spooled to disk as th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,39 +137,6 @@ def compare(actual: pl.DataFrame, state: pl.DataFrame | None, schema: Schema, sp
     old = old_rows(wanted_old) if wanted_old else None
     return Drift(changed.height, added.height, removed.height,
                  samples(schema, keys, new, old))
-
-
-def read_blocks(rows: Iterator[tuple[Any, ...]], names: list[str], size: int
-                ) -> Iterator[pl.DataFrame]:
-    """Group tuples into frames of ``size`` rows; a column of mixed types is read as text."""
-    block: list[tuple[Any, ...]] = []
-    for row in rows:
-        block.append(row)
-        if len(block) >= size:
-            yield frame_of(block, names)
-            block = []
-    if block:
-        yield frame_of(block, names)
-
-
-def frame_of(rows: list[tuple[Any, ...]] | list[dict[str, Any]], names: list[str]) -> pl.DataFrame:
-    if rows and isinstance(rows[0], dict):
-        columns = {n: [r.get(n) for r in rows] for n in names}
-    else:
-        columns = {n: [r[i] for r in rows] for i, n in enumerate(names)}  # type: ignore[index]
-    return pl.DataFrame([_series(n, v) for n, v in columns.items()])
-
-
-def _series(name: str, values: list[Any]) -> pl.Series:
-    if any(isinstance(v, dict) for v in values):  # JSON objects: as text, keys as they are
-        import json
-
-        values = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
-                  for v in values]
-    try:
-        return pl.Series(name, values)
-    except (TypeError, ValueError, pl.exceptions.PolarsError):
-        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ..base import Batch, RowError
+from ..frames import frame_of
 from .config import SPECIAL_COLUMNS, HexabaseTarget
 from ..http import Http, OutcomeUnknown, message_of
 
@@ -272,8 +273,6 @@ class HexabaseDriver:
                   ) -> Iterator[pl.DataFrame]:
         """The datastore's items, one items/search page at a time (display ids, numbers as
         numbers); a field never set for an item reads as null."""
-        from ...sync.refresh import frame_of
-
         path = f"{self._datastore_path(dataset)}/items/search"
         seen = 0
         for page in range(1, 1_000_000):

@@ -32,6 +32,7 @@ from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Column, Schema
 from ..base import Batch, RowError
+from ..frames import frame_of
 from .config import MilvusDataset, MilvusTarget
 
 #: rows per batch the executor sends (an alias replace goes as one batch, see ``prepare``)
@@ -351,8 +352,6 @@ class MilvusDriver:
         """The collection's entities through a query iterator (strong consistency), a block of
         ``batch_size`` at a time; nothing when the collection does not exist.  Vectors come back
         as float32 lists, JSON fields as objects."""
-        from ...sync.refresh import frame_of
-
         spec = _spec(dataset)
         name = spec.alias if spec.alias else spec.table_name
         if not self._call(f"checking collection '{name}'", "has_collection", name):

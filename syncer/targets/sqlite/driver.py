@@ -23,6 +23,7 @@ from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ..base import Batch, RowError
+from ..frames import read_blocks
 from .config import SqliteTarget
 
 MARKERS = "_syncer_batches"
@@ -180,8 +181,6 @@ class SqliteDriver:
     def read_back(self, dataset: DatasetSpec, schema: Schema, block_rows: int = 50_000
                   ) -> Iterator[pl.DataFrame]:
         """The table's rows, ``block_rows`` at a time (nothing when the table does not exist)."""
-        from ...sync.refresh import read_blocks
-
         table = dataset.table_name
         if self._db is None and not self.path.exists():
             return  # no database yet: nothing to read, and reading must not create one

@@ -45,6 +45,7 @@ from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ...secrets import redact, register
 from ..base import Batch, RowError
+from ..frames import frame_of
 from ..http import Http, OutcomeUnknown, message_of
 from ..milvus.driver import (
     MAX_VARCHAR,
@@ -429,8 +430,6 @@ class ZillizDriver:
         time by offset; nothing when the collection does not exist.  Offset paging reaches the
         service's query window (16 384 entities) and no further: a larger collection is refused
         with a clear message rather than read in part."""
-        from ...sync.refresh import frame_of
-
         spec = _spec(dataset)
         name = spec.alias if spec.alias else spec.table_name
         if self._describe(name) is None:
