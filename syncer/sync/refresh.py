@@ -21,7 +21,7 @@ from .diff import RowChange, _compare, _duplicated, samples
 from ..model.schema import HASH, KEY, ROW, Column, Schema, display_key
 from ..sources.normalise import normalise
 from ..sources.spool import Spool
-from ..targets.base import Driver
+from ..targets.base import Driver, ReadsBack
 
 SAMPLES = 3
 
@@ -51,7 +51,7 @@ class Drift:
 
 
 def supports(driver: Driver) -> bool:
-    return callable(getattr(driver, "read_back", None))
+    return isinstance(driver, ReadsBack)
 
 
 def back_schema(schema: Schema) -> Schema:
@@ -75,11 +75,11 @@ def read_actual(driver: Driver, dataset: Any, schema: Schema, spool: Spool, *,
     """Read the target's rows of ``dataset`` into ``spool`` (normalised, hashed); return the
     identities and hashes (``__k``, ``__h``).  The rows themselves stay on disk.  With
     ``unique``, a key the target holds more than once is an error (rows cannot be compared)."""
-    if not supports(driver):
+    if not isinstance(driver, ReadsBack):
         raise TargetError(f"target '{dataset.target.name}' ({dataset.target.type}) cannot read "
                           "its rows back")
     where = f"{dataset.target.name}/{dataset.name}"
-    for block in driver.read_back(dataset.spec, schema):  # type: ignore[attr-defined]
+    for block in driver.read_back(dataset.spec, schema):
         if block.height:
             spool.write(schema.hashed(normalise_back(block, schema, where)))
     scanned = spool.scan()

@@ -31,8 +31,7 @@ def frame_of(rows: list[tuple[Any, ...]] | list[dict[str, Any]], names: list[str
     """Tuples (in ``names`` order) or dicts (by name; a missing name is null) as a frame."""
     columns: dict[str, list[Any]]
     if rows and isinstance(rows[0], dict):
-        dicts = cast("list[dict[str, Any]]", rows)
-        columns = {n: [r.get(n) for r in dicts] for n in names}
+        columns = {n: [r.get(n) for r in rows] for n in names}
     else:
         tuples = cast("list[tuple[Any, ...]]", rows)
         columns = {n: [r[i] for r in tuples] for i, n in enumerate(names)}

@@ -26,7 +26,7 @@ import polars as pl
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
-from ..base import Batch, RowError
+from ..base import Batch, Capabilities, RowError
 from ..frames import frame_of
 from .config import SPECIAL_COLUMNS, HexabaseTarget
 from ..http import Http, OutcomeUnknown, message_of
@@ -40,9 +40,9 @@ class HexabaseDriver:
 
     streams = False  # a batch's rows are sent as one frame
 
-    def __init__(self, target: HexabaseTarget, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, target: HexabaseTarget, *,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.target = target
-        self.max_batch_rows: int | None = target.max_rows_per_import
         self.http = Http(target.url, name=f"hexabase target '{target.name}'",
                          timeout=target.timeout, retries=target.retries, transport=transport)
         self._token = target.token.get_secret_value() if target.token else None
@@ -88,7 +88,7 @@ class HexabaseDriver:
         return f"/api/v0/applications/{self.target.application}/datastores/{dataset.table_name}"
 
     # -- protocol ---------------------------------------------------------------------------
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         """Check every CSV column against the datastore's fields before anything is sent."""
         response = self._call("GET", f"{self._datastore_path(dataset)}/fields")
         if response.status_code == 404:
@@ -108,6 +108,7 @@ class HexabaseDriver:
                               hint=f"rename them under `columns:`; its fields are: "
                                    f"{', '.join(sorted(k for k in known if k))}")
         self._checked.add(dataset.table_name)
+        return Capabilities(max_batch_rows=self.target.max_rows_per_import)
 
     def apply(self, batch: Batch) -> list[RowError]:
         errors: list[RowError] = []

@@ -31,7 +31,7 @@ import polars as pl
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Column, Schema
-from ..base import Batch, RowError
+from ..base import Batch, Capabilities, RowError
 from ..frames import frame_of
 from .config import MilvusDataset, MilvusTarget
 
@@ -151,9 +151,8 @@ class MilvusDriver:
 
     streams = False  # a batch's rows are sent as one frame
 
-    def __init__(self, target: MilvusTarget) -> None:
+    def __init__(self, target: MilvusTarget, *, transport: object = None) -> None:
         self.target = target
-        self.max_batch_rows: int | None = MAX_BATCH_ROWS
         self._client: Any = None
         self._fields: dict[str, list[Field]] = {}
 
@@ -216,15 +215,17 @@ class MilvusDriver:
             raise TargetError(f"{self._name}: {what}: {exc}", retryable=True) from None
 
     # -- protocol ---------------------------------------------------------------------------
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         spec = _spec(dataset)
         if spec.alias:
             # the alias may move only once the new collection holds every row: one batch
             # (split into requests under 64 MB by the driver), never several
-            self.max_batch_rows = None
             self._check_alias(spec)
-            return
-        self.max_batch_rows = MAX_BATCH_ROWS
+            return Capabilities(max_batch_rows=None)
+        self._prepare_collection(spec, schema)
+        return Capabilities(max_batch_rows=MAX_BATCH_ROWS)
+
+    def _prepare_collection(self, spec: MilvusDataset, schema: Schema) -> None:
         name = spec.table_name
         declared = declared_fields(schema)
         if not self._call(f"checking collection '{name}'", "has_collection", name):

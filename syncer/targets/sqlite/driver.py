@@ -22,7 +22,7 @@ import polars as pl
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
-from ..base import Batch, RowError
+from ..base import Batch, Capabilities, RowError
 from ..frames import read_blocks
 from .config import SqliteTarget
 
@@ -70,10 +70,9 @@ def quote(name: str) -> str:
 class SqliteDriver:
     """Driver for ``type: sqlite``."""
 
-    max_batch_rows: int | None = None  # one transaction per dataset apply
     streams = True  # rows are ingested a slice at a time, in that one transaction
 
-    def __init__(self, target: SqliteTarget) -> None:
+    def __init__(self, target: SqliteTarget, *, transport: object = None) -> None:
         self.target = target
         self.path = Path(target.path)
         self._db: sqlite3.Connection | None = None
@@ -102,9 +101,14 @@ class SqliteDriver:
             self._adbc = None
 
     # -- protocol ---------------------------------------------------------------------------
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         """Create the table from the declared columns (key as primary key), or add the columns
-        a schema change brought, and make sure upserts have a unique index on the key."""
+        a schema change brought, and make sure upserts have a unique index on the key.  A
+        dataset's change goes as one batch: one transaction."""
+        self._prepare_table(dataset, schema)
+        return Capabilities(max_batch_rows=None)
+
+    def _prepare_table(self, dataset: DatasetSpec, schema: Schema) -> None:
         table = _database(self.db).table(dataset.table_name)
         try:
             if not table.exists():

@@ -44,7 +44,7 @@ from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ...secrets import redact, register
-from ..base import Batch, RowError
+from ..base import Batch, Capabilities, RowError
 from ..frames import frame_of
 from ..http import Http, OutcomeUnknown, message_of
 from ..milvus.driver import (
@@ -215,9 +215,9 @@ class ZillizDriver:
 
     streams = False  # a batch's rows are sent as one frame
 
-    def __init__(self, target: ZillizTarget, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, target: ZillizTarget, *,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.target = target
-        self.max_batch_rows: int | None = target.max_rows_per_import
         self._name = f"zilliz target '{target.name}'"
         self.control = Http(target.url, name=self._name, timeout=target.timeout,
                             retries=target.retries, transport=transport)
@@ -278,16 +278,18 @@ class ZillizDriver:
                           f"{self.target.retries + 1} attempts", retryable=True)
 
     # -- protocol ---------------------------------------------------------------------------
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         spec = _spec(dataset)
         self._stage_ready()
         if spec.alias:
             # the alias may move only once the new collection holds every row: one batch
             # (one import job), never several
-            self.max_batch_rows = None
             self._check_alias(spec)
-            return
-        self.max_batch_rows = self.target.max_rows_per_import
+            return Capabilities(max_batch_rows=None)
+        self._prepare_collection(spec, schema)
+        return Capabilities(max_batch_rows=self.target.max_rows_per_import)
+
+    def _prepare_collection(self, spec: ZillizDataset, schema: Schema) -> None:
         name = spec.table_name
         info = self._describe(name)
         if info is None:
