@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import json
-import time
 from typing import Any
 
 import httpx
@@ -29,7 +28,7 @@ from ...model.schema import Schema
 from ..base import Batch, Capabilities, RowError
 from ..frames import frame_of
 from .config import SPECIAL_COLUMNS, HexabaseTarget
-from ..http import Http, OutcomeUnknown, message_of
+from ..http import Http, OutcomeUnknown, Poll, message_of
 
 NO_QUEUE_LIMIT = 100
 DELETE = "_delete_"
@@ -45,6 +44,7 @@ class HexabaseDriver:
         self.target = target
         self.http = Http(target.url, name=f"hexabase target '{target.name}'",
                          timeout=target.timeout, retries=target.retries, transport=transport)
+        self.poll = Poll(target.poll_interval)
         self._token = target.token.get_secret_value() if target.token else None
         self._checked: set[str] = set()
 
@@ -157,7 +157,7 @@ class HexabaseDriver:
         if frame.height <= NO_QUEUE_LIMIT:
             form["no_queue"] = "true"
         path = f"{self._datastore_path(batch.dataset)}/import"
-        for attempt in range(self.target.retries + 1):
+        for _attempt in self.http.attempts():
             before = self._count(batch.dataset) if appends else 0
             try:
                 response = self._call("POST", path, idempotent=not appends, data=form,
@@ -170,8 +170,7 @@ class HexabaseDriver:
                 if after != before:
                     raise TargetError(f"an append to '{batch.dataset.table_name}' partly landed "
                                       f"({after - before} of {frame.height} rows)") from None
-                self.http.sleep(attempt)
-                continue
+                continue  # it did not land: send it again
             return self._result(response, batch, kind, lines, form)
         raise TargetError(f"hexabase import into '{batch.dataset.table_name}' did not go through "
                           f"after {self.target.retries + 1} attempts", retryable=True)
@@ -222,8 +221,7 @@ class HexabaseDriver:
 
     def _follow(self, stream_id: str, batch: Batch) -> dict[str, Any]:
         """Poll GetQueueList until the import task finished (status 2 done, 3/4 failed)."""
-        deadline = time.monotonic() + self.target.import_timeout
-        while True:
+        for _ in self.poll.until(self.poll.deadline(self.target.import_timeout)):
             response = self._call("GET", "/api/v0/tasks",
                                   params={"category": "ImportItems", "all": "true",
                                           "stream_id": stream_id})
@@ -233,23 +231,21 @@ class HexabaseDriver:
                      if (t.get("metadata") or {}).get("stream_id", stream_id) == stream_id]
             if tasks and tasks[0]["status"]["id"] >= 2:
                 return dict(tasks[0])
-            if time.monotonic() > deadline:
-                raise TargetError(f"hexabase import into '{batch.dataset.table_name}' still queued "
-                                  f"after {self.target.import_timeout:g}s", retryable=True)
-            time.sleep(self.target.poll_interval)
+        raise TargetError(f"hexabase import into '{batch.dataset.table_name}' still queued "
+                          f"after {self.target.import_timeout:g}s", retryable=True)
 
     def _import_results(self, batch: Batch, temp_id: str) -> list[dict[str, Any]]:
         ds = batch.dataset.table_name
-        while True:
+        for _ in self.poll.until(None):  # the job is done: its results are on their way
             response = self._call("GET", f"/api/v0/datastores/{ds}/import/{temp_id}")
             if response.status_code == 202:
-                time.sleep(self.target.poll_interval)
                 continue
             if response.status_code != 200:
                 raise TargetError(f"hexabase import results failed: {message_of(response)}")
             if not response.content.strip():
                 return []
             return list(response.json().get("errors") or [])
+        raise AssertionError("unreachable: polling without a deadline ends by returning")
 
     def _row_errors(self, errors: list[dict[str, Any]], batch: Batch, kind: str,
                     lines: list[int]) -> list[RowError]:
@@ -302,18 +298,15 @@ class HexabaseDriver:
         an append landed.  A queue still busy at ``import_timeout`` leaves the outcome unknown
         (an error, so the journal entry stays open): counting now would take an append that is
         still queued for one that never arrived, and send it a second time."""
-        deadline = time.monotonic() + self.target.import_timeout
-        while True:
+        for _ in self.poll.until(self.poll.deadline(self.target.import_timeout)):
             response = self._call("GET", "/api/v0/tasks", params={"category": "ImportItems"})
             if response.status_code == 200 and not [
                     t for t in response.json().values() if t["status"]["id"] < 2]:
                 return
-            if time.monotonic() >= deadline:
-                raise TargetError(f"hexabase target '{self.target.name}': imports still queued "
-                                  f"after {self.target.import_timeout:g}s, so whether an append "
-                                  "landed is not known yet; the next apply settles it",
-                                  retryable=True)
-            time.sleep(self.target.poll_interval)
+        raise TargetError(f"hexabase target '{self.target.name}': imports still queued "
+                          f"after {self.target.import_timeout:g}s, so whether an append "
+                          "landed is not known yet; the next apply settles it",
+                          retryable=True)
 
 
 def _csv(frame: pl.DataFrame, schema: Schema, *, delete: bool) -> tuple[str, list[int]]:
