@@ -136,6 +136,7 @@ class SqliteDriver:
         schema = batch.schema
         conn = self._bulk()
         cursor = conn.cursor()
+        committed = False
         try:
             loading = batch.reset or self._empty(cursor, table)
             if batch.reset:
@@ -156,12 +157,14 @@ class SqliteDriver:
             cursor.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
                            (batch.id, batch.dataset.name))
             conn.commit()
+            committed = True
             return []
-        except Exception as exc:  # ADBC raises its own DB-API error classes
-            conn.rollback()
+        except (sqlite3.Error, _adbc_error()) as exc:  # ADBC raises its own DB-API error classes
             raise TargetError(f"SQLite target '{self.target.name}', table "
                               f"{batch.dataset.table_name}: {exc}") from None
         finally:
+            if not committed:  # whatever failed (a bug too): nothing of the batch stays
+                conn.rollback()
             cursor.close()
 
     def _bulk(self) -> Any:
@@ -201,6 +204,13 @@ class SqliteDriver:
         yield from read_blocks((r for chunk in rows for r in chunk), names, block_rows)
 
     # -- helpers ----------------------------------------------------------------------------
+
+
+def _adbc_error() -> type[Exception]:
+    """The base class of ADBC's errors (its DB-API ``Error``), once ADBC is loaded."""
+    from adbc_driver_manager import Error
+
+    return Error
 
 
 def _unique_on(table: Any, key: tuple[str, ...]) -> bool:
