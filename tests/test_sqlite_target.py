@@ -154,3 +154,25 @@ def test_a_first_load_read_in_many_slices_is_one_batch_and_one_transaction(
     assert project.table("products")[("s19", 920)] == 1 and ("s29", 29) not in project.table(
         "products")
     assert project.plan_json()["changes"] is False
+
+
+def test_a_bug_inside_apply_is_a_bug_not_a_target_error(project: Project,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only SQLite's and ADBC's own errors become a TargetError (exit 1): an exception from
+    syncer's code in the driver's apply is a bug (exit 3), and nothing of the batch is kept."""
+    from syncer.targets.sqlite import driver as sqlite_driver
+
+    def broken(*_: object, **__: object) -> object:
+        raise RuntimeError("a bug in the driver")
+
+    _manifest(project, {"sku": "string", "price": "float"})
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "1"], ["B", "2"]]))
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_driver, "_stream", broken)
+        result = project.apply()
+    assert result.code == 3, str(result)
+    assert "a bug in the driver" in result.output, str(result)
+    assert project.table("products") == {}  # rolled back
+    project.apply_ok()  # the next run settles the open batch ("not landed") and applies it
+    assert project.table("products") == {("A", 1.0): 1, ("B", 2.0): 1}
+    assert project.plan_json()["changes"] is False

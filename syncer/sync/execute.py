@@ -24,7 +24,7 @@ from ..model.schema import KEY, ROW, SRC, Schema
 from ..secrets import redact
 from ..state import OP, StateStore
 from ..targets import base
-from ..targets.base import Batch, Driver, RowError, RowSource
+from ..targets.base import Batch, Capabilities, Driver, RowError, RowSource
 
 
 @dataclass
@@ -142,11 +142,11 @@ class Executor:
         driver = self.driver(dataset)
         # the target is checked first: a dataset whose target refuses it leaves no trace in state
         with phase(item.id, "prepare"):
-            driver.prepare(dataset.spec, schema)
+            capabilities = driver.prepare(dataset.spec, schema)
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
         batches: list[tuple[pl.DataFrame, pl.DataFrame, RowSource | None]]
-        if driver.streams and driver.max_batch_rows is None and (
+        if driver.streams and capabilities.max_batch_rows is None and (
                 changes.upserts.height > base.SLICE_ROWS):
             # one batch whose rows are read a slice at a time, by the journal and then the
             # target: a first load of millions of rows is never whole in memory (a smaller
@@ -156,13 +156,13 @@ class Executor:
             with phase(item.id, "write"):  # the rows to write, read from where the plan left them
                 collected = changes.upserts.collect()
             batches = [(up, dels, None) for up, dels in
-                       _batches(collected, changes.deletes, driver.max_batch_rows)]
+                       _batches(collected, changes.deletes, capabilities.max_batch_rows)]
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
         for number, (upserts, deletes, stream) in enumerate(batches):
             batch = Batch(f"{self.run_id}-{uuid.uuid4().hex[:8]}", target.name, dataset.spec,
                           schema, changes.reset and number == 0, upserts, deletes, stream)
-            self._send(batch, dataset, driver)
+            self._send(batch, dataset, driver, capabilities)
             self.reporter.advance(item.id, batch.size)
         self.reporter.done(item.id)
         with phase(item.id, "state"):
@@ -175,8 +175,9 @@ class Executor:
         keys = self.store.snapshot_keys(dataset.target.name, dataset.name)
         return 0 if keys is None else keys.height
 
-    def _send(self, batch: Batch, dataset: Dataset, driver: Driver) -> None:
-        known = self._known_rows(dataset) if driver.max_batch_rows is not None else 0
+    def _send(self, batch: Batch, dataset: Dataset, driver: Driver,
+              capabilities: Capabilities) -> None:
+        known = self._known_rows(dataset) if capabilities.max_batch_rows is not None else 0
         with phase(dataset.id, "state"):
             self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
                                   batch.reset, batch.upsert_slices(), batch.deletes)

@@ -10,7 +10,7 @@ unchanged hashes exactly like the declared row; blocks are spooled to disk as th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..model.schema import HASH, KEY, ROW, Column, Schema, display_key
 from ..sources.normalise import normalise
 from ..sources.spool import Spool
 from ..state import StateStore
-from ..targets.base import Driver
+from ..targets.base import Driver, ReadsBack
 from .diff import compare_identities, duplicated, samples
 from .read import load_snapshot, stream_rows
 
@@ -31,7 +31,7 @@ SAMPLES = 3
 
 
 def supports(driver: Driver) -> bool:
-    return callable(getattr(driver, "read_back", None))
+    return isinstance(driver, ReadsBack)
 
 
 def back_schema(schema: Schema) -> Schema:
@@ -55,11 +55,11 @@ def read_actual(driver: Driver, dataset: Any, schema: Schema, spool: Spool, *,
     """Read the target's rows of ``dataset`` into ``spool`` (normalised, hashed); return the
     identities and hashes (``__k``, ``__h``).  The rows themselves stay on disk.  With
     ``unique``, a key the target holds more than once is an error (rows cannot be compared)."""
-    if not supports(driver):
+    if not isinstance(driver, ReadsBack):
         raise TargetError(f"target '{dataset.target.name}' ({dataset.target.type}) cannot read "
                           "its rows back")
     where = f"{dataset.target.name}/{dataset.name}"
-    for block in driver.read_back(dataset.spec, schema):  # type: ignore[attr-defined]
+    for block in driver.read_back(dataset.spec, schema):
         if block.height:
             spool.write(schema.hashed(normalise_back(block, schema, where)))
     scanned = spool.scan()
@@ -117,39 +117,6 @@ def compare(actual: pl.DataFrame, state: pl.DataFrame | None, schema: Schema, sp
     old = old_rows(wanted_old) if wanted_old else None
     return Drift(changed.height, added.height, removed.height,
                  samples(schema, keys, new, old))
-
-
-def read_blocks(rows: Iterator[tuple[Any, ...]], names: list[str], size: int
-                ) -> Iterator[pl.DataFrame]:
-    """Group tuples into frames of ``size`` rows; a column of mixed types is read as text."""
-    block: list[tuple[Any, ...]] = []
-    for row in rows:
-        block.append(row)
-        if len(block) >= size:
-            yield frame_of(block, names)
-            block = []
-    if block:
-        yield frame_of(block, names)
-
-
-def frame_of(rows: list[tuple[Any, ...]] | list[dict[str, Any]], names: list[str]) -> pl.DataFrame:
-    if rows and isinstance(rows[0], dict):
-        columns = {n: [r.get(n) for r in rows] for n in names}
-    else:
-        columns = {n: [r[i] for r in rows] for i, n in enumerate(names)}  # type: ignore[index]
-    return pl.DataFrame([_series(n, v) for n, v in columns.items()])
-
-
-def _series(name: str, values: list[Any]) -> pl.Series:
-    if any(isinstance(v, dict) for v in values):  # JSON objects: as text, keys as they are
-        import json
-
-        values = [v if v is None or isinstance(v, str) else json.dumps(v, default=str)
-                  for v in values]
-    try:
-        return pl.Series(name, values)
-    except (TypeError, ValueError, pl.exceptions.PolarsError):
-        return pl.Series(name, [None if v is None else str(v) for v in values], dtype=pl.String)
 
 
 def check(store: StateStore, datasets: list[Dataset], driver_of: Callable[[Dataset], Driver]

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..model.manifest import DatasetSpec, TargetSpec
 
 if TYPE_CHECKING:
+    import httpx
     import polars as pl
 
     from ..model.schema import Schema
@@ -77,17 +78,24 @@ class RowError:
     message: str
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a driver tells the executor about a dataset once it prepared it."""
+
+    #: largest number of rows the executor puts into one batch (None: no limit)
+    max_batch_rows: int | None = None
+
+
 class Driver(Protocol):
     """What the executor needs from a target."""
 
-    #: largest number of rows the executor puts into one batch (None: no limit)
-    max_batch_rows: int | None
     #: whether :meth:`apply` reads a batch's rows with ``Batch.upsert_slices`` (then the
     #: executor may hand it a ``stream`` instead of ``upserts``)
     streams: bool
 
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
-        """Check or create the target-side table before the first batch (nothing sent on error)."""
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
+        """Check or create the target-side table before the first batch (nothing sent on error);
+        return how the dataset's batches are to be cut."""
 
     def apply(self, batch: Batch) -> list[RowError]:
         """Apply ``batch``; return once the target confirmed it, with the rows it rejected (the
@@ -102,5 +110,15 @@ class Driver(Protocol):
         """Release connections."""
 
 
+@runtime_checkable
+class ReadsBack(Protocol):
+    """A driver that can read a dataset's rows back from its target (drift, adopt, refresh)."""
+
+    def read_back(self, dataset: DatasetSpec, schema: Schema) -> Iterator[pl.DataFrame]:
+        """The target's rows of ``dataset``, in blocks with the dataset's columns, in whatever
+        types the target keeps (nothing when its table does not exist)."""
+
+
 class DriverFactory(Protocol):
-    def __call__(self, target: TargetSpec) -> Driver: ...
+    def __call__(self, target: TargetSpec, *,
+                 transport: httpx.BaseTransport | None = None) -> Driver: ...

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..model.manifest import DatasetSpec, TargetSpec
-from .base import Driver
+from .base import Driver, DriverFactory
 from .hexabase.config import HexabaseDataset, HexabaseTarget
 from .milvus.config import MilvusDataset, MilvusTarget
 from .sqlite.config import SqliteTarget
 from .zilliz.config import ZillizDataset, ZillizTarget
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,10 @@ TARGET_TYPES: dict[str, TargetType] = {
 }
 
 
-def open_driver(target: TargetSpec) -> Driver:
-    """Create the driver for ``target`` (imports its module on first use)."""
+def open_driver(target: TargetSpec, *, transport: httpx.BaseTransport | None = None) -> Driver:
+    """Create the driver for ``target`` (imports its module on first use).  ``transport``
+    replaces the network under an HTTP driver's ``httpx.Client`` (tests use a MockTransport);
+    a driver that does not speak HTTP ignores it."""
     module_name, _, attribute = TARGET_TYPES[target.type].driver.partition(":")
-    factory = getattr(importlib.import_module(module_name), attribute)
-    driver: Driver = factory(target)
-    return driver
+    factory: DriverFactory = getattr(importlib.import_module(module_name), attribute)
+    return factory(target, transport=transport)

@@ -20,7 +20,9 @@ import pytest
 pymilvus = pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
+import syncer.targets.milvus.client as milvus_client  # noqa: E402
 import syncer.targets.milvus.driver as milvus_module  # noqa: E402
+import syncer.targets.milvus.rows as milvus_rows  # noqa: E402
 from syncer.errors import TargetError  # noqa: E402
 from tests.conftest import TargetProject
 
@@ -170,7 +172,7 @@ def test_mode_over_versions(env: Env, monkeypatch: pytest.MonkeyPatch, mode: str
                             key_type: str) -> None:
     # small batches and requests, so a version goes as several batches and several requests
     monkeypatch.setattr(milvus_module, "MAX_BATCH_ROWS", 2)
-    monkeypatch.setattr(milvus_module, "MAX_REQUEST_BYTES", 150)
+    monkeypatch.setattr(milvus_rows, "MAX_REQUEST_BYTES", 150)
     env.manifest(dataset(mode, key_type))
     applied: list[Sequence[Row]] = []
     for version in VERSIONS:
@@ -185,15 +187,15 @@ def test_mode_over_versions(env: Env, monkeypatch: pytest.MonkeyPatch, mode: str
 def test_replace_with_alias_moves_it_and_drops_the_old_collection(
         env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(milvus_module, "MAX_BATCH_ROWS", 2)  # an alias replace is one batch
-    real = milvus_module.MilvusDriver._call
+    real = milvus_client.Client.call
     held_when_moved: list[int] = []
 
     def spy(self: Any, what: str, name: str, *args: Any, **kwargs: Any) -> Any:
         if name in ("create_alias", "alter_alias"):  # what readers would see once it moves
-            held_when_moved.append(self._count(args[0]))
+            held_when_moved.append(self.count(args[0]))
         return real(self, what, name, *args, **kwargs)
 
-    monkeypatch.setattr(milvus_module.MilvusDriver, "_call", spy)
+    monkeypatch.setattr(milvus_client.Client, "call", spy)
     env.manifest(dataset("replace", extra="    alias: docs_live\n"))
     seen: list[str] = []
     for version in (V1, V2, V4):
@@ -275,7 +277,7 @@ def test_row_without_vector_is_rejected_with_its_line_others_land(env: Env) -> N
 
 def _fail_once(monkeypatch: pytest.MonkeyPatch, method: str, at_call: int) -> None:
     """Make the ``at_call``-th ``method`` request of the driver fail after the earlier landed."""
-    real = milvus_module.MilvusDriver._call
+    real = milvus_client.Client.call
     calls = {"n": 0}
 
     def flaky(self: Any, what: str, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -286,12 +288,12 @@ def _fail_once(monkeypatch: pytest.MonkeyPatch, method: str, at_call: int) -> No
                                   retryable=True)
         return real(self, what, name, *args, **kwargs)
 
-    monkeypatch.setattr(milvus_module.MilvusDriver, "_call", flaky)
+    monkeypatch.setattr(milvus_client.Client, "call", flaky)
 
 
 def test_half_landed_append_is_completed_never_duplicated(
         env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(milvus_module, "MAX_REQUEST_BYTES", 1)  # one row per insert request
+    monkeypatch.setattr(milvus_rows, "MAX_REQUEST_BYTES", 1)  # one row per insert request
     env.manifest(dataset("append"))
     env.source(V1)
     _fail_once(monkeypatch, "insert", 3)
@@ -302,7 +304,7 @@ def test_half_landed_append_is_completed_never_duplicated(
 
 
 def test_half_landed_upsert_is_sent_again(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(milvus_module, "MAX_REQUEST_BYTES", 1)
+    monkeypatch.setattr(milvus_rows, "MAX_REQUEST_BYTES", 1)
     env.manifest(dataset("upsert"))
     env.source(V1)
     env.apply_ok()
@@ -317,7 +319,7 @@ def test_half_landed_upsert_is_sent_again(env: Env, monkeypatch: pytest.MonkeyPa
 
 
 def test_half_emptied_replace_is_reloaded_by_settle(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(milvus_module, "MAX_REQUEST_BYTES", 1)
+    monkeypatch.setattr(milvus_rows, "MAX_REQUEST_BYTES", 1)
     env.manifest(dataset("replace"))
     env.source(V1)
     env.apply_ok()

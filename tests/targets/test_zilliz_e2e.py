@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 
 import syncer.targets.zilliz.driver as zilliz_driver
+import syncer.targets.zilliz.jobs as zilliz_jobs
+from syncer.targets.alias_swap import AliasSwap
 from syncer.emulators.base import FaultConfig, Request, Response
 from syncer.emulators.zilliz import ZillizEmulator
 from syncer.state import ChunkStore, open_state
@@ -272,7 +274,7 @@ def test_alias_that_names_a_collection_is_refused_before_anything_is_sent(zc: Pr
 
 def _corrupt_second_vector(monkeypatch: pytest.MonkeyPatch) -> None:
     """Write import files whose second row has a vector one value short (the job must fail)."""
-    write = zilliz_driver._import_file
+    write = zilliz_jobs.import_file
 
     def corrupted(frame: Any, schema: Any) -> bytes:
         document = json.loads(write(frame, schema))
@@ -280,7 +282,7 @@ def _corrupt_second_vector(monkeypatch: pytest.MonkeyPatch) -> None:
             document["rows"][1]["embedding"] = document["rows"][1]["embedding"][:-1]
         return json.dumps(document).encode()
 
-    monkeypatch.setattr(zilliz_driver, "_import_file", corrupted)
+    monkeypatch.setattr(zilliz_jobs, "import_file", corrupted)
 
 
 def test_a_failed_job_is_reported_with_its_reason_and_nothing_is_recorded(
@@ -478,7 +480,7 @@ def test_an_apply_killed_while_its_job_runs_is_settled_by_the_next(
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(zilliz_driver.ZillizDriver, "_follow", killed)
+        patch.setattr(zilliz_jobs.Jobs, "follow", killed)
         crashed = zc.apply()
     assert crashed.code == 130, str(crashed)
     if not note:
@@ -504,16 +506,16 @@ def test_a_crash_during_an_alias_replace_finishes_the_swap(zc: Project) -> None:
     zc.apply_ok()
     first = zc.server.ok("aliases/describe", {"aliasName": "docs_live"})["collectionName"]
     zc.write(V2)
-    original = zilliz_driver.ZillizDriver._move_alias
+    original = AliasSwap.move
 
-    def killed(self: Any, alias: str, name: str, spec: Any) -> None:
+    def killed(self: Any, name: str) -> None:
         raise KeyboardInterrupt
 
-    zilliz_driver.ZillizDriver._move_alias = killed  # type: ignore[method-assign]
+    AliasSwap.move = killed  # type: ignore[method-assign]
     try:
         crashed = zc.apply()
     finally:
-        zilliz_driver.ZillizDriver._move_alias = original  # type: ignore[method-assign]
+        AliasSwap.move = original  # type: ignore[method-assign]
     assert crashed.code == 130, str(crashed)
     assert zc.server.ok("aliases/describe", {"aliasName": "docs_live"})["collectionName"] == first
     result = zc.apply_ok()
@@ -579,7 +581,7 @@ def test_a_lost_job_creation_is_looked_up_before_it_is_sent_again(
 def test_the_pending_job_limit_is_checked_before_a_job_is_created(
         tmp_path: Path, moto_s3: S3Server, s3_keys: None, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(zilliz_driver, "MAX_PENDING_JOBS", 1)
+    monkeypatch.setattr(zilliz_jobs, "MAX_PENDING_JOBS", 1)
     with zilliz_emulator(moto_s3, tmp_path / "emulator", api_key=API_KEY, job_delay=0.3,
                          max_pending_jobs=1) as server:
         for name, value in (("ZILLIZ_URL", server.url), ("ZILLIZ_ENDPOINT", server.url),

@@ -15,9 +15,6 @@ so an append is never delivered twice.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-import json
-import time
 from typing import Any
 
 import httpx
@@ -26,12 +23,14 @@ import polars as pl
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
-from ..base import Batch, RowError
+from ..base import Batch, Capabilities, RowError
+from ..frames import frame_of
+from ..http import OutcomeUnknown, message_of
+from .api import Api
 from .config import SPECIAL_COLUMNS, HexabaseTarget
-from ..http import Http, OutcomeUnknown, message_of
+from .csvfile import csv_of, row_of_line
 
 NO_QUEUE_LIMIT = 100
-DELETE = "_delete_"
 
 
 class HexabaseDriver:
@@ -39,57 +38,19 @@ class HexabaseDriver:
 
     streams = False  # a batch's rows are sent as one frame
 
-    def __init__(self, target: HexabaseTarget, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, target: HexabaseTarget, *,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self.target = target
-        self.max_batch_rows: int | None = target.max_rows_per_import
-        self.http = Http(target.url, name=f"hexabase target '{target.name}'",
-                         timeout=target.timeout, retries=target.retries, transport=transport)
-        self._token = target.token.get_secret_value() if target.token else None
+        self.api = Api(target, transport=transport)
         self._checked: set[str] = set()
 
     def close(self) -> None:
-        self.http.close()
-
-    # -- auth -------------------------------------------------------------------------------
-    def _login(self) -> str:
-        if not (self.target.email and self.target.password):
-            raise TargetError(f"hexabase target '{self.target.name}': the token was refused (401)",
-                              hint="check the token, or configure email/password to log in")
-        response = self.http.request("POST", "/api/v0/login", idempotent=True, json={
-            "email": self.target.email, "password": self.target.password.get_secret_value()})
-        if response.status_code != 200:
-            raise TargetError(f"hexabase target '{self.target.name}': login failed: "
-                              f"{message_of(response)}", hint="check email and password")
-        token = response.json().get("token")
-        if not isinstance(token, str):
-            raise TargetError(f"hexabase target '{self.target.name}': login answered no token")
-        from ...secrets import register
-
-        register(token)
-        self._token = token
-        return token
-
-    def _call(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
-        """An authenticated call; on 401 log in again once (when credentials allow) and retry."""
-        token = self._token or self._login()
-        response = self.http.request(method, path, idempotent=idempotent,
-                                     headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        if response.status_code == 401 and self.target.email and self.target.password:
-            token = self._login()
-            response = self.http.request(method, path, idempotent=idempotent,
-                                         headers={"Authorization": f"Bearer {token}"}, **kwargs)
-        if response.status_code == 401:
-            raise TargetError(f"hexabase target '{self.target.name}': unauthorized: "
-                              f"{message_of(response)}", hint="check the token or credentials")
-        return response
-
-    def _datastore_path(self, dataset: DatasetSpec) -> str:
-        return f"/api/v0/applications/{self.target.application}/datastores/{dataset.table_name}"
+        self.api.close()
 
     # -- protocol ---------------------------------------------------------------------------
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         """Check every CSV column against the datastore's fields before anything is sent."""
-        response = self._call("GET", f"{self._datastore_path(dataset)}/fields")
+        response = self.api.call("GET", f"{self.api.datastore_path(dataset)}/fields")
         if response.status_code == 404:
             raise TargetError(f"hexabase target '{self.target.name}': datastore "
                               f"'{dataset.table_name}' not found in application "
@@ -107,6 +68,7 @@ class HexabaseDriver:
                               hint=f"rename them under `columns:`; its fields are: "
                                    f"{', '.join(sorted(k for k in known if k))}")
         self._checked.add(dataset.table_name)
+        return Capabilities(max_batch_rows=self.target.max_rows_per_import)
 
     def apply(self, batch: Batch) -> list[RowError]:
         errors: list[RowError] = []
@@ -121,8 +83,8 @@ class HexabaseDriver:
             # replace_all, key-field updates and deletes are idempotent: when in doubt, report
             # "not landed" and the next plan sends them again with the same result
             return False
-        self._wait_for_queue()
-        count = self._count(batch.dataset)
+        self.api.wait_for_queue()
+        count = self.api.count(batch.dataset)
         if count == known_rows + batch.upserts.height:
             return True
         if count == known_rows:
@@ -138,7 +100,7 @@ class HexabaseDriver:
         return not batch.reset and (mode == "append" or mode == "replace")
 
     def _import(self, batch: Batch, kind: str, frame: pl.DataFrame) -> list[RowError]:
-        body, lines = _csv(frame, batch.schema, delete=kind == "delete")
+        body, lines = csv_of(frame, batch.schema, delete=kind == "delete")
         try:
             data = body.encode(self.target.encoding, errors="strict") if body else b""
         except UnicodeEncodeError:
@@ -154,22 +116,21 @@ class HexabaseDriver:
             appends = True
         if frame.height <= NO_QUEUE_LIMIT:
             form["no_queue"] = "true"
-        path = f"{self._datastore_path(batch.dataset)}/import"
-        for attempt in range(self.target.retries + 1):
-            before = self._count(batch.dataset) if appends else 0
+        path = f"{self.api.datastore_path(batch.dataset)}/import"
+        for _attempt in self.api.http.attempts():
+            before = self.api.count(batch.dataset) if appends else 0
             try:
-                response = self._call("POST", path, idempotent=not appends, data=form,
+                response = self.api.call("POST", path, idempotent=not appends, data=form,
                                       files={"file": (form["filename"], data, "text/csv")})
             except OutcomeUnknown:
-                self._wait_for_queue()
-                after = self._count(batch.dataset)
+                self.api.wait_for_queue()
+                after = self.api.count(batch.dataset)
                 if after == before + frame.height:
                     return []  # it landed; sending it again would duplicate every row
                 if after != before:
                     raise TargetError(f"an append to '{batch.dataset.table_name}' partly landed "
                                       f"({after - before} of {frame.height} rows)") from None
-                self.http.sleep(attempt)
-                continue
+                continue  # it did not land: send it again
             return self._result(response, batch, kind, lines, form)
         raise TargetError(f"hexabase import into '{batch.dataset.table_name}' did not go through "
                           f"after {self.target.retries + 1} attempts", retryable=True)
@@ -208,46 +169,15 @@ class HexabaseDriver:
         if "has_error" in body:  # no_queue: the reply is the outcome
             return self._row_errors(body.get("errors") or [], batch, kind, lines)
         stream_id = body.get("stream_id")
-        task = self._follow(stream_id, batch)
+        task = self.api.follow(stream_id, batch)
         errors = list((task.get("metadata") or {}).get("errors") or [])
         if task["status"]["id"] != 2:
             raise TargetError(f"hexabase import into '{batch.dataset.table_name}' failed "
                               f"(queue status {task['status'].get('name')}): "
                               + "; ".join(str(e.get("description")) for e in errors[:5]))
         if "key_field_displayid" in form and body.get("temp_datastore_id"):
-            errors = self._import_results(batch, body["temp_datastore_id"])
+            errors = self.api.import_results(batch, body["temp_datastore_id"])
         return self._row_errors(errors, batch, kind, lines)
-
-    def _follow(self, stream_id: str, batch: Batch) -> dict[str, Any]:
-        """Poll GetQueueList until the import task finished (status 2 done, 3/4 failed)."""
-        deadline = time.monotonic() + self.target.import_timeout
-        while True:
-            response = self._call("GET", "/api/v0/tasks",
-                                  params={"category": "ImportItems", "all": "true",
-                                          "stream_id": stream_id})
-            if response.status_code != 200:
-                raise TargetError(f"hexabase queue status failed: {message_of(response)}")
-            tasks = [t for t in response.json().values()
-                     if (t.get("metadata") or {}).get("stream_id", stream_id) == stream_id]
-            if tasks and tasks[0]["status"]["id"] >= 2:
-                return dict(tasks[0])
-            if time.monotonic() > deadline:
-                raise TargetError(f"hexabase import into '{batch.dataset.table_name}' still queued "
-                                  f"after {self.target.import_timeout:g}s", retryable=True)
-            time.sleep(self.target.poll_interval)
-
-    def _import_results(self, batch: Batch, temp_id: str) -> list[dict[str, Any]]:
-        ds = batch.dataset.table_name
-        while True:
-            response = self._call("GET", f"/api/v0/datastores/{ds}/import/{temp_id}")
-            if response.status_code == 202:
-                time.sleep(self.target.poll_interval)
-                continue
-            if response.status_code != 200:
-                raise TargetError(f"hexabase import results failed: {message_of(response)}")
-            if not response.content.strip():
-                return []
-            return list(response.json().get("errors") or [])
 
     def _row_errors(self, errors: list[dict[str, Any]], batch: Batch, kind: str,
                     lines: list[int]) -> list[RowError]:
@@ -258,7 +188,7 @@ class HexabaseDriver:
                                           for e in whole[:5]))
         out = []
         for error in errors:
-            index = _row_of_line(lines, int(error["line"]))
+            index = row_of_line(lines, int(error["line"]))
             # keep the server's own detail: no_queue errors carry it in `description` (`error` is
             # the category), GetImportResults in `error` (`description` is "Insert ERROR")
             parts = [str(error[k]) for k in ("error", "description")
@@ -272,12 +202,10 @@ class HexabaseDriver:
                   ) -> Iterator[pl.DataFrame]:
         """The datastore's items, one items/search page at a time (display ids, numbers as
         numbers); a field never set for an item reads as null."""
-        from ...sync.refresh import frame_of
-
-        path = f"{self._datastore_path(dataset)}/items/search"
+        path = f"{self.api.datastore_path(dataset)}/items/search"
         seen = 0
         for page in range(1, 1_000_000):
-            response = self._call("POST", path, json={"page": page, "per_page": per_page,
+            response = self.api.call("POST", path, json={"page": page, "per_page": per_page,
                                                       "use_display_id": True,
                                                       "return_number_value": True})
             if response.status_code != 200:
@@ -289,54 +217,3 @@ class HexabaseDriver:
             seen += len(items)
             if not items or seen >= int(answer.get("totalItems", 0)):
                 return
-
-    def _count(self, dataset: DatasetSpec) -> int:
-        response = self._call("POST", f"{self._datastore_path(dataset)}/items/search",
-                              json={"page": 1, "per_page": 1, "use_display_id": True})
-        if response.status_code != 200:
-            raise TargetError(f"hexabase item count failed: {message_of(response)}")
-        return int(response.json().get("totalItems", 0))
-
-    def _wait_for_queue(self) -> None:
-        """Wait until no import is queued or running: only then does the item count tell whether
-        an append landed.  A queue still busy at ``import_timeout`` leaves the outcome unknown
-        (an error, so the journal entry stays open): counting now would take an append that is
-        still queued for one that never arrived, and send it a second time."""
-        deadline = time.monotonic() + self.target.import_timeout
-        while True:
-            response = self._call("GET", "/api/v0/tasks", params={"category": "ImportItems"})
-            if response.status_code == 200 and not [
-                    t for t in response.json().values() if t["status"]["id"] < 2]:
-                return
-            if time.monotonic() >= deadline:
-                raise TargetError(f"hexabase target '{self.target.name}': imports still queued "
-                                  f"after {self.target.import_timeout:g}s, so whether an append "
-                                  "landed is not known yet; the next apply settles it",
-                                  retryable=True)
-            time.sleep(self.target.poll_interval)
-
-
-def _csv(frame: pl.DataFrame, schema: Schema, *, delete: bool) -> tuple[str, list[int]]:
-    """The CSV to upload and, per row, the CSV line it starts on (the header is line 1)."""
-    if delete:
-        out = frame.select(list(schema.key)).with_columns(pl.lit("1").alias(DELETE))
-    else:
-        out = frame.select(schema.names)
-        vectors = [c.name for c in schema.columns if c.type == "vector"]
-        for name in vectors:
-            out = out.with_columns(pl.col(name).map_elements(
-                lambda v: json.dumps(v.to_list()), return_dtype=pl.String, skip_nulls=True))
-    text = out.write_csv(date_format="%Y-%m-%d")
-    # a value holding newlines spans several CSV lines: count them to map lines back to rows
-    breaks = out.select(pl.sum_horizontal([pl.col(c).cast(pl.String).str.count_matches("\n")
-                                           .fill_null(0) for c in out.columns])).to_series()
-    starts = (pl.Series([0, *breaks.to_list()[:-1]]).cum_sum() + pl.int_range(out.height, eager=True) + 2
-              if out.height else pl.Series([], dtype=pl.Int64))
-    return text, [int(x) for x in starts.to_list()]
-
-
-def _row_of_line(lines: list[int], line: int) -> int:
-    """The batch row whose CSV record starts at or before ``line``."""
-    import bisect
-
-    return max(0, bisect.bisect_right(lines, line) - 1)

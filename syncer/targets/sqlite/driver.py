@@ -22,7 +22,8 @@ import polars as pl
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
-from ..base import Batch, RowError
+from ..base import Batch, Capabilities, RowError
+from ..frames import read_blocks
 from .config import SqliteTarget
 
 MARKERS = "_syncer_batches"
@@ -69,10 +70,9 @@ def quote(name: str) -> str:
 class SqliteDriver:
     """Driver for ``type: sqlite``."""
 
-    max_batch_rows: int | None = None  # one transaction per dataset apply
     streams = True  # rows are ingested a slice at a time, in that one transaction
 
-    def __init__(self, target: SqliteTarget) -> None:
+    def __init__(self, target: SqliteTarget, *, transport: object = None) -> None:
         self.target = target
         self.path = Path(target.path)
         self._db: sqlite3.Connection | None = None
@@ -101,9 +101,14 @@ class SqliteDriver:
             self._adbc = None
 
     # -- protocol ---------------------------------------------------------------------------
-    def prepare(self, dataset: DatasetSpec, schema: Schema) -> None:
+    def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         """Create the table from the declared columns (key as primary key), or add the columns
-        a schema change brought, and make sure upserts have a unique index on the key."""
+        a schema change brought, and make sure upserts have a unique index on the key.  A
+        dataset's change goes as one batch: one transaction."""
+        self._prepare_table(dataset, schema)
+        return Capabilities(max_batch_rows=None)
+
+    def _prepare_table(self, dataset: DatasetSpec, schema: Schema) -> None:
         table = _database(self.db).table(dataset.table_name)
         try:
             if not table.exists():
@@ -131,6 +136,7 @@ class SqliteDriver:
         schema = batch.schema
         conn = self._bulk()
         cursor = conn.cursor()
+        committed = False
         try:
             loading = batch.reset or self._empty(cursor, table)
             if batch.reset:
@@ -151,12 +157,14 @@ class SqliteDriver:
             cursor.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
                            (batch.id, batch.dataset.name))
             conn.commit()
+            committed = True
             return []
-        except Exception as exc:  # ADBC raises its own DB-API error classes
-            conn.rollback()
+        except (sqlite3.Error, _adbc_error()) as exc:  # ADBC raises its own DB-API error classes
             raise TargetError(f"SQLite target '{self.target.name}', table "
                               f"{batch.dataset.table_name}: {exc}") from None
         finally:
+            if not committed:  # whatever failed (a bug too): nothing of the batch stays
+                conn.rollback()
             cursor.close()
 
     def _bulk(self) -> Any:
@@ -180,8 +188,6 @@ class SqliteDriver:
     def read_back(self, dataset: DatasetSpec, schema: Schema, block_rows: int = 50_000
                   ) -> Iterator[pl.DataFrame]:
         """The table's rows, ``block_rows`` at a time (nothing when the table does not exist)."""
-        from ...sync.refresh import read_blocks
-
         table = dataset.table_name
         if self._db is None and not self.path.exists():
             return  # no database yet: nothing to read, and reading must not create one
@@ -198,6 +204,13 @@ class SqliteDriver:
         yield from read_blocks((r for chunk in rows for r in chunk), names, block_rows)
 
     # -- helpers ----------------------------------------------------------------------------
+
+
+def _adbc_error() -> type[Exception]:
+    """The base class of ADBC's errors (its DB-API ``Error``), once ADBC is loaded."""
+    from adbc_driver_manager import Error
+
+    return Error
 
 
 def _unique_on(table: Any, key: tuple[str, ...]) -> bool:

@@ -1,0 +1,101 @@
+"""The stage bucket a zilliz target's import files go through (S3 or S3-compatible), and the keys
+an import job reads them with.
+
+boto3 is imported here only, when a zilliz target is applied: syncer runs without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import TargetError
+from ...secrets import redact, register
+from ..base import Batch
+from .config import ZillizStage
+
+INSTALL_HINT = "pip install 'syncer[zilliz]'"
+
+
+def _boto3() -> Any:
+    try:
+        import boto3  # type: ignore[import-untyped]
+    except ImportError:
+        raise TargetError("the zilliz target stages import files with boto3, which is not "
+                          "installed", hint=INSTALL_HINT) from None
+    return boto3
+
+
+class Stage:
+    """The bucket import files are staged in, and the keys the import job reads them with."""
+
+    def __init__(self, stage: ZillizStage, name: str) -> None:
+        self.stage, self.name = stage, name
+        session = _boto3().session.Session()
+        credentials = session.get_credentials()
+        frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        if frozen is None or not frozen.access_key or not frozen.secret_key:
+            raise TargetError(f"{name}: no S3 credentials for the stage bucket",
+                              hint="export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the "
+                                   "import job reads the staged files with them too)")
+        self.access_key, self.secret_key = frozen.access_key, frozen.secret_key
+        self.token: str | None = frozen.token
+        for secret in (self.secret_key, self.token):
+            if secret:
+                register(secret)
+        options: dict[str, Any] = {"aws_access_key_id": self.access_key,
+                                   "aws_secret_access_key": self.secret_key,
+                                   "aws_session_token": self.token}
+        if stage.endpoint_url:
+            options["endpoint_url"] = stage.endpoint_url
+        if stage.region:
+            options["region_name"] = stage.region
+        elif stage.endpoint_url:
+            options["region_name"] = "us-east-1"  # S3-compatible stores need some region
+        self.client = session.client("s3", **options)
+
+    def key(self, batch: Batch) -> str:
+        """The object key of a batch's import file: the file name carries the batch id."""
+        parts = [self.stage.prefix, batch.target, batch.dataset.name, f"{batch.id}.json"]
+        return "/".join(p for p in parts if p)
+
+    def url(self, key: str) -> str:
+        return f"s3://{self.stage.bucket}/{key}"
+
+    def check(self) -> None:
+        self._call("checking the stage bucket", "head_bucket", Bucket=self.stage.bucket)
+
+    def put(self, key: str, data: bytes) -> None:
+        self._call(f"uploading {self.url(key)}", "put_object", Bucket=self.stage.bucket, Key=key,
+                   Body=data, ContentType="application/json")
+
+    def get_text(self, key: str) -> str | None:
+        """The object's text, or None when it does not exist."""
+        try:
+            answer = self._call(f"reading {self.url(key)}", "get_object", Bucket=self.stage.bucket,
+                                Key=key, missing_ok=True)
+        except _Missing:
+            return None
+        return bytes(answer["Body"].read()).decode("utf-8", errors="replace").strip()
+
+    def _call(self, what: str, method: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+        try:
+            return getattr(self.client, method)(**kwargs)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if missing_ok and code in ("NoSuchKey", "404", "NotFound"):
+                raise _Missing from None
+            text = redact(f"{code}: {error.get('Message', '')}".strip(": "))
+            raise TargetError(f"{self.name}: {what} failed: {text}",
+                              hint="check `stage:` (url, endpoint_url, region) and the AWS keys",
+                              retryable=code in ("SlowDown", "InternalError", "503")) from None
+        except BotoCoreError as exc:
+            raise TargetError(f"{self.name}: {what} failed: {redact(str(exc))}",
+                              hint="check `stage: endpoint_url` and the network",
+                              retryable=True) from None
+
+
+class _Missing(Exception):
+    pass
