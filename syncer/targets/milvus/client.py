@@ -31,7 +31,7 @@ INSTALL_HINT = "pip install 'syncer[milvus]'"
 def load_pymilvus() -> Any:
     """Import pymilvus on first use, with an actionable error when it is missing."""
     try:
-        import pymilvus  # type: ignore[import-untyped]
+        import pymilvus
     except ImportError:
         raise TargetError("the milvus target needs pymilvus, which is not installed",
                           hint=INSTALL_HINT) from None
@@ -44,7 +44,7 @@ def load_pymilvus() -> Any:
 def _failures() -> tuple[type[BaseException], ...]:
     """What a pymilvus call raises when the server or the connection fails (anything else is a
     bug, and is not turned into a TargetError)."""
-    import grpc  # type: ignore[import-untyped]
+    import grpc
 
     return (load_pymilvus().exceptions.MilvusException, grpc.RpcError, grpc.FutureTimeoutError,
             ConnectionError, TimeoutError, OSError)

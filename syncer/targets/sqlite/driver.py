@@ -237,7 +237,7 @@ def _stream(batch: Batch, schema: Schema) -> Any:
     """The batch's rows as an Arrow stream read one slice at a time (ADBC ingests it in the
     transaction it is given, so a first load of millions of rows is never whole in memory).
     The next slice is read on a worker while ADBC writes this one: both release the GIL."""
-    import pyarrow as pa  # type: ignore[import-untyped]
+    import pyarrow as pa
 
     from ...sources.ahead import read_ahead
 

@@ -18,7 +18,7 @@ INSTALL_HINT = "pip install 'syncer[zilliz]'"
 
 def _boto3() -> Any:
     try:
-        import boto3  # type: ignore[import-untyped]
+        import boto3
     except ImportError:
         raise TargetError("the zilliz target stages import files with boto3, which is not "
                           "installed", hint=INSTALL_HINT) from None
@@ -78,7 +78,7 @@ class Stage:
         return bytes(answer["Body"].read()).decode("utf-8", errors="replace").strip()
 
     def _call(self, what: str, method: str, *, missing_ok: bool = False, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return getattr(self.client, method)(**kwargs)
