@@ -14,7 +14,7 @@ import traceback
 import click
 import typer
 
-from .commands import apply, drift, history, init, plan, validate
+from .commands import apply, drift, history, init, plan, show, validate
 from .commands.emulate import emulate_app
 from .commands.options import global_options
 from .commands.state import state_app
@@ -32,6 +32,7 @@ app.command()(plan.plan)
 app.command()(apply.apply)
 app.command()(watch)
 app.command()(history.history)
+app.command()(show.show)
 app.command()(drift.drift)
 app.command()(drift.adopt)
 app.command()(validate.schema)

@@ -118,7 +118,7 @@ def render_plan(out: Console, plan: Plan) -> None:
 def _render_plan_body(out: Console, plan: Plan) -> None:
     for d in plan.datasets:
         title = f"[bold]{escape(d.id)}[/bold] ({d.mode} -> {escape(d.table)})"
-        if d.diff is None:
+        if not d.source_read:
             out.print(f"  {title}: source unchanged")
             continue
         counts = (f"[green]+{d.inserts}[/green] [yellow]~{d.updates}[/yellow] "

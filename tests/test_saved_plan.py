@@ -199,3 +199,31 @@ def test_unknown_filter_is_an_error_not_an_empty_selection(shop: Project) -> Non
     result = shop.apply("--target", "nope")
     assert result.code == 1
     assert "no target 'nope'" in result.err
+
+
+@pytest.mark.parametrize("how", [(), ("--json",), ("--format", "markdown")])
+def test_show_renders_a_saved_plan_as_plan_did(shop: Project, how: tuple[str, ...]) -> None:
+    """`syncer show FILE` prints what `plan` printed (samples, warnings, blocked reasons, the
+    unchanged datasets), reading nothing but the file, and applies nothing."""
+    shop.write("products.csv", csv_text(["sku", "name"], P2[2:]))  # deletes 2 of 3: blocked
+    planned = shop.plan("--out", "p.json", *how)
+    assert planned.code == 0, str(planned)
+    before = db_dump(shop.target_db)
+    Path(shop.manifests / "shop.yaml").unlink()  # nothing but the file is read
+    shown = shop.syncer("show", "p.json", *how)
+    assert shown.code == 0, str(shown)
+    expected = planned.out.split("Saved the plan to")[0]
+    if how == ("--json",):
+        assert json.loads(shown.out) == json.loads(expected)
+    else:
+        assert shown.out == expected
+    assert "blocked" in shown.out and "tags" in shown.out
+    assert db_dump(shop.target_db) == before
+
+
+def test_show_refuses_a_file_that_is_not_a_plan(shop: Project) -> None:
+    Path("p.json").write_text('{"format_version": 1, "datasets": [{"target": "x"}]}')
+    result = shop.syncer("show", "p.json")
+    assert result.code == 1 and "is not a syncer plan file" in result.err, str(result)
+    missing = shop.syncer("show", "nope.json")
+    assert missing.code == 1 and "does not exist" in missing.err, str(missing)

@@ -48,6 +48,11 @@ class Drift:
         return {"changed": self.changed, "added": self.added, "removed": self.removed,
                 "samples": [sample_json(s) for s in self.samples]}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Drift:
+        return cls(int(data["changed"]), int(data["added"]), int(data["removed"]),
+                   tuple(sample_of(s) for s in data.get("samples") or ()))
+
 
 @dataclass(frozen=True)
 class DatasetDrift:
@@ -66,6 +71,14 @@ def sample_json(sample: RowChange) -> dict[str, Any]:
     if sample.values:
         out["values"] = {name: plain(value) for name, value in sample.values}
     return out
+
+
+def sample_of(data: dict[str, Any]) -> RowChange:
+    """A sample as :func:`sample_json` wrote it."""
+    fields = tuple(FieldChange(column, old, new)
+                   for column, (old, new) in (data.get("fields") or {}).items())
+    values = tuple((data.get("values") or {}).items())
+    return RowChange(str(data["op"]), str(data["key"]), fields, values)
 
 
 def plain(value: Any) -> Any:

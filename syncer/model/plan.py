@@ -15,12 +15,29 @@ from typing import TYPE_CHECKING, Any
 from ..errors import PlanError
 from ..secrets import redact
 
-from .changes import Drift, RowChange, sample_json
+from .changes import Drift, RowChange, sample_json, sample_of
 
 if TYPE_CHECKING:
     from ..sync.diff import Diff
 
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a plan shows of one dataset's change, without its rows: a saved plan read back."""
+
+    inserts: int
+    updates: int
+    deletes: int
+    blocked: str | None
+    warnings: tuple[str, ...]
+    samples: tuple[RowChange, ...]
+    read: bool  # False: the source was unchanged since the last apply (not read)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.inserts or self.updates or self.deletes)
 
 
 @dataclass(frozen=True)
@@ -35,34 +52,44 @@ class DatasetPlan:
     spec_hash: str
     record_only: bool = False      # no row changes, but the state's fingerprint must be updated
     drift: Drift | None = None     # with --refresh: the target's rows against the state
+    shown: Shown | None = None     # a plan read from a file: what it showed (it has no diff)
+
+    @property
+    def _change(self) -> Diff | Shown | None:
+        return self.diff if self.diff is not None else self.shown
+
+    @property
+    def source_read(self) -> bool:
+        """Whether the source was read (else it was unchanged since the last apply)."""
+        return self.diff is not None or (self.shown is not None and self.shown.read)
 
     @property
     def inserts(self) -> int:
-        return self.diff.inserts if self.diff else 0
+        return self._change.inserts if self._change else 0
 
     @property
     def updates(self) -> int:
-        return self.diff.updates if self.diff else 0
+        return self._change.updates if self._change else 0
 
     @property
     def deletes(self) -> int:
-        return self.diff.deletes if self.diff else 0
+        return self._change.deletes if self._change else 0
 
     @property
     def blocked(self) -> str | None:
-        return self.diff.blocked if self.diff else None
+        return self._change.blocked if self._change else None
 
     @property
     def warnings(self) -> tuple[str, ...]:
-        return self.diff.warnings if self.diff else ()
+        return self._change.warnings if self._change else ()
 
     @property
     def samples(self) -> tuple[RowChange, ...]:
-        return self.diff.samples if self.diff else ()
+        return self._change.samples if self._change else ()
 
     @property
     def has_changes(self) -> bool:
-        return self.diff is not None and self.diff.has_changes
+        return self._change is not None and self._change.has_changes
 
     @property
     def id(self) -> str:
@@ -70,11 +97,25 @@ class DatasetPlan:
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "dataset": self.dataset, "mode": self.mode,
-                "table": self.table, "inserts": self.inserts, "updates": self.updates,
+                "table": self.table, "source_read": self.source_read,
+                "inserts": self.inserts, "updates": self.updates,
                 "deletes": self.deletes, "blocked": self.blocked,
                 "warnings": list(self.warnings),
                 "samples": [sample_json(s) for s in self.samples],
                 **({"drift": self.drift.to_json()} if self.drift is not None else {})}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], pin: dict[str, Any] | None = None) -> DatasetPlan:
+        """A dataset plan as ``to_json`` wrote it (what it shows; no rows to apply)."""
+        pin = pin or {}
+        shown = Shown(int(data["inserts"]), int(data["updates"]), int(data["deletes"]),
+                      data.get("blocked"), tuple(data.get("warnings") or ()),
+                      tuple(sample_of(s) for s in data.get("samples") or ()),
+                      bool(data.get("source_read", True)))
+        drift = Drift.from_json(data["drift"]) if data.get("drift") else None
+        return cls(data["target"], data["dataset"], data["mode"], data["table"], None,
+                   int(pin.get("generation", 0)), tuple(pin.get("fingerprint") or ()),
+                   str(pin.get("spec_hash", "")), drift=drift, shown=shown)
 
 
 @dataclass(frozen=True)
@@ -102,6 +143,14 @@ class Plan:
         return {"format_version": FORMAT_VERSION, "changes": self.has_changes,
                 "datasets": [d.to_json() for d in self.datasets],
                 "orphans": list(self.orphans)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        """A plan as ``to_json`` (or a plan file) holds it: to show, not to apply."""
+        pins = {p["id"]: p for p in data.get("pins") or ()}
+        datasets = tuple(DatasetPlan.from_json(d, pins.get(f"{d['target']}/{d['dataset']}"))
+                         for d in data["datasets"])
+        return cls(datasets, tuple(data.get("orphans") or ()))
 
     def save(self, path: Path, manifests: Path) -> None:
         """Write a plan file that ``apply`` can check for staleness and apply exactly."""
