@@ -134,6 +134,35 @@ def test_shell_completion_offers_commands_subcommands_and_options(tmp_path) -> N
     assert any("--install-completion" in p.opts for p in ROOT.params)
 
 
+def test_shell_completion_offers_the_declared_targets_and_datasets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    program = shutil.which("syncer", path=str(Path(sys.executable).parent)) or shutil.which("syncer")
+    if program is None:
+        pytest.skip("the `syncer` entry point is not installed")
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.yaml").write_text(
+        "version: 1\ntarget: {name: shop, type: sqlite, path: a.db}\ndatasets:\n"
+        "  - {name: products, source: p.csv}\n  - {name: prices, source: p.csv}\n")
+    (tmp_path / "m" / "p.csv").write_text("x\n1\n")
+
+    def complete(words: str, cword: int) -> list[str]:
+        env = {**os.environ, "_SYNCER_COMPLETE": "complete_bash", "COMP_WORDS": words,
+               "COMP_CWORD": str(cword)}
+        done = subprocess.run([program], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done.stdout.split()
+
+    assert complete("syncer plan -m m --target ", 5) == ["shop"]
+    assert complete("syncer plan -m m --dataset pr", 5) == ["prices", "products"]
+    assert complete("syncer adopt -m m shop/pri", 4) == ["shop/prices"]
+
+
 @pytest.fixture
 def applied(tmp_path, cli, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.chdir(tmp_path)

@@ -13,7 +13,8 @@ from ..sync.session import load, session
 from ..errors import SyncError
 from ..secrets import redact
 from ..ui import console, sample_text
-from .options import DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt
+from .options import (DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt,
+                      complete_datasets)
 from .options import selection as make_selection
 
 
@@ -57,7 +58,8 @@ def drift(
 
 
 def adopt(
-    name: Annotated[str, typer.Argument(metavar="DATASET", help="NAME or TARGET/NAME.")],
+    name: Annotated[str, typer.Argument(metavar="DATASET", help="NAME or TARGET/NAME.",
+                                        autocompletion=complete_datasets)],
     manifests: Manifests = Path("manifests"),
     state: StateOpt = None,
     json_out: JsonOpt = False,

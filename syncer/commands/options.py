@@ -14,9 +14,33 @@ from ..sync.session import Selection, state_path
 Manifests = Annotated[Path, typer.Option("-m", "--manifests", help="Manifest directory (or one file).")]
 StateOpt = Annotated[Optional[Path], typer.Option(
     "--state", help="State database (default: $SYNCER_STATE, else state/syncer.db).")]
-TargetOpt = Annotated[Optional[str], typer.Option("--target", help="Only this target.")]
+def _declared(ctx: typer.Context) -> list[tuple[str, str]]:
+    """(target, dataset) of every dataset in the manifests the command line names (or the
+    default ones), for shell completion; nothing when they do not load."""
+    from ..errors import SyncError
+    from ..model.project import load_project
+
+    try:
+        project = load_project(Path(ctx.params.get("manifests") or "manifests"))
+    except (SyncError, OSError):
+        return []
+    return [(d.target.name, d.name) for d in project.datasets]
+
+
+def complete_targets(ctx: typer.Context, incomplete: str) -> list[str]:
+    return sorted({t for t, _ in _declared(ctx) if t.startswith(incomplete)})
+
+
+def complete_datasets(ctx: typer.Context, incomplete: str) -> list[str]:
+    names = {n for _, n in _declared(ctx)} | {f"{t}/{n}" for t, n in _declared(ctx)}
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
+TargetOpt = Annotated[Optional[str], typer.Option(
+    "--target", help="Only this target.", autocompletion=complete_targets)]
 DatasetOpt = Annotated[Optional[str], typer.Option(
-    "--dataset", help="Only this dataset (NAME or TARGET/NAME).")]
+    "--dataset", help="Only this dataset (NAME or TARGET/NAME).",
+    autocompletion=complete_datasets)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 def _no_color(value: bool) -> bool:
     if value:
