@@ -7,4 +7,7 @@ import os as _os
 # third more on a million-row plan).  Set before polars loads; the user's own setting wins.
 _os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+#: the name to ``pip install`` (``syncer`` on PyPI is another project)
+DISTRIBUTION = "syncer-data"

@@ -222,3 +222,25 @@ def test_no_color_means_no_escape_codes(tmp_path, how: str) -> None:  # type: ig
     assert plain.code == 0, str(plain)
     assert "\x1b[" not in plain.out + plain.err
     assert "Plan: 3 to insert" in plain.out
+
+
+def test_version_names_the_version_and_the_distribution(cli) -> None:  # type: ignore[no-untyped-def]
+    import syncer
+
+    result = cli("--version")
+    assert result.code == 0, str(result)
+    assert result.out.strip() == f"syncer {syncer.__version__} (syncer-data)"
+
+
+def test_every_install_hint_names_the_distribution_on_pypi() -> None:
+    """`pip install 'syncer[...]'` would install an unrelated project."""
+    import re
+    from pathlib import Path
+
+    import syncer
+
+    package = Path(syncer.__file__).parent
+    hints = [(path.name, hint) for path in package.rglob("*.py")
+             for hint in re.findall(r"pip install '([^'\[]+)\[", path.read_text())]
+    assert hints, "no install hint found: the check would pass vacuously"
+    assert all(name == syncer.DISTRIBUTION for _, name in hints), hints

@@ -56,8 +56,19 @@ AllowDeletes = Annotated[bool, typer.Option(
     "--allow-deletes", help="Allow plans that empty a dataset or delete more than max_delete.")]
 
 
+def _version(value: bool) -> None:
+    if value:
+        from .. import DISTRIBUTION, __version__
+
+        print(f"syncer {__version__} ({DISTRIBUTION})")
+        raise typer.Exit()
+
+
 def global_options(
     ctx: typer.Context,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", is_eager=True,
+        callback=_version)] = False,
     quiet: Annotated[bool, typer.Option(
         "-q", "--quiet", help="Show only summaries and errors (no plan body, no notes).")] = False,
     verbose: Annotated[bool, typer.Option(

@@ -1197,7 +1197,7 @@ def serve(host: str = "127.0.0.1", port: int = 0, *, s3_endpoint: str,
         import boto3  # noqa: F401 - the job worker reads import files with it
     except ImportError:
         raise ValueError("the Zilliz emulator reads import files with boto3, which is not "
-                         "installed: pip install 'syncer[zilliz]'") from None
+                         "installed: pip install 'syncer-data[zilliz]'") from None
     with ZillizEmulator(s3_endpoint, data_dir, api_key or DEFAULT_API_KEY, faults,
                         job_delay) as emulator:
 

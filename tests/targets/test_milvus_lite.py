@@ -409,7 +409,7 @@ def test_syncer_runs_without_pymilvus_until_a_milvus_target_is_applied(
     env.source(V1)
     result = env.apply()
     assert result.code == 1, str(result)
-    assert "pip install 'syncer[milvus]'" in result.output, str(result)
+    assert "pip install 'syncer-data[milvus]'" in result.output, str(result)
     assert "Traceback" not in result.output
 
 

@@ -25,7 +25,7 @@ from .schema import Field, declared_fields
 KEYS_PER_QUERY = 1_000
 #: collection property that marks the collections an alias replace created, for cleanup
 MARKER = "syncer.dataset"
-INSTALL_HINT = "pip install 'syncer[milvus]'"
+INSTALL_HINT = "pip install 'syncer-data[milvus]'"
 
 
 def load_pymilvus() -> Any:

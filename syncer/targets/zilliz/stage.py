@@ -13,7 +13,7 @@ from ...secrets import redact, register
 from ..base import Batch
 from .config import ZillizStage
 
-INSTALL_HINT = "pip install 'syncer[zilliz]'"
+INSTALL_HINT = "pip install 'syncer-data[zilliz]'"
 
 
 def _boto3() -> Any:
