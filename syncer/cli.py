@@ -19,7 +19,8 @@ from .commands.emulate import emulate_app
 from .commands.options import global_options
 from .commands.state import state_app
 from .commands.watch import watch
-from .errors import SyncError
+from . import interrupts
+from .errors import Interrupted, SyncError
 from .secrets import redact
 from .ui import console, silence
 
@@ -56,17 +57,22 @@ def main() -> None:
     """Entry point: run the app and turn every outcome into an exit code."""
     try:
         # without standalone mode click *returns* the code of a typer.Exit (e.g. plan's 2)
-        code = app(standalone_mode=False)
+        with interrupts.watching():
+            code = app(standalone_mode=False)
     except SystemExit as exc:
         if isinstance(exc.__context__, BrokenPipeError):  # click's exit 1 on a closed pipe
             _closed_pipe()
         raise
+    except Interrupted as exc:
+        console(stderr=True).print(f"[bold]Interrupted:[/bold] {_escape(redact(str(exc)))}")
+        sys.exit(exc.exit_code)
     except SyncError as exc:
         console(stderr=True).print(f"[bold red]Error:[/bold red] {_escape(redact(str(exc)))}")
         sys.exit(exc.exit_code)
     except _EXITS as exc:
         sys.exit(exc.exit_code)
-    except _ABORTS:
+    except _ABORTS:  # click's form of Ctrl-C (while reading, or at a prompt)
+        console(stderr=True).print("Interrupted.")
         sys.exit(130)
     except _USAGE_ERRORS as exc:
         exc.show()  # type: ignore[attr-defined]  # every class in _USAGE_ERRORS has it

@@ -10,6 +10,8 @@
      +-- PlanError            a saved plan is stale, or a plan is blocked by a safety guard
      +-- TargetError          a target refused or failed a request (the server's message kept)
      +-- ApplyFailed          some datasets failed during an apply (the others were applied)
+     +-- Interrupted          Ctrl-C or SIGTERM stopped an apply: what was applied and what not
+                              (exit 130)
 
 Anything else that escapes is a bug (exit 3).  Messages never contain secrets: values that came
 from ``${VAR}`` interpolation are redacted by :func:`syncer.secrets.redact` before they are shown.
@@ -109,3 +111,10 @@ class TargetError(SyncError):
 
 class ApplyFailed(SyncError):
     """An apply finished, but some datasets failed.  The message names them."""
+
+
+class Interrupted(SyncError):
+    """An apply stopped by Ctrl-C (or SIGTERM): the message says which datasets were applied,
+    which batch was in flight and which were not started.  Exit 130, as a shell expects."""
+
+    exit_code = 130

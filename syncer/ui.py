@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.text import Text
 
 from .model.markdown import format_value
 from .model.plan import Plan
@@ -202,8 +204,18 @@ def render_result(out: Console, result: ApplyResult) -> None:
               else f"[bold red]Apply finished with {len(result.failed)} failed dataset(s).[/bold red]")
 
 
+class RowsColumn(ProgressColumn):
+    """``1,234,567/2,000,000 rows  410,000 rows/s``: counts with thousands separators."""
+
+    def render(self, task: Task) -> Text:
+        total = f"{int(task.total):,}" if task.total is not None else "?"
+        speed = f"  {task.speed:,.0f} rows/s" if task.speed else ""
+        return Text(f"{int(task.completed):,}/{total} rows{speed}")
+
+
 class BarReporter(Reporter):
-    """Progress bars on stderr, shown only on a terminal and for work worth watching."""
+    """Progress bars on stderr, shown only on a terminal and for work worth watching: rows
+    written as the target takes them, the rate, the time spent and the time left."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled and sys.stderr.isatty()
@@ -213,15 +225,20 @@ class BarReporter(Reporter):
 
     def start(self, dataset_id: str, total: int) -> None:
         self._started[dataset_id] = (time.perf_counter(), total)
-        note(f"applying {dataset_id}: {total} row change(s)", level=VERBOSE)
+        note(f"applying {dataset_id}: {total:,} row change(s)", level=VERBOSE)
         if not self.enabled or total < 1000 or quiet():
             return
         if self._progress is None:
             self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      MofNCompleteColumn(), TimeElapsedColumn(),
+                                      RowsColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
                                       console=console(stderr=True), transient=True)
             self._progress.start()
         self._tasks[dataset_id] = self._progress.add_task(f"applying {dataset_id}", total=total)
+
+    def stage(self, dataset_id: str, what: str) -> None:
+        if self._progress is not None and dataset_id in self._tasks:
+            self._progress.update(self._tasks[dataset_id],
+                                  description=f"{what} {escape(dataset_id)}")
 
     def advance(self, dataset_id: str, rows: int) -> None:
         if self._progress is not None and dataset_id in self._tasks:
@@ -229,7 +246,7 @@ class BarReporter(Reporter):
 
     def done(self, dataset_id: str) -> None:
         started, total = self._started.pop(dataset_id, (time.perf_counter(), 0))
-        note(f"{dataset_id}: {total} row change(s) sent in {time.perf_counter() - started:.2f}s",
+        note(f"{dataset_id}: {total:,} row change(s) sent in {time.perf_counter() - started:.2f}s",
              level=VERBOSE)
         if self._progress is not None and dataset_id in self._tasks:
             self._progress.remove_task(self._tasks.pop(dataset_id))
@@ -239,6 +256,12 @@ class BarReporter(Reporter):
 
     def note(self, message: str) -> None:
         note(message)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        self._tasks.clear()
 
 
 def render_profile(rows: list[tuple[str, str, float, float]], elapsed: float) -> None:

@@ -3,22 +3,35 @@ prints there (spinners, bars, colours) is what they see."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import subprocess
 import sys
+import termios
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.conftest import REPO
 
 
+def _own_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pseudo-terminal,
+    so Ctrl-C typed into it (:func:`press_ctrl_c`) reaches syncer as a shell would send it."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def press_ctrl_c(terminal: int) -> None:
+    os.write(terminal, b"\x03")
+
+
 def on_terminal(*args: object, cwd: Path, env: dict[str, str] | None = None,
-                timeout: float = 60, during: Callable[[subprocess.Popen[bytes], str], None]
+                timeout: float = 60, during: Callable[[int, str], None]
                 | None = None) -> tuple[int, str]:
     """``python -m syncer ARGS`` with stdin, stdout and stderr on one pseudo-terminal; returns
-    the exit code and everything it printed.  ``during(process, output so far)`` is called as
+    the exit code and everything it printed.  ``during(terminal, output so far)`` is called as
     output arrives (to press Ctrl-C at the right moment, say)."""
     environ = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", **(env or {})}
     for name in ("NO_COLOR", "SYNCER_DEBUG"):
@@ -28,7 +41,7 @@ def on_terminal(*args: object, cwd: Path, env: dict[str, str] | None = None,
     master, slave = pty.openpty()
     process = subprocess.Popen([sys.executable, "-m", "syncer", *(str(a) for a in args)],
                                cwd=cwd, env=environ, stdin=slave, stdout=slave, stderr=slave,
-                               close_fds=True, start_new_session=True)
+                               close_fds=True, preexec_fn=_own_terminal)
     os.close(slave)
     chunks: list[bytes] = []
     try:
@@ -45,7 +58,7 @@ def on_terminal(*args: object, cwd: Path, env: dict[str, str] | None = None,
                 break
             chunks.append(chunk)
             if during is not None:
-                during(process, b"".join(chunks).decode(errors="replace"))
+                during(master, b"".join(chunks).decode(errors="replace"))
         code = process.wait(timeout)
     finally:
         os.close(master)

@@ -168,7 +168,7 @@ def test_a_bug_inside_apply_is_a_bug_not_a_target_error(project: Project,
     _manifest(project, {"sku": "string", "price": "float"})
     project.write("products.csv", csv_text(["sku", "price"], [["A", "1"], ["B", "2"]]))
     with monkeypatch.context() as patch:
-        patch.setattr(sqlite_driver, "_stream", broken)
+        patch.setattr(sqlite_driver, "_slices", broken)
         result = project.apply()
     assert result.code == 3, str(result)
     assert "a bug in the driver" in result.output, str(result)

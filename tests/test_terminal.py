@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, Project
-from tests.terminal import on_terminal
+from tests.terminal import on_terminal, press_ctrl_c
 
 COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # SGR: colours, bold, dim
 
@@ -61,3 +61,74 @@ def test_a_closed_pipe_is_not_an_error(shop: Project, args: list[str]) -> None:
     assert done.stderr == b"", done.stderr.decode()
     if args[0] == "apply":  # the apply was not cut short by its output going nowhere
         assert shop.plan_json()["changes"] is False
+
+
+# -- a large first load, watched and interrupted at a real terminal ---------------------------
+
+ROWS = 1_200_000
+
+
+@pytest.fixture
+def big(project: Project) -> Project:
+    import polars as pl
+
+    n = ROWS
+    pl.DataFrame({"id": range(n), "name": [f"item {i}" for i in range(n)],
+                  "price": [i * 0.5 for i in range(n)]}).write_csv(project.data / "items.csv")
+    project.manifest("version: 1\ntarget: {name: shop, type: sqlite, path: ../build/target.db}\n"
+                     "datasets:\n  - name: items\n    source: ../data/items.csv\n"
+                     "    mode: upsert\n    key: id\n"
+                     "    columns: {id: integer, name: string, price: float}\n")
+    return project
+
+
+def test_progress_shows_rows_written_as_they_happen(big: Project) -> None:
+    code, shown = on_terminal("apply", "--auto-approve", "--no-color", cwd=big.root, timeout=120)
+    assert code == 0, shown
+    counts = [int(c.replace(",", "")) for c in re.findall(r"([\d,]+)/1,200,000 rows", shown)]
+    # the bar moved while the rows were written, not only at the end: some count between
+    assert any(0 < c < ROWS for c in counts), shown[-3000:]
+    assert "rows/s" in shown and "writing shop/items" in shown, shown[-3000:]
+
+
+def test_ctrl_c_during_a_write_stops_rolls_back_and_says_what_was_applied(big: Project) -> None:
+    pressed: list[float] = []
+
+    def during(terminal: int, shown: str) -> None:
+        import time
+
+        if not pressed and re.search(r"[1-9][\d,]*/1,200,000 rows", shown):
+            pressed.append(time.monotonic())
+            press_ctrl_c(terminal)
+
+    code, shown = on_terminal("apply", "--auto-approve", "--no-color", cwd=big.root,
+                              timeout=120, during=during)
+    import time
+
+    assert pressed, shown[-3000:]
+    assert time.monotonic() - pressed[0] < 5, "stopping took too long"
+    assert code == 130, shown[-3000:]
+    assert "Interrupted:" in shown and "interrupted: shop/items" in shown, shown[-3000:]
+    assert "NOT_IMPLEMENTED" not in shown and "Traceback" not in shown
+    history = big.syncer("history", "--state", big.state, "--json").json()
+    assert history[0]["outcome"] == "interrupted", history[0]
+    # the target's transaction was rolled back; the lock is free and the next apply finishes
+    if big.target_db.exists() and _has_table(big):
+        assert _count(big) == 0
+    big.apply_ok()
+    assert _count(big) == ROWS
+    assert big.plan_json()["changes"] is False
+
+
+def _has_table(project: Project) -> bool:
+    import sqlite3
+
+    with sqlite3.connect(project.target_db) as db:
+        return db.execute("SELECT 1 FROM sqlite_master WHERE name='items'").fetchone() is not None
+
+
+def _count(project: Project) -> int:
+    import sqlite3
+
+    with sqlite3.connect(project.target_db) as db:
+        return int(db.execute("SELECT COUNT(*) FROM items").fetchone()[0])

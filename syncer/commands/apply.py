@@ -68,6 +68,7 @@ def apply(
                 _confirm()
             result = applier.apply(planned)
         finally:
+            reporter.close()
             applier.close()
     if profile:
         render_profile(report(), time.perf_counter() - started)

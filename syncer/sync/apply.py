@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ApplyFailed, PlanError
+from ..errors import ApplyFailed, Interrupted, PlanError
 from ..model.plan import SavedPlan
 from .plan import Planned, Progress, build_plan
 from .progress import Reporter
@@ -75,8 +75,14 @@ class Applier:
         record.begin()
         try:
             result = self.executor.apply(planned)
+        except Interrupted as exc:  # what was applied before the interrupt is recorded too
+            partial: ApplyResult | None = getattr(exc, "result", None)
+            record.summaries = [d.to_json() for d in partial.datasets] if partial else []
+            record.abort(exc)
+            raise
         except BaseException as exc:
-            # the open batch, if any, is settled by the next apply
+            # a bug, or Ctrl-C outside a write: the open batch, if any, is settled by the
+            # next apply
             record.abort(exc)
             raise
         record.summaries = [d.to_json() for d in result.datasets]

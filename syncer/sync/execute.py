@@ -13,7 +13,8 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from ..errors import SyncError, TargetError
+from .. import interrupts
+from ..errors import Interrupted, SyncError, TargetError
 from ..model.plan import DatasetPlan
 from .plan import Planned
 from .session import Drivers
@@ -98,8 +99,11 @@ class Executor:
 
     # -- apply ------------------------------------------------------------------------------
     def apply(self, planned: Planned) -> ApplyResult:
+        """Apply every dataset of the plan; a failing one does not stop the others.  Ctrl-C
+        stops at once, as :class:`~syncer.errors.Interrupted` saying what was applied."""
         result = ApplyResult(self.run_id)
-        for item in planned.plan.datasets:
+        items = planned.plan.datasets
+        for index, item in enumerate(items):
             dataset = planned.datasets[item.id]
             outcome = DatasetResult(item.id)
             result.datasets.append(outcome)
@@ -108,10 +112,18 @@ class Executor:
                 continue
             started = time.monotonic()
             try:
-                self._apply_dataset(item, dataset, planned, outcome)
+                try:
+                    self._apply_dataset(item, dataset, planned, outcome)
+                finally:
+                    outcome.seconds = time.monotonic() - started
             except SyncError as exc:
-                outcome.error = redact(str(exc))
-            outcome.seconds = time.monotonic() - started
+                if not interrupts.requested():
+                    outcome.error = redact(str(exc))
+                    continue
+                # a library turned the interrupt into an error of its own (ADBC, gRPC)
+                raise _interrupted(result, [i.id for i in items[index + 1:]]) from None
+            except KeyboardInterrupt:
+                raise _interrupted(result, [i.id for i in items[index + 1:]]) from None
         return result
 
     def _apply_dataset(self, item: DatasetPlan, dataset: Dataset, planned: Planned,
@@ -160,10 +172,12 @@ class Executor:
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
         for number, (upserts, deletes, stream) in enumerate(batches):
+            shown = _Shown(self.reporter, item.id)
             batch = Batch(f"{self.run_id}-{uuid.uuid4().hex[:8]}", target.name, dataset.spec,
-                          schema, changes.reset and number == 0, upserts, deletes, stream)
+                          schema, changes.reset and number == 0, upserts, deletes, stream,
+                          progress=shown.advance)
             self._send(batch, dataset, driver, capabilities)
-            self.reporter.advance(item.id, batch.size)
+            shown.advance(batch.size - shown.rows)  # what the driver did not report itself
         self.reporter.done(item.id)
         with phase(item.id, "state"):
             self.store.commit_dataset(target.name, dataset.name, schema=schema,
@@ -178,14 +192,17 @@ class Executor:
     def _send(self, batch: Batch, dataset: Dataset, driver: Driver,
               capabilities: Capabilities) -> None:
         known = self._known_rows(dataset) if capabilities.max_batch_rows is not None else 0
+        self.reporter.stage(dataset.id, "recording")
         with phase(dataset.id, "state"):
             self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
                                   batch.reset, batch.upsert_slices(), batch.deletes)
+        self.reporter.stage(dataset.id, "writing")
         try:
             with phase(dataset.id, "write"):
                 rejected = driver.apply(batch)
         except TargetError:
-            self._settle_failed(batch, driver, known)
+            if not interrupts.requested():  # interrupted: stop now, the next run settles it
+                self._settle_failed(batch, driver, known)
             raise
         # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
         # stays open and the next run settles it with the target before planning anything new
@@ -209,6 +226,34 @@ class Executor:
             self.store.fold_batch(batch.id)
         else:
             self.store.abandon_batch(batch.id)
+
+
+class _Shown:
+    """Rows of one batch reported to the progress display so far."""
+
+    def __init__(self, reporter: Reporter, dataset_id: str) -> None:
+        self.reporter, self.dataset_id, self.rows = reporter, dataset_id, 0
+
+    def advance(self, rows: int) -> None:
+        if rows > 0:
+            self.rows += rows
+            self.reporter.advance(self.dataset_id, rows)
+
+
+def _interrupted(result: ApplyResult, not_started: list[str]) -> Interrupted:
+    """What an interrupt left: the datasets applied, the one in flight, those not started."""
+    current = result.datasets[-1]
+    current.error = "interrupted"
+    applied = [d.id for d in result.datasets[:-1] if not d.error and not d.skipped]
+    lines = [f"applied: {', '.join(applied) if applied else 'none'}",
+             f"interrupted: {current.id} (a batch in flight was rolled back, or is settled with "
+             "the target by the next apply)"]
+    if not_started:
+        lines.append(f"not started: {', '.join(not_started)}")
+    error = Interrupted("the apply was interrupted; run it again to finish:\n"
+                        + "\n".join(f"  {line}" for line in lines))
+    error.result = result  # type: ignore[attr-defined]
+    return error
 
 
 def batch_from_delta(batch_id: str, dataset: Dataset, schema: Schema, reset: bool,

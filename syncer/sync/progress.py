@@ -11,6 +11,13 @@ class Reporter:
 
     def advance(self, dataset_id: str, rows: int) -> None: ...
 
+    def stage(self, dataset_id: str, what: str) -> None:
+        """What the dataset's apply does now (``recording`` the batch in the journal,
+        ``writing`` it to the target)."""
+
     def done(self, dataset_id: str) -> None: ...
 
     def note(self, message: str) -> None: ...
+
+    def close(self) -> None:
+        """Take the display down (also when the apply stopped half way)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import Interrupted
 from ..model.project import Dataset, Project, load_project
 from ..model.manifest import TargetSpec
 from ..state import Lock, StateStore, open_state
@@ -126,11 +127,12 @@ class RunRecord:
         return outcome
 
     def abort(self, exc: BaseException) -> None:
-        """The run stopped on ``exc`` (Ctrl-C, or a bug): say so in the history (only a killed
-        process leaves a run unfinished).  Never masks ``exc``: a failure here is dropped."""
+        """The run stopped on ``exc`` (Ctrl-C or SIGTERM, or a bug): say so in the history
+        (only a killed process leaves a run unfinished).  Never masks ``exc``: a failure here
+        is dropped."""
+        interrupted = isinstance(exc, (KeyboardInterrupt, Interrupted))
         try:
-            self.finish(interrupted=isinstance(exc, KeyboardInterrupt),
-                        crashed=not isinstance(exc, KeyboardInterrupt))
+            self.finish(interrupted=interrupted, crashed=not interrupted)
         except Exception:  # noqa: BLE001 - the first failure is the one to report
             pass
 

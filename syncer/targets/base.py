@@ -8,8 +8,8 @@ whose outcome is unknown landed, so nothing is lost or delivered twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..model.manifest import DatasetSpec, TargetSpec
@@ -41,7 +41,8 @@ class Batch:
     ``upserts`` holds whole rows (value columns) to insert or update; ``deletes`` the key columns
     of rows to delete.  Both carry ``__k`` (row identity) and ``__line`` (source line, or null).
     For a driver that streams (``Driver.streams``) the rows to write may come as ``stream``
-    instead (``upserts`` is then empty): read them with :meth:`upsert_slices`.
+    instead (``upserts`` is then empty): read them with :meth:`upsert_slices`.  A driver that
+    writes a batch in parts says so with :meth:`wrote` (the progress a person watches).
     """
 
     id: str
@@ -52,6 +53,13 @@ class Batch:
     upserts: pl.DataFrame
     deletes: pl.DataFrame
     stream: RowSource | None = None
+    #: called with the rows of each part written (set by the executor)
+    progress: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+
+    def wrote(self, rows: int) -> None:
+        """``rows`` more of this batch were written (or deleted)."""
+        if self.progress is not None and rows:
+            self.progress(rows)
 
     @property
     def upsert_rows(self) -> int:

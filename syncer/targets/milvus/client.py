@@ -8,7 +8,7 @@ pymilvus is imported here only, when a milvus target is applied: syncer runs wit
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -258,9 +258,12 @@ class Client:
             self.call(f"deleting from '{name}'", "delete", name,
                       filter=in_filter(pk, keys[start:start + KEYS_PER_QUERY]))
 
-    def write(self, name: str, method: str, rows: list[dict[str, Any]], schema: Schema) -> None:
+    def write(self, name: str, method: str, rows: list[dict[str, Any]], schema: Schema,
+              wrote: Callable[[int], None] | None = None) -> None:
         for chunk in chunks(rows, schema):
             self.call(f"{method} into '{name}' ({len(chunk)} rows)", method, name, chunk)
+            if wrote is not None:
+                wrote(len(chunk))
 
     def fetch(self, name: str, schema: Schema, keys: list[Any],
               fields: list[str]) -> dict[Any, dict[str, Any]]:

@@ -90,9 +90,10 @@ class MilvusDriver:
             self.client.delete_all(name, batch.schema)
         if batch.deletes.height:
             self.client.delete_keys(name, batch.schema, batch.deletes)
+            batch.wrote(batch.deletes.height)
         if rows:
             method = "upsert" if spec.mode == "upsert" else "insert"
-            self.client.write(name, method, rows, batch.schema)
+            self.client.write(name, method, rows, batch.schema, batch.wrote)
         return errors
 
     def settle(self, batch: Batch, known_rows: int) -> bool:

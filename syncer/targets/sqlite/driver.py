@@ -147,12 +147,16 @@ class SqliteDriver:
                                    mode="replace", temporary=True)
                 cursor.execute(f"DELETE FROM {table} WHERE ({keys}) IN "
                                f"(SELECT {keys} FROM temp._syncer_deletes)")
+                batch.wrote(batch.deletes.height)
             if batch.upsert_rows:
-                rows = _stream(batch, schema)
-                if loading:
-                    cursor.adbc_ingest(batch.dataset.table_name, rows, mode="append")
-                else:
-                    cursor.adbc_ingest("_syncer_upserts", rows, mode="replace", temporary=True)
+                # one ingest per slice, in the one transaction: ADBC holds Ctrl-C until the
+                # call returns (SQLite cannot cancel it), so a slice is the longest wait
+                into = batch.dataset.table_name if loading else "_syncer_upserts"
+                for number, rows in enumerate(_slices(batch, schema)):
+                    cursor.adbc_ingest(into, rows, mode="append" if loading or number else
+                                       "replace", temporary=not loading)
+                    batch.wrote(rows.num_rows)
+                if not loading:
                     cursor.execute(_upsert_sql(table, schema))
             cursor.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
                            (batch.id, batch.dataset.name))
@@ -160,6 +164,8 @@ class SqliteDriver:
             committed = True
             return []
         except (sqlite3.Error, _adbc_error()) as exc:  # ADBC raises its own DB-API error classes
+            if isinstance(exc.__cause__, KeyboardInterrupt):  # ADBC's form of Ctrl-C
+                raise KeyboardInterrupt from None
             raise TargetError(f"SQLite target '{self.target.name}', table "
                               f"{batch.dataset.table_name}: {exc}") from None
         finally:
@@ -233,12 +239,10 @@ def _upsert_sql(table: str, schema: Schema) -> str:
                   else f" ON CONFLICT ({conflict}) DO NOTHING")
 
 
-def _stream(batch: Batch, schema: Schema) -> Any:
-    """The batch's rows as an Arrow stream read one slice at a time (ADBC ingests it in the
-    transaction it is given, so a first load of millions of rows is never whole in memory).
-    The next slice is read on a worker while ADBC writes this one: both release the GIL."""
-    import pyarrow as pa
-
+def _slices(batch: Batch, schema: Schema) -> Iterator[Any]:
+    """The batch's rows as Arrow tables, one slice at a time (a first load of millions of
+    rows is never whole in memory), all in the first slice's layout.  The next slice is read on
+    a worker while ADBC writes this one: both release the GIL."""
     from ...sources.ahead import read_ahead
 
     tables = read_ahead((_arrow(frame, schema, schema.names) for frame in batch.upsert_slices()),
@@ -247,12 +251,8 @@ def _stream(batch: Batch, schema: Schema) -> Any:
     if first is None:
         first = _arrow(batch.upserts, schema, schema.names)
     layout = first.schema
-
-    def batches() -> Iterator[Any]:
-        for table in itertools.chain([first], tables):
-            yield from (table if table.schema == layout else table.cast(layout)).to_batches()
-
-    return pa.RecordBatchReader.from_batches(layout, batches())
+    for table in itertools.chain([first], tables):
+        yield table if table.schema == layout else table.cast(layout)
 
 
 def _arrow(frame: pl.DataFrame, schema: Schema, names: list[str]) -> Any:
