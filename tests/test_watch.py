@@ -25,8 +25,8 @@ import pytest
 
 from syncer.emulators.base import running
 from syncer.emulators.hexabase import HexabaseEmulator
-from syncer.watch.health import Status
-from syncer.watch.loop import EventFormatter, WatchConfig, WatchSet, _glob_regex
+from syncer.watch import EventFormatter, Status, WatchConfig, WatchSet
+from syncer.watch.changes import glob_regex as _glob_regex
 from tests.conftest import REPO, run_subprocess
 from tests.fixtures.hexabase import SAMPLE_SCHEMA
 
@@ -440,7 +440,7 @@ def test_a_source_still_being_written_is_waited_for(tmp_path: Path) -> None:
     """Repeated writes to one file are one event: planning waits until the file was quiet for a
     step, so a file copied in place is not read half-way (its missing tail planned as deletes)."""
     from syncer.model.project import load_project
-    from syncer.watch.loop import Watcher
+    from syncer.watch import Watcher
 
     write(tmp_path / "manifests" / "shop.yaml", SHOP)
     write(tmp_path / "data" / "products.csv", csv({"a": 1.0}))
