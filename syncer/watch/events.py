@@ -24,6 +24,14 @@ def event(level: int, name: str, message: str, **values: Any) -> None:
     log.log(level, message, extra={"event": name, "fields": values})
 
 
+def bug(exc: BaseException, message: str) -> None:
+    """Log a bug as a ``bug`` event: ``message``, the exception, and its traceback (in the line
+    when SYNCER_DEBUG is set, as the CLI shows it)."""
+    error = f"{type(exc).__name__}: {exc}"
+    log.error(f"{message}: {error}", exc_info=exc, extra={"event": "bug",
+                                                           "fields": {"error": error}})
+
+
 class EventFormatter(logging.Formatter):
     """One line per event: ``ts LEVEL event message`` as text, or a JSON object with ts, level,
     event, message and the event's fields (target, dataset, inserts, seconds, error, ...)."""

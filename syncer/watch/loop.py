@@ -36,7 +36,7 @@ from ..state.lock import StateLock
 from ..sync.session import run_info
 from .changes import WatchSet, changes
 from .config import WatchConfig
-from .events import event
+from .events import bug, event
 from .health import Status
 from .reconcile import Reconciler
 from .schedule import Schedule
@@ -64,7 +64,9 @@ class Watcher:
         """Hold the state lock; reconcile everything; follow changes until stopped.
 
         Invalid manifests at start are an error (there is nothing valid to run on); later they
-        are logged and the last valid ones are kept."""
+        are logged and the last valid ones are kept.  A bug (any exception but a
+        :class:`~syncer.errors.SyncError`) is logged with its traceback and raised: the
+        watcher stops."""
         lock = StateLock(self.config.state)
         lock.acquire("watch")
         ending = ""
@@ -105,6 +107,11 @@ class Watcher:
             ending = "stopped"
         except KeyboardInterrupt:
             ending = "interrupted"
+            raise
+        except SyncError:
+            raise  # expected, at start (the manifests, a directory): the CLI says so, exit 1
+        except Exception as exc:  # a bug: logged here, once, with its traceback; the CLI exits 3
+            bug(exc, "a bug in syncer stops the watcher")
             raise
         finally:
             self.status.set_running(False)
@@ -152,8 +159,8 @@ class Watcher:
         assert self.project is not None
         try:
             project = load_project(self.config.manifests)
-        except Exception as exc:  # noqa: BLE001 - a manifest problem never stops the watcher
-            message = redact(str(exc)) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
+        except SyncError as exc:  # a manifest problem never stops the watcher (a bug does)
+            message = redact(str(exc))
             self.manifest_error = message
             self.status.manifests(message)
             event(logging.ERROR, "manifests", "invalid manifests; still running on the last "

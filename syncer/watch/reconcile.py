@@ -77,19 +77,19 @@ class Reconciler:
                         try:
                             outcome = self._one(ds, project, run,
                                                 drift_check=reason == "interval")
-                        except Exception as exc:  # noqa: BLE001 - a bug: log it, back off
+                        except SyncError as exc:  # the state's or a target's, past the plan:
+                            # back off (a bug is not caught: it stops the watcher)
                             self.schedule.failed(ds, f"unexpected {type(exc).__name__}: {exc}",
-                                                 retry=True, exc=exc)
+                                                 retry=True)
                             outcome = "failed"
                         run.counts[outcome] = run.counts.get(outcome, 0) + 1
                     interrupted = False
                 finally:
                     self._finish(run, interrupted)
-        except Exception as exc:  # noqa: BLE001 - the state store failed: retry what is left
+        except SyncError as exc:  # the state store (or a target) failed: retry what is left
             for ds in datasets:
                 if ds.id not in done:
-                    self.schedule.failed(ds, f"{type(exc).__name__}: {exc}" if not isinstance(
-                        exc, SyncError) else str(exc), retry=True, exc=exc)
+                    self.schedule.failed(ds, str(exc), retry=True)
         self.status.reconciled()
         counts = run.counts if run else {}
         seconds = time.monotonic() - started
@@ -113,8 +113,8 @@ class Reconciler:
         try:
             for note in run.executor.settle_open_batches():
                 event(logging.INFO, "settle", note)
-        except Exception as exc:  # noqa: BLE001 - the target is still down: retry later
-            message = redact(str(exc)) if isinstance(exc, SyncError) else f"{type(exc).__name__}: {exc}"
+        except SyncError as exc:  # the target is still down: retry later (a bug stops the watcher)
+            message = redact(str(exc))
             for ds in datasets:
                 if ds.id in open_ids:
                     self.schedule.failed(ds, f"cannot settle the batch left open: {message}",

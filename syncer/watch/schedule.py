@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 
-from ..errors import SyncError
 from ..model.project import Dataset
 from ..secrets import redact
 from .config import WatchConfig
-from .events import log
+from .events import event
 from .health import Status
 
 
@@ -44,8 +44,7 @@ class Schedule:
         self.failures.pop(dataset_id, None)
         self.retry_at.pop(dataset_id, None)
 
-    def failed(self, ds: Dataset, error: str, *, retry: bool,
-               exc: BaseException | None = None) -> None:
+    def failed(self, ds: Dataset, error: str, *, retry: bool) -> None:
         """Log the failure; with ``retry``, the dataset is due again after a backoff (doubling,
         capped, with jitter), else it waits for its source or manifest to change."""
         count = self.failures[ds.id] = self.failures.get(ds.id, 0) + 1
@@ -61,8 +60,5 @@ class Schedule:
         self.status.failed(ds.id, error, count, delay)
         then = (f"retrying in {delay:.1f}s" if delay is not None
                 else "waiting for the source or manifest to change")
-        log.error(f"{ds.id}: {error} ({then})",
-                  exc_info=exc if exc is not None and not isinstance(exc, SyncError) else None,
-                  extra={"event": "error", "fields": {
-                      "target": ds.target.name, "dataset": ds.name, "error": error,
-                      "failures": count, "retry_in": delay}})
+        event(logging.ERROR, "error", f"{ds.id}: {error} ({then})", target=ds.target.name,
+              dataset=ds.name, error=error, failures=count, retry_in=delay)
