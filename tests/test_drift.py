@@ -238,9 +238,8 @@ def watch_pass(project: Project, **settings: Any) -> Any:
     """One interval pass of the watch loop over every dataset; the watcher's status."""
     import io
 
-    from syncer.watch.health import Status
     from syncer.model.project import load_project
-    from syncer.watch.loop import WatchConfig, Watcher, configure_logging
+    from syncer.watch import Status, WatchConfig, Watcher, configure_logging
 
     log = io.StringIO()
     configure_logging("json", log)
@@ -274,7 +273,7 @@ def test_watch_self_heal_repairs_drift(project: Project) -> None:
 
 def test_watch_self_heal_setting_from_the_environment() -> None:
     from syncer.errors import SyncError
-    from syncer.watch.loop import WatchConfig
+    from syncer.watch import WatchConfig
 
     assert WatchConfig.resolve(Path("m"), Path("s"), {"SYNCER_WATCH_SELF_HEAL": "true"}).self_heal
     assert not WatchConfig.resolve(Path("m"), Path("s"), {}).self_heal

@@ -25,9 +25,9 @@ import pytest
 
 from syncer.emulators.base import running
 from syncer.emulators.hexabase import HexabaseEmulator
-from syncer.watch.health import Status
-from syncer.watch.loop import EventFormatter, WatchConfig, WatchSet, _glob_regex
-from tests.conftest import REPO, run_subprocess
+from syncer.watch import EventFormatter, Status, WatchConfig, WatchSet
+from syncer.watch.changes import glob_regex as _glob_regex
+from tests.conftest import REPO, Result, crash_after_target_commit, run_subprocess
 from tests.fixtures.hexabase import SAMPLE_SCHEMA
 
 DEADLINE = 20.0  # seconds: how long any expected outcome may take on a slow machine
@@ -440,7 +440,7 @@ def test_a_source_still_being_written_is_waited_for(tmp_path: Path) -> None:
     """Repeated writes to one file are one event: planning waits until the file was quiet for a
     step, so a file copied in place is not read half-way (its missing tail planned as deletes)."""
     from syncer.model.project import load_project
-    from syncer.watch.loop import Watcher
+    from syncer.watch import Watcher
 
     write(tmp_path / "manifests" / "shop.yaml", SHOP)
     write(tmp_path / "data" / "products.csv", csv({"a": 1.0}))
@@ -459,3 +459,99 @@ def test_a_source_still_being_written_is_waited_for(tmp_path: Path) -> None:
     started = time.monotonic()
     watcher._wait_until_written(datasets)
     assert time.monotonic() - started >= 0.15
+
+
+# -- a bug stops the watcher ----------------------------------------------------------------------
+
+def watch_in_process(cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch,
+                     *args: str) -> tuple[Result, list[dict[str, Any]]]:
+    """``syncer watch`` run by the real CLI in this process, so a bug can be injected with
+    monkeypatch; its exit code and JSON log lines (tracebacks shown: SYNCER_DEBUG=1)."""
+    import logging
+
+    watch_log = logging.getLogger("syncer.watch")
+    monkeypatch.setattr(watch_log, "handlers", list(watch_log.handlers))  # restored afterwards
+    monkeypatch.setenv("SYNCER_DEBUG", "1")
+    monkeypatch.setenv("SYNCER_WATCH_BACKOFF", "0.2")
+    monkeypatch.setenv("SYNCER_WATCH_BACKOFF_MAX", "0.5")
+    result = cli("watch", "-m", "manifests", "--state", "state/syncer.db", "--log-format", "json",
+                 *args)
+    lines = []
+    for line in result.err.splitlines():
+        try:
+            lines.append(json.loads(line))
+        except ValueError:
+            continue
+    return result, lines
+
+
+def injected_bug(real: Callable[..., T] | None, calls: list[object],
+                 message: str) -> Callable[..., T]:
+    """A stand-in that calls ``real`` the first time (when given), then raises a TypeError (a
+    bug); if it is called again after that (the bug was retried, not fatal) it interrupts the
+    watcher, so a regression fails the test instead of hanging it."""
+    def stand_in(*args: Any, **kwargs: Any) -> T:
+        calls.append(args)
+        if real is not None and len(calls) == 1:
+            return real(*args, **kwargs)
+        if len(calls) > (3 if real is not None else 2):
+            raise KeyboardInterrupt
+        raise TypeError(message)
+    return stand_in
+
+
+def test_a_bug_while_reloading_the_manifests_stops_the_watcher_with_exit_3(
+        shop: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.watch import loop
+
+    monkeypatch.chdir(shop)
+    calls: list[object] = []
+    monkeypatch.setattr(loop, "load_project",
+                        injected_bug(loop.load_project, calls, "injected bug in loading"))
+    result, lines = watch_in_process(cli, monkeypatch, "--interval", "0.2")
+    assert result.code == 3, str(result)
+    assert len(calls) == 2  # loaded at start; the reload that hit the bug was the last
+    bugs = [line for line in lines if line["event"] == "bug"]
+    assert len(bugs) == 1, str(result)
+    assert "TypeError: injected bug in loading" in bugs[0]["message"]
+    assert "Traceback (most recent call last)" in bugs[0]["message"]
+    assert not [line for line in lines if line["event"] == "manifests"]  # not "invalid manifests"
+    assert "Internal error (a bug in syncer)" in result.err
+
+
+def test_a_bug_while_settling_an_open_batch_stops_the_watcher_with_exit_3(
+        shop: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.sync.execute import Executor
+
+    monkeypatch.chdir(shop)
+    applied = cli("apply", "-m", "manifests", "--state", "state/syncer.db", "--auto-approve")
+    assert applied.code == 0, str(applied)
+    write(shop / "data" / "products.csv", csv({"a": 1.0, "b": 2.5}))
+    crash_after_target_commit(shop / "manifests", shop / "state" / "syncer.db", send=False)
+    calls: list[object] = []
+    monkeypatch.setattr(Executor, "settle_open_batches",
+                        injected_bug(None, calls, "injected bug in settling"))
+    result, lines = watch_in_process(cli, monkeypatch)
+    assert result.code == 3, str(result)
+    assert len(calls) == 1  # not retried
+    bugs = [line for line in lines if line["event"] == "bug"]
+    assert len(bugs) == 1, str(result)
+    assert "TypeError: injected bug in settling" in bugs[0]["message"]
+    assert "Traceback (most recent call last)" in bugs[0]["message"]
+    assert not [line for line in lines if line["event"] == "error"]  # not a dataset's failure
+
+
+def test_a_bug_while_planning_a_dataset_stops_the_watcher_with_exit_3(
+        shop: Path, cli: Callable[..., Result], monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncer.watch import reconcile
+
+    monkeypatch.chdir(shop)
+    calls: list[object] = []
+    monkeypatch.setattr(reconcile, "build_plan",
+                        injected_bug(None, calls, "injected bug in planning"))
+    result, lines = watch_in_process(cli, monkeypatch)
+    assert result.code == 3, str(result)
+    assert len(calls) == 1  # not retried
+    bugs = [line for line in lines if line["event"] == "bug"]
+    assert len(bugs) == 1 and "TypeError: injected bug in planning" in bugs[0]["message"]
+    assert not [line for line in lines if line["event"] == "error"]  # not a dataset's failure

@@ -34,8 +34,8 @@ def watch(
                              "(default: $SYNCER_LOG_FORMAT, else text).")] = None,
 ) -> None:
     """Reconcile everything, then apply each change to the manifests or sources as it happens."""
-    from ..watch.health import HealthServer, Status
-    from ..watch.loop import StopSignals, WatchConfig, Watcher, configure_logging, event
+    from ..watch import (HealthServer, Status, StopSignals, WatchConfig, Watcher,
+                         configure_logging, event)
 
     config = WatchConfig.resolve(manifests, state_path(state), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,

@@ -110,12 +110,15 @@ class RunRecord:
     run_id: str
     command: str
     manifests: Path
+    #: what the history records about the manifests (:func:`run_info`; asked of git if None)
+    info: dict[str, object] | None = None
     begun: bool = False
     summaries: list[dict[str, Any]] = field(default_factory=list)
 
     def begin(self) -> None:
         if not self.begun:
-            self.store.begin_run(self.run_id, self.command, run_info(self.manifests))
+            info = self.info if self.info is not None else run_info(self.manifests)
+            self.store.begin_run(self.run_id, self.command, info)
             self.begun = True
 
     def finish(self, *, interrupted: bool = False, crashed: bool = False) -> str:

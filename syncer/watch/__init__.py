@@ -1,0 +1,25 @@
+"""``syncer watch``: the reconcile loop (:class:`Watcher`), what it watches (:class:`WatchSet`), its
+settings (:class:`WatchConfig`), its log (:func:`event` on the ``syncer.watch`` logger) and what
+it reports (:class:`Status`, served by :class:`HealthServer`).
+
+::
+
+    config.py   WatchConfig: settings from the argument, the environment, the default
+    changes.py  WatchSet, glob matching, the debounced changes() over watchfiles
+    signals.py  StopSignals: SIGINT/SIGTERM as a stop request, the stop grace
+    events.py   event(), EventFormatter, configure_logging: one log line per event
+    loop.py     Watcher: the loop (manifests, changes, what is due)
+    health.py   Status and the /healthz + /metrics server (metrics.py: the Prometheus text)
+"""
+
+from __future__ import annotations
+
+from .changes import WatchSet
+from .config import WatchConfig
+from .events import EventFormatter, configure_logging, event
+from .health import HealthServer, Status
+from .loop import Watcher
+from .signals import StopSignals
+
+__all__ = ["EventFormatter", "HealthServer", "Status", "StopSignals", "WatchConfig", "WatchSet",
+           "Watcher", "configure_logging", "event"]

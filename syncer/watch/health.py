@@ -1,6 +1,6 @@
 """What ``syncer watch`` reports about itself: ``/healthz`` (JSON) and ``/metrics`` (Prometheus
-text format, version 0.0.4), served on 127.0.0.1 by the standard library's ``http.server`` in a
-daemon thread.
+text format, version 0.0.4, written by :mod:`.metrics`), served on 127.0.0.1 by the standard
+library's ``http.server`` in a daemon thread.
 
 The watch loop writes into a :class:`Status`; the server only reads it, under the status lock and
 for the time it takes to render, so a slow scrape never holds up a reconcile.
@@ -17,25 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ..errors import SyncError
-
-#: upper bounds (seconds) of the duration histograms' buckets
-BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-
-
-@dataclass
-class Histogram:
-    """A Prometheus histogram: cumulative bucket counts, sum and count."""
-
-    buckets: list[int] = field(default_factory=lambda: [0] * len(BUCKETS))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, seconds: float) -> None:
-        self.total += seconds
-        self.count += 1
-        for index, bound in enumerate(BUCKETS):
-            if seconds <= bound:
-                self.buckets[index] += 1
+from .metrics import Exposition, Histogram
 
 
 @dataclass
@@ -153,7 +135,7 @@ class Status:
 
     def metrics(self) -> str:
         """Every metric in the Prometheus text exposition format."""
-        out = _Exposition()
+        out = Exposition()
         with self._lock:
             out.metric("syncer_watch_up", "gauge", "1 while the watch loop runs.",
                        [({}, 1 if self.running else 0)])
@@ -203,48 +185,8 @@ class Status:
         return out.text()
 
 
-class _Exposition:
-    """Builds the text format: ``# HELP`` and ``# TYPE`` once per metric, then its samples."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def metric(self, name: str, kind: str, help_text: str,
-               samples: list[tuple[dict[str, str], float]]) -> None:
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        self.lines += [f"{name}{_render(labels)} {_number(value)}" for labels, value in samples]
-
-    def histogram(self, name: str, help_text: str,
-                  samples: list[tuple[dict[str, str], Histogram]]) -> None:
-        self.lines += [f"# HELP {name} {help_text}", f"# TYPE {name} histogram"]
-        for labels, hist in samples:
-            for bound, count in zip(BUCKETS, hist.buckets):
-                self.lines.append(f"{name}_bucket{_render({**labels, 'le': _number(bound)})} {count}")
-            self.lines.append(f"{name}_bucket{_render({**labels, 'le': '+Inf'})} {hist.count}")
-            self.lines.append(f"{name}_sum{_render(labels)} {_number(hist.total)}")
-            self.lines.append(f"{name}_count{_render(labels)} {hist.count}")
-
-    def text(self) -> str:
-        return "\n".join(self.lines) + "\n"
-
-
 def _labels(item: DatasetStatus) -> dict[str, str]:
     return {"target": item.target, "dataset": item.dataset}
-
-
-def _render(labels: dict[str, str]) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
-
-
-def _escape(value: str) -> str:
-    """A label value as the text format wants it: backslash, quote and newline escaped."""
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
 
 
 def _iso(stamp: float | None) -> str | None:

@@ -72,7 +72,7 @@ def _echo_secrets_on_import(zs: Project, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def _watch_log(zs: Project) -> str:
     """What ``syncer watch`` logs (JSON lines) over its first reconcile."""
-    from syncer.watch import loop as watch
+    from syncer import watch
 
     buffer = io.StringIO()
     watch.configure_logging("json", stream=buffer)

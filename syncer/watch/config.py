@@ -1,0 +1,87 @@
+"""The settings of a watch: from the argument, else the environment (``SYNCER_WATCH_*``), else the
+default, as in watchfiles."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import SyncError
+
+#: the environment variable of each setting (read when the argument is not given)
+ENV = {"interval": "SYNCER_WATCH_INTERVAL", "debounce_ms": "SYNCER_WATCH_DEBOUNCE",
+       "step_ms": "SYNCER_WATCH_STEP", "health_port": "SYNCER_WATCH_HEALTH_PORT",
+       "health_host": "SYNCER_WATCH_HEALTH_HOST",
+       "log_format": "SYNCER_LOG_FORMAT", "backoff": "SYNCER_WATCH_BACKOFF",
+       "max_backoff": "SYNCER_WATCH_BACKOFF_MAX", "stop_grace": "SYNCER_WATCH_STOP_GRACE",
+       "self_heal": "SYNCER_WATCH_SELF_HEAL"}
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """Every setting of a watch; build it with :meth:`resolve`."""
+
+    manifests: Path
+    state: Path
+    interval: float = 300.0       # seconds between full re-plans
+    debounce_ms: int = 50         # longest time watchfiles groups events for
+    step_ms: int = 20             # quiet time that ends a batch of events (watchfiles' step)
+    health_port: int | None = None
+    health_host: str = "127.0.0.1"  # 0.0.0.0 to be scraped from outside a container
+    log_format: str = "text"      # text | json
+    backoff: float = 1.0          # first retry delay of a failing dataset, seconds
+    max_backoff: float = 60.0     # the delay doubles up to this
+    stop_grace: float = 5.0       # after SIGTERM, how long the batch in flight may take
+    self_heal: bool = False       # interval passes plan with --refresh and repair drift
+
+    @classmethod
+    def resolve(cls, manifests: Path, state: Path, env: Mapping[str, str] | None = None,
+                **given: Any) -> WatchConfig:
+        """Each setting from ``given`` (None: not given), else ``env``, else the default."""
+        environ = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in ("manifests", "state"):
+                continue
+            value = given.pop(f.name, None)
+            variable = ENV[f.name]
+            if value is None and environ.get(variable, "").strip():
+                value = _parse(variable, environ[variable].strip(), f.default)
+            if value is not None:
+                values[f.name] = value
+        if given:
+            raise TypeError(f"unknown watch settings: {', '.join(given)}")
+        config = cls(manifests, state, **values)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        problems = [message for bad, message in (
+            (self.interval <= 0, "--interval must be more than 0 seconds"),
+            (self.debounce_ms < 0, "--debounce must be 0 or more milliseconds"),
+            (self.step_ms < 1, f"{ENV['step_ms']} must be 1 or more milliseconds"),
+            (self.health_port is not None and not 0 <= self.health_port <= 65535,
+             "--health-port must be a TCP port (0 picks a free one)"),
+            (self.log_format not in ("text", "json"), "--log-format must be text or json"),
+            (self.backoff <= 0 or self.max_backoff < self.backoff,
+             f"{ENV['backoff']} must be > 0 and at most {ENV['max_backoff']}"),
+            (self.stop_grace < 0, f"{ENV['stop_grace']} must be 0 or more seconds"),
+        ) if bad]
+        if problems:
+            raise SyncError("; ".join(problems))
+
+
+def _parse(variable: str, text: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if text.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            return text.lower() in ("1", "true", "yes", "on")
+        raise SyncError(f"{variable}={text!r} is not a valid boolean (true or false)")
+    kind = str if isinstance(default, str) else float if isinstance(default, float) else int
+    try:
+        return kind(text)
+    except ValueError:
+        raise SyncError(f"{variable}={text!r} is not a valid {kind.__name__}") from None
+
