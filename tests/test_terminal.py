@@ -132,3 +132,20 @@ def _count(project: Project) -> int:
 
     with sqlite3.connect(project.target_db) as db:
         return int(db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+
+def test_drift_shows_how_far_the_read_back_got(project: Project) -> None:
+    import polars as pl
+
+    n = 200_000
+    pl.DataFrame({"id": range(n), "name": [f"item {i}" for i in range(n)]}).write_csv(
+        project.data / "items.csv")
+    project.manifest("version: 1\ntarget: {name: shop, type: sqlite, path: ../build/target.db}\n"
+                     "datasets:\n  - {name: items, source: ../data/items.csv, mode: upsert, "
+                     "key: id}\n")
+    project.apply_ok()
+    code, shown = on_terminal("drift", "--no-color", cwd=project.root, timeout=120)
+    assert code == 0, shown[-2000:]
+    counts = [int(c.replace(",", "")) for c in
+              re.findall(r"reading back shop/items: ([\d,]+) rows", shown)]
+    assert counts and min(counts) < n, shown[-2000:]

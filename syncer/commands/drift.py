@@ -12,7 +12,7 @@ from rich.markup import escape
 from ..sync.session import load, session
 from ..errors import SyncError
 from ..secrets import redact
-from ..ui import console, sample_text
+from ..ui import ReadStatus, console, sample_text
 from .options import (DatasetOpt, JsonOpt, Manifests, NoColor, StateOpt, TargetOpt,
                       complete_datasets)
 from .options import selection as make_selection
@@ -30,10 +30,11 @@ def drift(
     when there is drift, 0 when none)."""
     selection = make_selection(manifests, state, target, dataset)
     _, datasets = load(selection)
-    with session(selection.state, "drift", write=False) as held:
+    with session(selection.state, "drift", write=False) as held, \
+            ReadStatus(enabled=not json_out) as status:
         from ..sync.refresh import check  # polars and the readers: loaded by the commands that read
 
-        found = check(held.store, datasets, held.drivers.of)
+        found = check(held.store, datasets, held.drivers.of, progress=status)
     drifted = any(d.drift.has_drift for d in found)
     if json_out:
         print(redact(json.dumps({"drift": drifted, "datasets": [d.to_json() for d in found]},
@@ -72,10 +73,11 @@ def adopt(
     if len(datasets) != 1:
         raise SyncError(f"'{name}' names {len(datasets)} datasets", hint="use TARGET/NAME")
     ds = datasets[0]
-    with session(selection.state, "adopt", write=True) as held:
+    with session(selection.state, "adopt", write=True) as held, \
+            ReadStatus(enabled=not json_out) as status:
         from ..sync.refresh import adopt as adopt_rows
 
-        rows = adopt_rows(held.store, ds, held.drivers.of(ds))
+        rows = adopt_rows(held.store, ds, held.drivers.of(ds), progress=status)
     if json_out:
         print(json.dumps({"target": ds.target.name, "dataset": ds.name, "rows": rows}))
     else:

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..sync.session import state_path
+from ..ui import verbose
 from .options import Manifests, StateOpt
 
 
@@ -36,6 +37,7 @@ def watch(
     """Reconcile everything, then apply each change to the manifests or sources as it happens."""
     from ..watch import (HealthServer, Status, StopSignals, WatchConfig, Watcher,
                          configure_logging, event)
+    from ..watch.progress import LogReporter
 
     config = WatchConfig.resolve(manifests, state_path(state), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,
@@ -50,4 +52,6 @@ def watch(
             event(logging.INFO, "health", f"serving {server.url}/healthz and {server.url}/metrics",
                   url=server.url)
         signals = stack.enter_context(StopSignals(stop, config.stop_grace))
-        Watcher(config, stop, status, signals).run()
+        # -v: the progress of long applies as log lines (there is no bar in a service's log)
+        reporter = LogReporter() if verbose() else None
+        Watcher(config, stop, status, signals, reporter).run()

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import ApplyFailed, Interrupted, PlanError
 from ..model.plan import SavedPlan
-from .plan import Planned, Progress, build_plan
-from .progress import Reporter
+from .plan import Planned, build_plan
+from .progress import Progress, Reporter
 from .session import RunRecord, Selection, Session, load, session
 
 if TYPE_CHECKING:

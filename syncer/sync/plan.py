@@ -17,6 +17,7 @@ from ..model.project import Dataset, Project
 from ..model.schema import Schema
 from ..sources.fingerprint import FileStamp, fingerprint, unchanged
 from ..state import StateStore
+from .progress import Progress
 from .read import load_snapshot, stream_rows
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from ..sources.spool import Spool
     from ..targets.base import Driver
 
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -109,7 +109,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                 snapshot = load_snapshot(store, ds, rows.schema)
             if refresh is not None:
                 with phase(ds.id, "read back"):
-                    actual = read_actual(refresh(ds), ds, rows.schema, back)
+                    actual = read_actual(refresh(ds), ds, rows.schema, back, progress=progress)
                     drifted = compare(actual, snapshot, rows.schema, back,
                                       lambda keys, ds=ds: store.snapshot_rows(
                                           ds.target.name, ds.name, keys))

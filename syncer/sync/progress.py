@@ -3,6 +3,12 @@ executor both import it)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+#: a line saying what is being done now ("reading shop/items", "reading back shop/items: 1,200
+#: rows"): the CLI shows it in a spinner
+Progress = Callable[[str], None]
+
 
 class Reporter:
     """Progress callbacks; the CLI passes one that draws bars, the default does nothing."""

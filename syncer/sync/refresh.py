@@ -25,6 +25,7 @@ from ..sources.spool import Spool
 from ..state import StateStore
 from ..targets.base import Driver, ReadsBack
 from .diff import compare_identities, duplicated, samples
+from .progress import Progress
 from .read import load_snapshot, stream_rows
 
 SAMPLES = 3
@@ -51,17 +52,22 @@ def normalise_back(block: pl.DataFrame, schema: Schema, where: str) -> pl.DataFr
 
 
 def read_actual(driver: Driver, dataset: Any, schema: Schema, spool: Spool, *,
-                unique: bool = True) -> pl.DataFrame:
+                unique: bool = True, progress: Progress | None = None) -> pl.DataFrame:
     """Read the target's rows of ``dataset`` into ``spool`` (normalised, hashed); return the
     identities and hashes (``__k``, ``__h``).  The rows themselves stay on disk.  With
-    ``unique``, a key the target holds more than once is an error (rows cannot be compared)."""
+    ``unique``, a key the target holds more than once is an error (rows cannot be compared).
+    ``progress`` hears how many rows were read so far."""
     if not isinstance(driver, ReadsBack):
         raise TargetError(f"target '{dataset.target.name}' ({dataset.target.type}) cannot read "
                           "its rows back")
     where = f"{dataset.target.name}/{dataset.name}"
+    read = 0
     for block in driver.read_back(dataset.spec, schema):
         if block.height:
             spool.write(schema.hashed(normalise_back(block, schema, where)))
+            read += block.height
+            if progress is not None:
+                progress(f"reading back {where}: {read:,} rows")
     scanned = spool.scan()
     if scanned is None:
         return schema.empty_frame().select(KEY, HASH)
@@ -119,8 +125,8 @@ def compare(actual: pl.DataFrame, state: pl.DataFrame | None, schema: Schema, sp
                  samples(schema, keys, new, old))
 
 
-def check(store: StateStore, datasets: list[Dataset], driver_of: Callable[[Dataset], Driver]
-          ) -> list[DatasetDrift]:
+def check(store: StateStore, datasets: list[Dataset], driver_of: Callable[[Dataset], Driver],
+          progress: Progress | None = None) -> list[DatasetDrift]:
     """Read every dataset's target back and compare it with the state (no writes anywhere)."""
     out: list[DatasetDrift] = []
     for ds in datasets:
@@ -128,7 +134,7 @@ def check(store: StateStore, datasets: list[Dataset], driver_of: Callable[[Datas
         schema = state.schema if state is not None and state.schema is not None else \
             stream_rows(ds).schema
         with Spool() as spool:
-            actual = read_actual(driver_of(ds), ds, schema, spool)
+            actual = read_actual(driver_of(ds), ds, schema, spool, progress=progress)
             snapshot = load_snapshot(store, ds, schema) if state is not None else None
             found = compare(actual, snapshot, schema, spool,
                             lambda keys, ds=ds: store.snapshot_rows(ds.target.name, ds.name, keys))
@@ -136,7 +142,8 @@ def check(store: StateStore, datasets: list[Dataset], driver_of: Callable[[Datas
     return out
 
 
-def adopt(store: StateStore, ds: Dataset, driver: Driver) -> int:
+def adopt(store: StateStore, ds: Dataset, driver: Driver, progress: Progress | None = None
+          ) -> int:
     """Record what the target of ``ds`` holds as applied; returns the rows adopted.  Refuses a
     keyed dataset whose key is not unique in the target."""
     schema = stream_rows(ds).schema
@@ -144,7 +151,7 @@ def adopt(store: StateStore, ds: Dataset, driver: Driver) -> int:
         raise SyncError(f"{ds.id} has a batch left open by an interrupted apply",
                         hint="run `syncer apply` first to settle it")
     with Spool() as spool:
-        actual = read_actual(driver, ds, schema, spool, unique=False)
+        actual = read_actual(driver, ds, schema, spool, unique=False, progress=progress)
         dupes = duplicate_keys(actual, schema)
         if dupes:
             shown = _listed(dupes)

@@ -32,6 +32,7 @@ import watchfiles
 from ..errors import SyncError
 from ..model.project import Dataset, Project, load_project
 from ..secrets import redact
+from ..sync.progress import Reporter
 from ..sync.session import Session, run_info, session
 from .changes import WatchSet, changes
 from .config import WatchConfig
@@ -46,7 +47,8 @@ class Watcher:
     """The watch loop.  :meth:`run` returns once ``stop`` is set (by a signal, or a caller)."""
 
     def __init__(self, config: WatchConfig, stop: threading.Event | None = None,
-                 status: Status | None = None, signals: StopSignals | None = None) -> None:
+                 status: Status | None = None, signals: StopSignals | None = None,
+                 reporter: Reporter | None = None) -> None:
         self.config = config
         self.stop = stop or threading.Event()
         self.status = status or Status()
@@ -54,7 +56,7 @@ class Watcher:
         self.project: Project | None = None
         self.watch_set = WatchSet.of(config.manifests, None)
         self.schedule = Schedule(config, self.status)
-        self.reconciler = Reconciler(config, self.stop, self.status, self.schedule)
+        self.reconciler = Reconciler(config, self.stop, self.status, self.schedule, reporter)
         self.manifest_error: str | None = None
         self._info: dict[str, object] = {}
         self.held: Session | None = None  # the state, locked, while :meth:`run` runs

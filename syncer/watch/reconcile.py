@@ -20,6 +20,7 @@ from ..secrets import redact
 from ..state import StateStore
 from ..sync.execute import Executor
 from ..sync.plan import Planned, build_plan
+from ..sync.progress import Reporter
 from ..sync.session import RunRecord, Session
 from .changes import wait_until_written
 from .config import WatchConfig
@@ -44,11 +45,12 @@ class Reconciler:
     """Reconciles datasets on request; :meth:`reconcile` is one pass."""
 
     def __init__(self, config: WatchConfig, stop: threading.Event, status: Status,
-                 schedule: Schedule) -> None:
+                 schedule: Schedule, reporter: Reporter | None = None) -> None:
         self.config = config
         self.stop = stop
         self.status = status
         self.schedule = schedule
+        self.reporter = reporter  # the progress of long applies (``watch -v``)
 
     def reconcile(self, project: Project, held: Session, info: dict[str, object], ids: set[str],
                   reason: str) -> None:
@@ -61,7 +63,7 @@ class Reconciler:
         done: set[str] = set()
         self.wait_until_written(datasets)
         # the session's store stays open for the watcher's life; its drivers close after a pass
-        executor = Executor(project, held.store, held.drivers)
+        executor = Executor(project, held.store, held.drivers, self.reporter)
         run = _Run(held.store, executor, RunRecord(held.store, executor.run_id, "watch",
                                                    self.config.manifests, info=info))
         stopped: BaseException | None = None
