@@ -202,3 +202,17 @@ def test_an_apply_reporting_json_reads_no_sample_rows(changed: Project,
     shown = changed.apply("--auto-approve", "--allow-deletes")
     assert shown.code == 0, str(shown)
     assert picked and '+ tag="blue"' in shown.out
+
+
+@pytest.mark.parametrize("typed", [True, False])
+def test_sample_keys_come_in_the_keys_own_order(project: Project, typed: bool) -> None:
+    """1, 2, 10, not 1, 10, 11: numbers as numbers, and so an untyped id of digits."""
+    columns = "    columns: {id: integer, name: string}\n" if typed else ""
+    project.manifest("version: 1\ntarget: {name: shop, type: sqlite, path: ../build/target.db}\n"
+                     "datasets:\n  - name: items\n    source: ../data/items.csv\n"
+                     f"    mode: upsert\n    key: id\n{columns}")
+    project.write("items.csv", csv_text(["id", "name"], [[i, f"n{i}"] for i in range(1, 13)]))
+    samples = project.plan_json()["datasets"][0]["samples"]
+    assert [s["key"] for s in samples] == ["1", "2", "3"]
+    shown = project.plan()
+    assert shown.out.index("+ 1 ") < shown.out.index("+ 2 ") < shown.out.index("+ 3 ")

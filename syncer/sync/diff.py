@@ -128,7 +128,7 @@ def diff(spec: DatasetSpec, schema: Schema,
     unchanged = found.total - new.height - changed.height
     # the smallest identities: a stable choice, and neighbours in the snapshot's sorted chunks,
     # so showing their old values reads one chunk, not the whole snapshot
-    sample_keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
+    sample_keys = {op: first_keys(frame, schema)
                    for op, frame in (("+", new), ("~", updates), ("-", deletes))}
     return Diff(new.height, updates.height, deletes.height, unchanged, blocked, tuple(warnings),
                 sample_keys, Changes(upserts, removed, reset), current=snap.height)
@@ -320,6 +320,26 @@ def samples(schema: Schema, sample_keys: dict[str, list[str]], rows: pl.DataFram
         out.append(RowChange("-", _key(schema, row[KEY]),
                              values=tuple((n, row.get(n)) for n in names)))
     return tuple(out)
+
+
+def first_keys(frame: pl.DataFrame, schema: Schema, count: int = SAMPLES) -> list[str]:
+    """The ``count`` smallest identities of ``frame`` in the key's own order: numbers as numbers
+    (1, 2, 10, not 1, 10, 11), dates as dates, and a text key whose values are all digits (an
+    untyped id) as numbers too.  One pass over the identities, however many there are."""
+    if not frame.height:
+        return []
+    if not schema.key:
+        return frame.get_column(KEY).bottom_k(count).sort().to_list()
+    typed = schema.key_columns(frame.select(KEY))
+    order: list[pl.Expr] = []
+    for name in schema.key:
+        column = pl.col(name)
+        if schema.column(name).type == "string" and typed.get_column(name).str.contains(
+                r"^[0-9]+$").all():
+            order += [column.str.len_bytes(), column]  # digits: shorter is smaller
+        else:
+            order.append(column)
+    return typed.bottom_k(count, by=order).sort(order).get_column(KEY).to_list()
 
 
 def _key(schema: Schema, key: str) -> str:

@@ -24,7 +24,7 @@ from ..sources.normalise import normalise
 from ..sources.spool import Spool
 from ..state import StateStore
 from ..targets.base import Driver, ReadsBack
-from .diff import compare_identities, duplicated, samples
+from .diff import compare_identities, duplicated, first_keys, samples
 from .progress import Progress
 from .read import load_snapshot, stream_rows
 
@@ -115,7 +115,7 @@ def compare(actual: pl.DataFrame, state: pl.DataFrame | None, schema: Schema, sp
     ``old_rows(keys)`` returns the state's rows with those identities, for the samples."""
     snap = state if state is not None else schema.empty_frame().select(KEY, HASH)
     added, removed, changed = compare_identities(actual.select(KEY, HASH), snap.select(KEY, HASH))
-    keys = {op: frame.get_column(KEY).bottom_k(SAMPLES).sort().to_list()
+    keys = {op: first_keys(frame, schema, SAMPLES)
             for op, frame in (("+", added), ("~", changed), ("-", removed))}
     wanted_new = keys["+"] + keys["~"]
     wanted_old = keys["~"] + keys["-"]
