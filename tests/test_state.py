@@ -499,3 +499,14 @@ def test_a_lookup_reads_the_rows_of_only_the_chunks_that_hold_the_keys(
         found = store.snapshot_rows("t", "items", ["k13"])
         assert found is not None and found.get_column("id").to_list() == ["k13"]
         assert decoded.count(None) == 1  # the rows of one chunk, however many ranges matched
+
+
+def test_state_show_prints_a_table_not_python_reprs(shop: Project) -> None:
+    shop.apply_ok()
+    shown = shop.syncer("state", "show", "shop/products", "--state", shop.state)
+    assert shown.code == 0, str(shown)
+    assert "shop/products (upsert -> products)" in shown.out
+    assert "columns: sku (string), name (string)" in shown.out and "key: sku" in shown.out
+    assert '"cup"' in shown.out and "2 of 2 row(s)" in shown.out
+    for python in ("[['", "{'", "datetime.", "True", "FileStamp("):
+        assert python not in shown.out, shown.out

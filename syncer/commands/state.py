@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from ..state import open_state
 from ..sync.session import session, state_path
 from ..errors import SyncError
+from ..model.markdown import format_value
 from ..ui import console
 from .options import JsonOpt, LockTimeout, NoColor, StateOpt
 
@@ -63,10 +66,17 @@ def state_show(
         print(json.dumps({**info, "sample": sample}, default=str))
         return
     out = console(no_color=no_color)
-    for name, value in info.items():
-        out.print(f"{name}: {value}")
-    for row in sample:
-        out.print(f"  {row}")
+    out.print(f"[bold]{escape(item.id)}[/bold] ({item.mode} -> {escape(item.table_name)})")
+    out.print(f"  rows: {item.rows:,}   generation: {item.generation}   "
+              f"applied: {item.applied_at or 'never'}")
+    if item.schema is not None:
+        columns = ", ".join(f"{c.name} ({c.type})" for c in item.schema.columns)
+        out.print(f"  columns: {escape(columns)}")
+        out.print(f"  key: {escape(', '.join(item.schema.key)) or '(none: the whole row)'}")
+    for stamp in item.fingerprint or []:
+        out.print(f"  source: {escape(str(stamp.path))} ({stamp.size:,} bytes)")
+    if sample:
+        out.print(_table(names, sample, item.rows))
 
 
 @state_app.command("forget")
@@ -96,3 +106,13 @@ def state_backup(
     with open_state(state_path(state), create=False) as store:
         store.backup(file)
     console(no_color=no_color).print(f"Backed up the state to {file}.")
+
+
+def _table(names: list[str], rows: list[dict[str, object]], total: int) -> Table:
+    """The first applied rows as a table, each value as a plan shows it."""
+    table = Table(caption=f"{len(rows):,} of {total:,} row(s)", show_edge=False)
+    for name in names:
+        table.add_column(escape(name))
+    for row in rows:
+        table.add_row(*(escape(format_value(row.get(name))) for name in names))
+    return table
