@@ -1,0 +1,106 @@
+"""The entity routes (:class:`EntityRoutes`): ``entities/{insert,upsert,delete,query}``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..base import Handler, Request, Response
+from .errors import INVALID_PARAMETER, api_error
+from .filters import parse_filter
+from .rows import RowProblem, check_row, entity_output
+from .store import Collection, ZillizStore, pk_text
+from .wire import ok, positive, read_body, requested_collection
+
+MAX_QUERY_WINDOW = 16_384
+
+
+class EntityRoutes:
+    """Inserts, upserts, deletes and queries a collection's entities."""
+
+    def __init__(self, store: ZillizStore) -> None:
+        self.store = store
+
+    def routes(self) -> dict[str, Handler]:
+        """Handlers by path under ``/v2/vectordb/``."""
+        return {
+            "entities/insert": self.insert,
+            "entities/upsert": self.upsert,
+            "entities/delete": self.delete,
+            "entities/query": self.query,
+        }
+
+    def _rows(self, body: Mapping[str, Any], collection: Collection) -> list[dict[str, Any]]:
+        data = body.get("data")
+        rows = data if isinstance(data, list) else [data] if isinstance(data, dict) else None
+        if not rows:
+            raise api_error(INVALID_PARAMETER, "invalid parameter: data must be a non-empty list")
+        entities = []
+        for index, row in enumerate(rows):
+            try:
+                entities.append(check_row(collection.schema, row, next_id=self.store.next_id))
+            except RowProblem as problem:
+                raise api_error(INVALID_PARAMETER, f"invalid parameter: row {index}: {problem}") from None
+        return entities
+
+    def insert(self, request: Request) -> Response:
+        body = read_body(request)
+        collection = requested_collection(self.store, body)
+        entities = self._rows(body, collection)
+        with self.store.transaction() as conn:
+            self.store.insert(conn, collection, entities)  # never de-duplicated, as on Milvus
+        pk = collection.schema.primary.name
+        return ok({"insertCount": len(entities), "insertIds": [e[pk] for e in entities]})
+
+    def upsert(self, request: Request) -> Response:
+        body = read_body(request)
+        collection = requested_collection(self.store, body)
+        if collection.schema.auto_id:
+            raise api_error(INVALID_PARAMETER, "upsert into an autoId collection is not supported "
+                                               "by the emulator")
+        entities = self._rows(body, collection)
+        pk = collection.schema.primary.name
+        with self.store.transaction() as conn:
+            conn.executemany("DELETE FROM entities WHERE collection_id = ? AND pk = ?",
+                             [(collection.id, pk_text(e[pk])) for e in entities])
+            self.store.insert(conn, collection, entities)
+        return ok({"upsertCount": len(entities), "upsertIds": [e[pk] for e in entities]})
+
+    def delete(self, request: Request) -> Response:
+        body = read_body(request)
+        collection = requested_collection(self.store, body)
+        text = body.get("filter")
+        if not isinstance(text, str) or not text.strip():
+            raise api_error(INVALID_PARAMETER, "invalid parameter: filter is required")
+        predicate = parse_filter(text)
+        doomed = [seq for seq, entity in self.store.entities(collection.id) if predicate(entity)]
+        with self.store.transaction() as conn:
+            conn.executemany("DELETE FROM entities WHERE seq = ?", [(s,) for s in doomed])
+        return ok({}, cost=0)
+
+    def query(self, request: Request) -> Response:
+        body = read_body(request)
+        collection = requested_collection(self.store, body)
+        text = body.get("filter") or ""
+        if not isinstance(text, str):
+            raise api_error(INVALID_PARAMETER, "invalid parameter: filter must be a string")
+        predicate = parse_filter(text) if text.strip() else (lambda _entity: True)
+        outputs = body.get("outputFields")
+        if outputs is not None and (not isinstance(outputs, list)
+                                    or not all(isinstance(o, str) for o in outputs)):
+            raise api_error(INVALID_PARAMETER, "invalid parameter: outputFields must be a list")
+        matched = [entity for _seq, entity in self.store.entities(collection.id)
+                   if predicate(entity)]
+        if outputs == ["count(*)"]:
+            return ok([{"count(*)": len(matched)}], cost=0)
+        limit = positive(body, "limit", 100)
+        offset = body.get("offset", 0)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise api_error(INVALID_PARAMETER, "invalid parameter: offset must be >= 0")
+        if offset + limit > MAX_QUERY_WINDOW:
+            raise api_error(INVALID_PARAMETER, f"invalid max query result window, (offset+limit) "
+                                               f"should be in range [1, {MAX_QUERY_WINDOW}]")
+        fields = None if not outputs or "*" in outputs else list(
+            dict.fromkeys([collection.schema.primary.name, *outputs]))
+        page = matched[offset:offset + limit]
+        return ok([entity_output(e, fields) for e in page], cost=0)
