@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import polars as pl
 
-from ..errors import SyncError, TargetError
+from ..errors import StateLost, SyncError, TargetError
 from ..model.plan import DatasetPlan
 from .plan import Planned
 from .session import Drivers
@@ -107,6 +107,8 @@ class Executor:
             started = time.monotonic()
             try:
                 self._apply_dataset(item, dataset, planned, outcome)
+            except StateLost:
+                raise  # nothing more can be recorded: stop here (the next run settles)
             except SyncError as exc:
                 outcome.error = redact(str(exc))
             outcome.seconds = time.monotonic() - started
