@@ -22,6 +22,19 @@ def copy_storage(source: Storage, destination: Storage) -> None:
             destination.import_rows(table, source.export_rows(table))
 
 
+def copy_state(source: ChunkStore, destination: ChunkStore) -> Checked:
+    """Copy ``source`` into ``destination``, which must hold nothing of this project yet, and
+    verify the copy before it is committed (a copy that does not match leaves nothing)."""
+    if destination.storage.holds_anything():
+        raise StateError(f"{destination.location} already holds a state for this project",
+                         hint="copy into an empty state (another file, schema or "
+                              "?project=NAME), or remove that one first")
+    with destination.storage.transaction():
+        for table in COLUMNS:
+            destination.storage.import_rows(table, source.storage.export_rows(table))
+        return verify(source, destination)
+
+
 @dataclass(frozen=True)
 class Checked:
     """What a verified copy holds."""
