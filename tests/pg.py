@@ -28,6 +28,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 SUPERUSER = "postgres"
 PASSWORD = "pg-secret-Xq7"  # a throwaway server's; tests check it never shows up in outputs
 SERVICE_USER = "syncer-pg"
@@ -128,6 +130,10 @@ def server() -> Iterator[str]:
                         "stop"], capture_output=True, env=env, check=False, **as_user)  # type: ignore[call-overload]
         shutil.rmtree(workdir, ignore_errors=True)
 
+
+#: run a test on both state backends: ``@BOTH_BACKENDS`` (or ``pytestmark = BOTH_BACKENDS``)
+#: parametrises the ``project`` fixture of tests/conftest.py
+BOTH_BACKENDS = pytest.mark.parametrize("project", ["sqlite", "postgres"], indirect=True)
 
 _names = itertools.count()
 
