@@ -24,18 +24,17 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 10
 
 
-def _psycopg() -> object:
+def require_psycopg() -> None:
     try:
-        import psycopg
+        import psycopg  # noqa: F401
     except ImportError:
         raise StateError("a PostgreSQL state needs psycopg",
                          hint="pip install 'syncer[postgres]'") from None
-    return psycopg
 
 
 def connect(url: PgUrl, purpose: str = "state") -> psycopg.Connection[tuple[object, ...]]:
     """An autocommit connection (transactions are explicit) to the state's server."""
-    _psycopg()
+    require_psycopg()
     import psycopg
     from psycopg import conninfo
 
