@@ -113,7 +113,9 @@ class PostgresStorage:
         names = COLUMNS[table]
         with translated(self.url):
             with self.db.transaction():  # one snapshot of the whole table
-                cursor = self.db.cursor(binary=True)
+                # server-side: a state's chunks are read a few rows at a time, never all at once
+                cursor = self.db.cursor(name=f"export_{table}", binary=True)
+                cursor.itersize = 16
                 cursor.execute(f"SELECT {', '.join(map(_q, names))} FROM {table} WHERE "
                                f"project=%s ORDER BY {ORDER[table]}".encode(), (self.project,))
                 for row in cursor:

@@ -50,7 +50,7 @@ class WholeState:
         names = COLUMNS[table]
         cursor = self.db.execute(f"SELECT {', '.join(names)} FROM {table} "
                                  f"ORDER BY {ORDER[table]}")
-        for row in cursor.fetchall():
+        for row in cursor:  # a row at a time: chunks are large
             yield dict(zip(names, row))
 
     def import_rows(self, table: str, rows: Iterator[dict[str, Any]]) -> None:
