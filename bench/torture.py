@@ -5,6 +5,8 @@ the state agrees with the target, and that the next plan is empty.
     python bench/torture.py --sqlite 50 --hexabase 50 --zilliz 50 --out torture.md
     python bench/torture.py --sqlite 0 --milvus 50 --rows 1000 --out torture-milvus.md
     python bench/torture.py --sqlite 3 --rows 500                    # a quick look
+    python bench/torture.py --state postgresql://postgres@127.0.0.1/postgres --sqlite 50 \
+        --hexabase 20 --cut 20 --out torture-pg.md     # the state on PostgreSQL (PGPASSWORD)
 
 The report (a markdown table per target) is printed and, with ``--out``, written to a file;
 bench/TORTURE_RESULTS.md is assembled from such reports.
@@ -28,6 +30,11 @@ Two kinds of kill (`--aim`, by default they alternate):
 The hexabase and zilliz trials run against the bundled emulators (in this process, on real
 sockets; zilliz with a moto S3 server as the stage bucket) with small imports, so a change is
 several batches; a job or import queued before the kill goes on after it, as on the service.
+
+With ``--state URL`` the state is on a PostgreSQL server (each target's trials in a project of
+their own); ``--cut N`` adds N trials on the sqlite target where, instead of a SIGKILL, the
+server terminates the apply's state connections (``pg_terminate_backend``): the apply must stop
+by itself (exit 1, "lost the connection"), and the next one settle what it left.
 """
 
 from __future__ import annotations
@@ -246,6 +253,70 @@ HELD = {"sqlite": held_sqlite, "hexabase": held_hexabase, "milvus": held_milvus,
 
 # -- the journal, read from outside ----------------------------------------------------------------
 
+#: the PostgreSQL state URL (--state), None: SQLite states
+STATE_URL: str | None = None
+
+
+def with_param(url: str, **params: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in params]
+    return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
+
+
+class PgJournal:
+    """The journal of a PostgreSQL state, read from outside while an apply runs."""
+
+    def __init__(self, url: str, project: str) -> None:
+        from urllib.parse import parse_qs, urlsplit
+
+        self.schema = parse_qs(urlsplit(url).query).get("schema", ["syncer"])[0]
+        self.server = url.split("?")[0]  # without syncer's own parameters
+        self.project = project
+        self.con: Any = None
+
+    def open_batches(self) -> set[str] | None:
+        import psycopg
+
+        try:
+            if self.con is None:
+                self.con = psycopg.connect(self.server, autocommit=True,
+                                           application_name="torture observer")
+            return {r[0] for r in self.con.execute(
+                f'SELECT batch_id FROM "{self.schema}".journal WHERE status = %s AND '
+                "project = %s", ("open", self.project))}
+        except psycopg.Error:
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+
+def cut_state_connections(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate the apply's connections to the state server (its lock's and its store's): the
+    apply must notice and stop on its own."""
+    import psycopg
+
+    assert STATE_URL is not None
+    with psycopg.connect(STATE_URL.split("?")[0], autocommit=True) as db:
+        db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                   "application_name LIKE 'syncer %%' AND pid <> pg_backend_pid()")
+    try:
+        proc.wait(timeout=120)
+    except subprocess.TimeoutExpired:  # it did not notice: a failure, and the trial says so
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def sigkill(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+
 class Journal:
     """A read-only look at the state database's journal while an apply runs (WAL mode: reading
     never blocks the writer)."""
@@ -277,8 +348,8 @@ class Journal:
 POLL = 0.002  # seconds between looks at the journal
 
 
-def follow(proc: subprocess.Popen[bytes], journal: Journal,
-           deadline: float) -> tuple[bool, list[float]]:
+def follow(proc: subprocess.Popen[bytes], journal: Any,
+           deadline: float, stop: Any = sigkill) -> tuple[bool, list[float]]:
     """Watch an apply until it ends or the deadline passes (then SIGKILL it); whether it was
     killed, and how long each batch seen to open and then close stayed open (seconds)."""
     first: dict[str, float] = {}
@@ -286,8 +357,7 @@ def follow(proc: subprocess.Popen[bytes], journal: Journal,
     while proc.poll() is None:
         now = time.monotonic()
         if now >= deadline:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            stop(proc)
             return True, closed
         seen = journal.open_batches()
         if seen is not None:
@@ -330,8 +400,8 @@ def landed_zilliz(_root: Path, server: Any, batches: set[str]) -> bool:
 LANDED = {"sqlite": landed_sqlite, "zilliz": landed_zilliz}
 
 
-def kill_when_open(proc: subprocess.Popen[bytes], journal: Journal, extra: float,
-                   deadline: float, landed: Any = None) -> bool:
+def kill_when_open(proc: subprocess.Popen[bytes], journal: Any, extra: float,
+                   deadline: float, landed: Any = None, stop: Any = sigkill) -> bool:
     """SIGKILL the apply ``extra`` seconds after a journal entry is first seen open (with
     ``landed``: the moment ``landed(open batches)`` is true); False when it ended (or the
     deadline passed) before."""
@@ -339,8 +409,7 @@ def kill_when_open(proc: subprocess.Popen[bytes], journal: Journal, extra: float
         seen = journal.open_batches()
         if seen and landed is not None:
             if landed(seen):
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+                stop(proc)
                 return True
             time.sleep(POLL / 4)
             continue
@@ -349,8 +418,7 @@ def kill_when_open(proc: subprocess.Popen[bytes], journal: Journal, extra: float
                 time.sleep(extra)
             if proc.poll() is not None:
                 return False
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            stop(proc)
             return True
         time.sleep(POLL)
     return False
@@ -404,8 +472,12 @@ def start_servers(kind: str, root: Path, stack: ExitStack, env: MutableMapping[s
 
 # -- the trials ------------------------------------------------------------------------------------
 
-def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[str, Any]]:
+def trials(kind: str, count: int, rows: int, seed: int, aim: str,
+           cut: bool = False) -> list[dict[str, Any]]:
+    """``cut``: the state server cuts the apply's connections instead of a SIGKILL."""
     rng = random.Random(seed)
+    stop = cut_state_connections if cut else sigkill
+    label = f"{kind}+cut" if cut else kind
     results: list[dict[str, Any]] = []
     with ExitStack() as stack:
         work = Path(os.environ.get("TORTURE_TMP") or tempfile.gettempdir())
@@ -415,8 +487,12 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
         for sub in ("manifests", "data", "build", "state"):
             (root / sub).mkdir()
         env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(REPO), "SYNCER_STATE": "state/s.db"}
+        journal: Any = Journal(root / "state" / "s.db")
+        if STATE_URL is not None:
+            project = f"torture-{label}-{seed}-{os.getpid()}"
+            env["SYNCER_STATE"] = with_param(STATE_URL, project=project)
+            journal = PgJournal(STATE_URL, project)
         server = start_servers(kind, root, stack, env)
-        journal = Journal(root / "state" / "s.db")
         held = HELD[kind]
         versions = Versions(rows, rng, keyless_duplicates=kind not in KEYED)
         versions.write(root / "data")
@@ -443,19 +519,25 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
             if at_commit:
                 delay = 0.0
                 killed = kill_when_open(proc, journal, 0.0, time.monotonic() + 600,
-                                        landed=lambda seen: LANDED[kind](root, server, seen))
+                                        landed=lambda seen: LANDED[kind](root, server, seen),
+                                        stop=stop)
             elif aimed:
                 # how long a batch stays open (the median of the latest seen to close): the kill
                 # waits up to a little more, so it straddles the fold; drawn skewed towards
                 # short waits, as the entry is seen open some way into its life already
                 window = statistics.median(open_times[-20:] or [0.05])
                 delay = 1.25 * window * rng.random() ** 2
-                killed = kill_when_open(proc, journal, delay, time.monotonic() + 600)
+                killed = kill_when_open(proc, journal, delay, time.monotonic() + 600, stop=stop)
             else:
                 delay = startup + rng.uniform(0.0, max(duration - startup, 0.1) * 1.1)
-                killed, closed = follow(proc, journal, time.monotonic() + delay)
+                killed, closed = follow(proc, journal, time.monotonic() + delay, stop=stop)
                 open_times += closed
-            proc.communicate()
+            _out, stopped_err = proc.communicate()
+            if cut and killed and proc.returncode not in (0, 1):
+                problems_cut = [f"the cut apply exited {proc.returncode}: "
+                                f"{stopped_err.decode(errors='replace')[-300:]}"]
+            else:
+                problems_cut = []
             # what the kill left, seen by a new connection: one opened while the killed apply's
             # was still counted could miss a commit that was in the WAL but not yet in its index
             # (a kill inside the fold's own commit; the next opener recovers it from the WAL)
@@ -465,7 +547,7 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
             started = time.monotonic()
             code, out = run(root, "-v", "apply", "--auto-approve", env=env)
             duration = max(duration * 0.5, time.monotonic() - started)
-            problems = [] if code == 0 else [f"re-apply exit {code}: {out[-400:]}"]
+            problems = problems_cut + ([] if code == 0 else [f"re-apply exit {code}: {out[-400:]}"])
             got, want = held(root, server), versions.expected()
             for name in want:
                 lost = sum((want[name] - got[name]).values())
@@ -482,7 +564,7 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
                     problems.append(f"state holds {state_rows.get(name)} {name} rows, "
                                     f"target {sum(got[name].values())}")
             landed, not_landed = out.count("it had landed"), out.count("it had not landed")
-            results.append({"kind": kind, "trial": number, "aimed": aimed,
+            results.append({"kind": label, "trial": number, "aimed": aimed,
                             "aim": "commit" if at_commit else "journal" if aimed else "uniform",
                             "seconds": round(time.monotonic() - trial_started, 2),
                             "kill_after": round(delay, 3), "killed": killed,
@@ -490,7 +572,7 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
                             "settled": landed + not_landed, "problems": problems})
             mark = "KILL" if killed else "done"
             how = "commit  " if at_commit else "aimed +" if aimed else "after "
-            print(f"{kind} #{number:3d} {mark} {how}{delay:6.3f}s  open at kill={left_open}  "
+            print(f"{label} #{number:3d} {mark} {how}{delay:6.3f}s  open at kill={left_open}  "
                   f"settled: landed={landed} not landed={not_landed}  "
                   f"{'OK' if not problems else 'DIVERGED: ' + '; '.join(problems)}", flush=True)
     return results
@@ -499,7 +581,8 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str) -> list[dict[s
 # -- the report ------------------------------------------------------------------------------------
 
 LABELS = {"sqlite": "sqlite", "hexabase": "hexabase (emulator)", "milvus": "milvus (Milvus Lite)",
-          "zilliz": "zilliz (emulator + moto S3)"}
+          "zilliz": "zilliz (emulator + moto S3)",
+          "sqlite+cut": "sqlite, the state connection cut (pg_terminate_backend) instead of a kill"}
 
 
 def table(results: list[dict[str, Any]], kind: str, command: str) -> list[str]:
@@ -533,10 +616,12 @@ def table(results: list[dict[str, Any]], kind: str, command: str) -> list[str]:
 
 def report(results: list[dict[str, Any]], rows: int, seed: int, seconds: float,
            command: str) -> str:
+    where = "" if STATE_URL is None else (
+        " The state on PostgreSQL (" + STATE_URL.split("@")[-1].split("?")[0] + ").")
     lines = ["## Crash torture", "",
              f"`python bench/torture.py` (seed {seed}, {rows} upsert rows per version, "
              f"{rows // 3}+ appended and {rows // 2} replaced rows per version; three datasets "
-             f"per trial), {seconds:.0f} s on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.",
+             f"per trial), {seconds:.0f} s on {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}.{where}",
              ""]
     for kind in dict.fromkeys(r["kind"] for r in results):
         lines += table(results, kind, command)
@@ -555,15 +640,26 @@ def main() -> int:
     parser.add_argument("--aim", choices=("mixed", "uniform", "journal"), default="mixed",
                         help="uniform: kill after a random delay; journal: kill when a journal "
                              "entry is open (send->fold window); mixed: alternate (default)")
+    parser.add_argument("--state", help="a postgresql:// URL: the state on that server "
+                                        "(password from PGPASSWORD or ~/.pgpass)")
+    parser.add_argument("--cut", type=int, default=0,
+                        help="with --state: trials on the sqlite target where the state "
+                             "connection is terminated instead of a SIGKILL")
     parser.add_argument("--out", type=Path, help="also write the report to this markdown file")
     parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
     args = parser.parse_args()
+    global STATE_URL
+    STATE_URL = args.state
+    if args.cut and not args.state:
+        parser.error("--cut needs --state postgresql://...")
     command = "python bench/torture.py " + " ".join(sys.argv[1:])
     started = time.monotonic()
     results: list[dict[str, Any]] = []
     for kind in ("sqlite", "hexabase", "zilliz", "milvus"):
         if getattr(args, kind):
             results += trials(kind, getattr(args, kind), args.rows, args.seed, args.aim)
+    if args.cut:
+        results += trials("sqlite", args.cut, args.rows, args.seed + 1, "journal", cut=True)
     text = report(results, args.rows, args.seed, time.monotonic() - started, command)
     print(text)
     if args.out:

@@ -7,6 +7,7 @@
      +-- SourceError          a data file cannot be read or violates the dataset's contract
      +-- StateError           the state database is unusable, locked or damaged
      |    +-- LockError       another process holds the apply lock
+ |    +-- StateLost       the connection to a state server was lost mid-command
      +-- PlanError            a saved plan is stale, or a plan is blocked by a safety guard
      +-- TargetError          a target refused or failed a request (the server's message kept)
      +-- ApplyFailed          some datasets failed during an apply (the others were applied)
@@ -93,6 +94,12 @@ class StateError(SyncError):
 
 class LockError(StateError):
     """Another process holds the state lock."""
+
+
+class StateLost(StateError):
+    """The connection to the state's server was lost: nothing more can be recorded, so the
+    command stops (what the target confirmed before was recorded; an open batch is settled by
+    the next run)."""
 
 
 class PlanError(SyncError):

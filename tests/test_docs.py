@@ -202,3 +202,12 @@ def test_every_guide_is_on_the_map() -> None:
     guides = set(DOCS.glob("**/*.md")) | PENDING
     assert {g.resolve() for g in guides} <= linked | {(DOCS / "index.md").resolve()}
     assert (DOCS / "index.md").resolve() in linked, "the README links docs/index.md"
+
+
+def test_pins_name_a_commit_not_a_tag_that_does_not_exist() -> None:
+    """The CI and pre-commit examples pin syncer; a pin to a tag nobody made fails when pasted."""
+    texts = {path: path.read_text(encoding="utf-8") for path in
+             [*DOCS.glob("*.md"), REPO / "README.md", *(REPO / "examples").rglob("*.yml")]}
+    tags = re.compile(r"(?:syncer@|rev:\s*)(v\d[\w.]*)")
+    found = [(path.name, tag) for path, text in texts.items() for tag in tags.findall(text)]
+    assert not found, f"pinned to release tags that do not exist: {found}"

@@ -129,7 +129,7 @@ def test_shell_completion_offers_commands_subcommands_and_options(tmp_path) -> N
         return done.stdout.split()
 
     assert {"init", "plan", "apply", "history", "state"} <= set(complete("syncer ", 1))
-    assert complete("syncer state ", 2) == ["list", "show", "forget", "backup"]
+    assert complete("syncer state ", 2) == ["list", "show", "forget", "copy", "backup"]
     assert "--auto-approve" in complete("syncer apply --a", 2)
     assert any("--install-completion" in p.opts for p in ROOT.params)
 

@@ -12,6 +12,9 @@ import pytest
 
 from syncer.state import ChunkStore, open_state
 from tests.conftest import Project, csv_text
+from tests.pg import BOTH_BACKENDS
+
+pytestmark = BOTH_BACKENDS
 
 MANIFEST = """\
 version: 1

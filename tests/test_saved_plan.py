@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Project, csv_text, db_dump
+from tests.conftest import Project, csv_text, db_dump, pg_query
+from tests.pg import BOTH_BACKENDS
+
+pytestmark = BOTH_BACKENDS
 
 MANIFEST = """\
 version: 1
@@ -52,6 +55,11 @@ def shop(project: Project) -> Project:
 
 def dataset_state(project: Project, target: str, dataset: str) -> tuple[Any, ...]:
     """Everything the state holds about one dataset: its record and its snapshot chunks."""
+    if isinstance(project.state, str):
+        return (pg_query(project.state, "SELECT * FROM datasets WHERE target=%s AND dataset=%s",
+                         (target, dataset)),
+                pg_query(project.state, "SELECT chunk, rows, data FROM snapshot_chunks WHERE "
+                         "target=%s AND dataset=%s ORDER BY chunk", (target, dataset)))
     con = sqlite3.connect(project.state)
     try:
         record = con.execute("SELECT * FROM datasets WHERE target=? AND dataset=?",

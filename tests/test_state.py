@@ -20,6 +20,7 @@ from syncer.errors import LockError
 from syncer.state.sqlite.lock import FileLock as StateLock
 from syncer.state import ChunkStore, open_state
 from tests.conftest import REPO, Project, crash_after_target_commit, csv_text, expected_rows
+from tests.pg import BOTH_BACKENDS
 
 MANIFEST = """\
 version: 1
@@ -190,6 +191,7 @@ def test_state_file_is_owner_only(shop: Project) -> None:
             assert stat.S_IMODE(side.stat().st_mode) & 0o077 == 0
 
 
+@BOTH_BACKENDS
 def test_state_show_reports_rows_and_generation(shop: Project) -> None:
     shop.apply_ok()
     shown = shop.syncer("state", "show", "shop/products", "--state", shop.state, "--json")
@@ -218,6 +220,7 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
+@BOTH_BACKENDS
 def test_touched_but_unchanged_file_is_not_read(shop: Project, reads: list[str]) -> None:
     shop.apply_ok()
     reads.clear()
@@ -287,6 +290,7 @@ def test_absolute_stamps_of_older_states_still_match(tmp_path: Path) -> None:
         old[0].size, old[0].mtime_ns, old[0].digest)
 
 
+@BOTH_BACKENDS
 def test_a_same_size_edit_is_a_change(shop: Project) -> None:
     """The content hash decides; size alone never makes a file look unchanged."""
     shop.apply_ok()
@@ -302,6 +306,7 @@ def log_rows(versions: list[list[list[str]]]) -> Any:
     return expected_rows("append", [[tuple(r) for r in v] for v in versions])
 
 
+@BOTH_BACKENDS
 def test_a_batch_that_landed_before_the_crash_is_folded_exactly_once(shop: Project) -> None:
     shop.manifest(MANIFEST.split("  - name: log")[0].replace("products", "log")
                   .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
@@ -319,6 +324,7 @@ def test_a_batch_that_landed_before_the_crash_is_folded_exactly_once(shop: Proje
         assert store.open_batches() == []
 
 
+@BOTH_BACKENDS
 def test_settling_a_batch_with_the_sqlite_target_reads_none_of_its_rows(
         shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sqlite target tells a landed batch by its marker: a crashed first load of millions
@@ -338,6 +344,7 @@ def test_settling_a_batch_with_the_sqlite_target_reads_none_of_its_rows(
     assert shop.plan_json()["changes"] is False
 
 
+@BOTH_BACKENDS
 def test_a_batch_that_never_landed_is_abandoned_and_sent_again(shop: Project) -> None:
     shop.manifest(MANIFEST.split("  - name: log")[0].replace("products", "log")
                   .replace("    key: [sku]\n", "").replace("mode: upsert", "mode: append"))
@@ -351,6 +358,7 @@ def test_a_batch_that_never_landed_is_abandoned_and_sent_again(shop: Project) ->
     assert shop.plan_json()["changes"] is False
 
 
+@BOTH_BACKENDS
 def test_an_apply_killed_after_the_target_commit_is_settled_by_the_next(
         shop: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real apply, interrupted between the target commit and the state commit."""
@@ -376,6 +384,7 @@ def test_an_apply_killed_after_the_target_commit_is_settled_by_the_next(
 
 # -- orphans ------------------------------------------------------------------------------------------
 
+@BOTH_BACKENDS
 def test_an_orphaned_dataset_is_reported_and_its_table_left_alone(shop: Project) -> None:
     shop.apply_ok()
     log_before = shop.table("log")
@@ -397,6 +406,7 @@ def test_an_orphaned_dataset_is_reported_and_its_table_left_alone(shop: Project)
     assert shop.plan_json()["orphans"] == []
 
 
+@BOTH_BACKENDS
 def test_spooled_rows_are_removed_after_plan_and_apply(shop: Project, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The declared rows wait in a temporary spool from plan to apply; nothing is left behind,

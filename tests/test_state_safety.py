@@ -22,6 +22,7 @@ import pytest
 from syncer.sync.session import session
 from syncer.state import ChunkStore, open_state
 from tests.conftest import REPO, Project, api_apply, csv_text, run_subprocess
+from tests.pg import BOTH_BACKENDS
 from tests.targets.test_hexabase_e2e import TOKEN, _products, hx  # noqa: F401  (fixture)
 from tests.targets.test_hexabase_e2e import Project as HxProject
 
@@ -264,6 +265,7 @@ datasets:
 """
 
 
+@BOTH_BACKENDS
 def test_a_target_error_in_one_dataset_leaves_the_others_applied(project: Project) -> None:
     """The strict target refuses its rows (a CHECK constraint the data breaks): that dataset
     fails and records nothing, the other is applied and recorded; the exit code is 1 and the

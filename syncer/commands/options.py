@@ -12,8 +12,11 @@ from .. import ui
 from ..sync.session import Selection, state_path
 
 Manifests = Annotated[Path, typer.Option("-m", "--manifests", help="Manifest directory (or one file).")]
-StateOpt = Annotated[Optional[Path], typer.Option(
-    "--state", help="State database (default: $SYNCER_STATE, else state/syncer.db).")]
+StateOpt = Annotated[Optional[str], typer.Option(
+    "--state", help="State: a SQLite file or a postgresql:// URL (default: $SYNCER_STATE, else "
+                    "syncer.yaml's state:, else state/syncer.db).")]
+
+
 def _declared(ctx: typer.Context) -> list[tuple[str, str]]:
     """(target, dataset) of every dataset in the manifests the command line names (or the
     default ones), for shell completion; nothing when they do not load."""
@@ -89,9 +92,9 @@ def global_options(
                                           level=ui.VERBOSE))
 
 
-def selection(manifests: Path, state: Path | None, target: str | None,
+def selection(manifests: Path, state: str | None, target: str | None,
                dataset: str | None) -> Selection:
-    return Selection(manifests, state_path(state), target, dataset)
+    return Selection(manifests, state_path(state, manifests), target, dataset)
 
 ProfileOpt = Annotated[bool, typer.Option(
     "--profile", help="Print where the time went (read, snapshot, diff, write, state) to stderr.")]

@@ -96,6 +96,30 @@ def state_forget(
     console(no_color=no_color).print(f"Forgot {match[0].id}; its target data was left alone.")
 
 
+@state_app.command("copy")
+def state_copy(
+    source: Annotated[str, typer.Argument(help="The state to copy: a SQLite file or a "
+                                                "postgresql:// URL.")],
+    destination: Annotated[str, typer.Argument(help="Where to copy it (must not hold this "
+                                                     "project yet): a file or a URL.")],
+    lock_timeout: Annotated[float, typer.Option(
+        "--lock-timeout", help="Wait up to SECONDS for an apply on either state to finish.")] = 0.0,
+    no_color: NoColor = False,
+) -> None:
+    """Copy a whole state to another backend (SQLite to PostgreSQL and back), then verify it."""
+    from ..state.copy import copy_state
+    from ..state.store import ChunkStore
+
+    with open_state(state_path(source), create=False) as origin, \
+            origin.locked("state copy", lock_timeout), \
+            open_state(state_path(destination)) as copy, copy.locked("state copy", lock_timeout):
+        assert isinstance(origin, ChunkStore) and isinstance(copy, ChunkStore)
+        checked = copy_state(origin, copy)
+    console(no_color=no_color).print(
+        f"Copied {checked.datasets} dataset(s) ({checked.rows} row(s) in their snapshots) and "
+        f"{checked.runs} run(s) from {origin.location} to {copy.location}; the copy was verified.")
+
+
 @state_app.command("backup")
 def state_backup(
     file: Annotated[Path, typer.Argument(help="The copy to write (must not exist).")],

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..errors import StateError
 from ..sync.session import state_path
 from ..ui import verbose
 from .options import Manifests, StateOpt
@@ -39,7 +40,12 @@ def watch(
                          configure_logging, event)
     from ..watch.progress import LogReporter
 
-    config = WatchConfig.resolve(manifests, state_path(state), interval=interval,
+    location = state_path(state, manifests)
+    if not isinstance(location, Path):
+        raise StateError("`syncer watch` keeps its state in a SQLite file for now",
+                         hint="pass --state PATH (a PostgreSQL state for watch, with a standby, "
+                              "is planned: see docs/state.md)")
+    config = WatchConfig.resolve(manifests, location, interval=interval,
                                  debounce_ms=debounce, health_port=health_port,
                                  log_format=log_format, self_heal=self_heal or None)
     configure_logging(config.log_format)

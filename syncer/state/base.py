@@ -64,9 +64,11 @@ class Holder:
     host: str
     started_at: str
     command: str
+    user: str | None = None  # recorded by the PostgreSQL state's lock
 
     def describe(self) -> str:
-        return f"pid {self.pid} on {self.host} ({self.command}, since {self.started_at})"
+        by = f" by {self.user}" if self.user else ""
+        return f"pid {self.pid} on {self.host} ({self.command}{by}, since {self.started_at})"
 
 
 class Lock(Protocol):

@@ -19,6 +19,22 @@ from .base import DatasetState, Lock, OpenBatch
 
 Blob = Literal["data", "keys"]
 
+#: the columns of each table a copy moves, in every backend (a backend's own columns, like the
+#: journal's ``id`` or PostgreSQL's ``project``, stay its own; the order of the rows is kept)
+COLUMNS = {
+    "datasets": ["target", "dataset", "target_type", "table_name", "mode", "generation",
+                 "spec_hash", "schema_json", "fingerprint_json", "rows", "hash_version",
+                 "applied_at"],
+    "snapshot_chunks": ["target", "dataset", "chunk", "rows", "min_key", "max_key", "batch_id",
+                        "keys", "data"],
+    "journal": ["run_id", "batch_id", "target", "dataset", "status", "reset", "upserts",
+                "deletes", "hash_version", "schema_json", "dels", "created_at", "finished_at"],
+    "runs": ["id", "command", "started_at", "finished_at", "user", "host", "pid", "git_commit",
+             "outcome", "summary"],
+}
+ORDER = {"datasets": "target, dataset", "snapshot_chunks": "target, dataset, chunk",
+         "journal": "id", "runs": "started_at, id"}
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -70,6 +86,14 @@ class Storage(Protocol):
     def lock(self, command: str, timeout: float) -> Lock: ...
 
     def backup(self, destination: Path) -> None: ...
+
+    # a whole state, for `syncer state copy` (tables: datasets, snapshot_chunks, journal, runs)
+    def holds_anything(self) -> bool: ...
+
+    def export_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        """Every row of ``table`` (named columns, in the order they were written)."""
+
+    def import_rows(self, table: str, rows: Iterator[dict[str, Any]]) -> None: ...
 
     # datasets
     def datasets(self, target: str | None = None, dataset: str | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import polars as pl
 
 from .. import interrupts
-from ..errors import Interrupted, SyncError, TargetError
+from ..errors import Interrupted, StateLost, SyncError, TargetError
 from ..model.plan import DatasetPlan
 from .plan import Planned
 from .session import Drivers
@@ -116,6 +116,8 @@ class Executor:
                     self._apply_dataset(item, dataset, planned, outcome)
                 finally:
                     outcome.seconds = time.monotonic() - started
+            except StateLost:
+                raise  # nothing more can be recorded: stop here (the next run settles)
             except SyncError as exc:
                 if not interrupts.requested():
                     outcome.error = redact(str(exc))

@@ -19,24 +19,24 @@ from ..errors import Interrupted
 from ..model.project import Dataset, Project, load_project
 from ..model.manifest import TargetSpec
 from ..state import Lock, StateStore, open_state
+from ..state.location import DEFAULT_STATE, Location, resolve
 from ..targets.base import Driver
 from ..targets.registry import open_driver
 
-DEFAULT_STATE = Path("state/syncer.db")
+__all__ = ["DEFAULT_STATE", "Location", "state_path"]
 
 
-def state_path(option: Path | None) -> Path:
-    """The state database: ``--state``, else ``$SYNCER_STATE``, else ``state/syncer.db``."""
-    if option is not None:
-        return option
-    env = os.environ.get("SYNCER_STATE")
-    return Path(env) if env else DEFAULT_STATE
+def state_path(option: str | Path | None, manifests: Path | None = None) -> Location:
+    """The state: ``--state``, else ``$SYNCER_STATE``, else the project file's ``state:``, else
+    ``state/syncer.db`` (a path, or a PostgreSQL URL with its project named: see
+    :mod:`syncer.state.location`)."""
+    return resolve(option, manifests)
 
 
 @dataclass(frozen=True)
 class Selection:
     manifests: Path
-    state: Path
+    state: Location
     target: str | None = None
     dataset: str | None = None
 
@@ -86,7 +86,7 @@ class Session:
 
 
 @contextmanager
-def session(location: Path, command: str, *, write: bool, lock_timeout: float = 0.0,
+def session(location: Location, command: str, *, write: bool, lock_timeout: float = 0.0,
             create: bool = True) -> Iterator[Session]:
     """Open the state at ``location`` (and lock it, for a command that writes); the drivers
     opened during the session are closed with it.  A read-only session of a state that does

@@ -15,7 +15,7 @@ from ...errors import StateError
 from ...model.schema import Schema
 from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
-from ..storage import Blob, Chunk, Entry, Folded
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded
 from .connection import checked_connection, damaged
 from .lock import FileLock
 from .migrations import MIGRATIONS
@@ -37,7 +37,31 @@ def _has_wal(path: Path) -> bool:
         return False
 
 
-class SqliteStorage:
+class WholeState:
+    """A whole state's rows, for ``syncer state copy`` (apart, to keep the storage class short)."""
+
+    db: sqlite3.Connection
+
+    def holds_anything(self) -> bool:
+        return any(self.db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+                   for table in COLUMNS)
+
+    def export_rows(self, table: str) -> Iterator[dict[str, Any]]:
+        names = COLUMNS[table]
+        cursor = self.db.execute(f"SELECT {', '.join(names)} FROM {table} "
+                                 f"ORDER BY {ORDER[table]}")
+        for row in cursor:  # a row at a time: chunks are large
+            yield dict(zip(names, row))
+
+    def import_rows(self, table: str, rows: Iterator[dict[str, Any]]) -> None:
+        names = COLUMNS[table]
+        sql = (f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+               f"({', '.join(['?'] * len(names))})")
+        for row in rows:
+            self.db.execute(sql, [int(row[n]) if n == "reset" else row[n] for n in names])
+
+
+class SqliteStorage(WholeState):
     """One state database file (or ``:memory:`` for a plan made before any apply)."""
 
     def __init__(self, path: Path, *, create: bool = True) -> None:
