@@ -10,7 +10,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ..errors import StateError
 from ..sync.session import state_path
 from ..ui import verbose
 from .options import Manifests, StateOpt
@@ -31,6 +30,13 @@ def watch(
     self_heal: Annotated[bool, typer.Option(
         "--self-heal", help="On every interval pass, read the targets back and repair drift "
                             "(also: SYNCER_WATCH_SELF_HEAL=true; else drift is only reported).")] = False,
+    standby: Annotated[bool, typer.Option(
+        "--standby", help="When another watcher holds the state, wait and take over when it "
+                          "stops (also: SYNCER_WATCH_STANDBY=true; else exit 1).")] = False,
+    takeover: Annotated[Optional[float], typer.Option(
+        "--takeover-seconds", help="A standby takes over within this many seconds of the active "
+                                   "watcher dying (default: $SYNCER_WATCH_TAKEOVER, else 15).")]
+    = None,
     log_format: Annotated[Optional[str], typer.Option(
         "--log-format", help="text or json: one line per event "
                              "(default: $SYNCER_LOG_FORMAT, else text).")] = None,
@@ -40,14 +46,10 @@ def watch(
                          configure_logging, event)
     from ..watch.progress import LogReporter
 
-    location = state_path(state, manifests)
-    if not isinstance(location, Path):
-        raise StateError("`syncer watch` keeps its state in a SQLite file for now",
-                         hint="pass --state PATH (a PostgreSQL state for watch, with a standby, "
-                              "is planned: see docs/state.md)")
-    config = WatchConfig.resolve(manifests, location, interval=interval,
+    config = WatchConfig.resolve(manifests, state_path(state, manifests), interval=interval,
                                  debounce_ms=debounce, health_port=health_port,
-                                 log_format=log_format, self_heal=self_heal or None)
+                                 log_format=log_format, self_heal=self_heal or None,
+                                 standby=standby or None, takeover=takeover)
     configure_logging(config.log_format)
     stop = threading.Event()
     status = Status()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SyncError
+from ..state.location import Location
 
 #: the environment variable of each setting (read when the argument is not given)
 ENV = {"interval": "SYNCER_WATCH_INTERVAL", "debounce_ms": "SYNCER_WATCH_DEBOUNCE",
@@ -17,7 +18,8 @@ ENV = {"interval": "SYNCER_WATCH_INTERVAL", "debounce_ms": "SYNCER_WATCH_DEBOUNC
        "health_host": "SYNCER_WATCH_HEALTH_HOST",
        "log_format": "SYNCER_LOG_FORMAT", "backoff": "SYNCER_WATCH_BACKOFF",
        "max_backoff": "SYNCER_WATCH_BACKOFF_MAX", "stop_grace": "SYNCER_WATCH_STOP_GRACE",
-       "self_heal": "SYNCER_WATCH_SELF_HEAL"}
+       "self_heal": "SYNCER_WATCH_SELF_HEAL", "standby": "SYNCER_WATCH_STANDBY",
+       "takeover": "SYNCER_WATCH_TAKEOVER"}
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class WatchConfig:
     """Every setting of a watch; build it with :meth:`resolve`."""
 
     manifests: Path
-    state: Path
+    state: Location               # a SQLite file, or a PostgreSQL URL
     interval: float = 300.0       # seconds between full re-plans
     debounce_ms: int = 50         # longest time watchfiles groups events for
     step_ms: int = 20             # quiet time that ends a batch of events (watchfiles' step)
@@ -36,9 +38,11 @@ class WatchConfig:
     max_backoff: float = 60.0     # the delay doubles up to this
     stop_grace: float = 5.0       # after SIGTERM, how long the batch in flight may take
     self_heal: bool = False       # interval passes plan with --refresh and repair drift
+    standby: bool = False         # a state held by another watcher: wait and take over
+    takeover: float = 15.0        # ... within this many seconds of the holder dying
 
     @classmethod
-    def resolve(cls, manifests: Path, state: Path, env: Mapping[str, str] | None = None,
+    def resolve(cls, manifests: Path, state: Location, env: Mapping[str, str] | None = None,
                 **given: Any) -> WatchConfig:
         """Each setting from ``given`` (None: not given), else ``env``, else the default."""
         environ = os.environ if env is None else env
@@ -69,6 +73,7 @@ class WatchConfig:
             (self.backoff <= 0 or self.max_backoff < self.backoff,
              f"{ENV['backoff']} must be > 0 and at most {ENV['max_backoff']}"),
             (self.stop_grace < 0, f"{ENV['stop_grace']} must be 0 or more seconds"),
+            (self.takeover <= 0, "--takeover-seconds must be more than 0"),
         ) if bad]
         if problems:
             raise SyncError("; ".join(problems))

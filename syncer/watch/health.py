@@ -61,11 +61,18 @@ class Status:
         self.manifest_error: str | None = None
         self.manifest_errors = 0
         self.datasets: dict[str, DatasetStatus] = {}
+        self.standby_for: str | None = None  # the active watcher, while this one stands by
 
     # -- written by the loop ----------------------------------------------------------------
     def set_running(self, running: bool) -> None:
         with self._lock:
             self.running = running
+
+    def standby(self, holder: str | None) -> None:
+        """Another watcher holds the state (``holder`` names it): this one waits to take over;
+        None once it holds the lock itself."""
+        with self._lock:
+            self.standby_for = holder
 
     def declare(self, ids: list[tuple[str, str]]) -> None:
         """The datasets the manifests declare now (``(target, dataset)`` pairs); others go."""
@@ -126,7 +133,9 @@ class Status:
     # -- read by the server -----------------------------------------------------------------
     def health(self) -> dict[str, Any]:
         with self._lock:
-            return {"status": "ok" if self.running else "stopped",
+            state = ("standby" if self.standby_for is not None else
+                     "ok" if self.running else "stopped")
+            return {"status": state, "active": self.standby_for,
                     "started": _iso(self.started), "last_reconcile": _iso(self.last_reconcile),
                     "reconciles": self.reconciles,
                     "manifests": {"valid": self.manifest_error is None,
@@ -139,6 +148,9 @@ class Status:
         with self._lock:
             out.metric("syncer_watch_up", "gauge", "1 while the watch loop runs.",
                        [({}, 1 if self.running else 0)])
+            out.metric("syncer_watch_standby", "gauge",
+                       "1 while this watcher stands by (another one holds the state).",
+                       [({}, 1 if self.standby_for is not None else 0)])
             out.metric("syncer_watch_start_time_seconds", "gauge",
                        "When the watcher started (Unix time).", [({}, self.started)])
             out.metric("syncer_reconciles_total", "counter", "Reconcile passes run.",
@@ -206,7 +218,7 @@ class _Handler(BaseHTTPRequestHandler):
         status = self.server.status
         if path == "/healthz":
             health = status.health()
-            code = 200 if health["status"] == "ok" else 503
+            code = 200 if health["status"] in ("ok", "standby") else 503
             self._send(code, "application/json", json.dumps(health, indent=2) + "\n")
         elif path == "/metrics":
             self._send(200, "text/plain; version=0.0.4; charset=utf-8", status.metrics())
