@@ -58,5 +58,5 @@ def _display(path: Path) -> str:
     """A path relative to the working directory when it is below it (as in the text errors)."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # elsewhere, or a symlink loop
         return str(path)
