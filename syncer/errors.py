@@ -10,6 +10,7 @@
      +-- PlanError            a saved plan is stale, or a plan is blocked by a safety guard
      +-- TargetError          a target refused or failed a request (the server's message kept)
      +-- ApplyFailed          some datasets failed during an apply (the others were applied)
+     +-- DiskFull             a location syncer writes (state, spool, target) has no space left
 
 Anything else that escapes is a bug (exit 3).  Messages never contain secrets: values that came
 from ``${VAR}`` interpolation are redacted by :func:`syncer.secrets.redact` before they are shown.
@@ -109,3 +110,15 @@ class TargetError(SyncError):
 
 class ApplyFailed(SyncError):
     """An apply finished, but some datasets failed.  The message names them."""
+
+
+class DiskFull(SyncError):
+    """No space left where syncer writes: ``what`` (the state database, the spool...) at
+    ``location``.  Nothing half-written is kept: the next run, with space, converges."""
+
+    def __init__(self, what: str, location: object, detail: str) -> None:
+        self.location = str(location)
+        super().__init__(f"{what} {location} cannot be written: no space left on its disk "
+                         f"({detail.strip() or 'ENOSPC'})",
+                         hint="free space there (or move it elsewhere), then run again: what "
+                              "was applied is recorded, the rest is planned again")

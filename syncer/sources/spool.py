@@ -19,6 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
+from ..errors import DiskFull, SyncError
+from ..space import is_full
+
 #: blocks handed to the writer and not yet on disk, at most (memory stays flat)
 PENDING = 2
 #: a spool directory is named PREFIX + the pid of its process + "-" + a random part
@@ -36,7 +39,10 @@ class Spool:
         if not _swept:
             _swept = True
             sweep(Path(tempfile.gettempdir()))
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+        except OSError as exc:
+            raise _failed(Path(tempfile.gettempdir()), exc) from None
         self._files: list[Path] = []
         self._pending: deque[Future[None]] = deque()
         self._writer: ThreadPoolExecutor | None = None
@@ -49,7 +55,7 @@ class Spool:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="syncer-spool")
         while len(self._pending) >= PENDING:
-            self._pending.popleft().result()
+            self._wait()
         path = self.dir / f"{len(self._files):06d}.arrow"
         self._files.append(path)
         self._pending.append(self._writer.submit(_write, frame, path))
@@ -57,7 +63,13 @@ class Spool:
     def flush(self) -> None:
         """Wait until every queued block is on disk."""
         while self._pending:
+            self._wait()
+
+    def _wait(self) -> None:
+        try:
             self._pending.popleft().result()
+        except OSError as exc:
+            raise _failed(self.dir, exc) from None
 
     @property
     def files(self) -> list[Path]:
@@ -115,6 +127,13 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # another user's process (or no way to tell): not ours to clean
     return True
+
+
+def _failed(where: Path, exc: OSError) -> SyncError:
+    if is_full(exc, where):
+        return DiskFull("the spool (TMPDIR)", where, str(exc))
+    return SyncError(f"cannot write the spool (TMPDIR) {where}: {exc}",
+                     hint="point TMPDIR at a writable directory with space")
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:

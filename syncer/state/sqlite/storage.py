@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import StateError
+from ...errors import DiskFull, StateError
 from ...model.schema import Schema
 from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
 from ..storage import Blob, Chunk, Entry, Folded
+from ...space import is_full
 from .connection import checked_connection, damaged
 from .lock import FileLock
 from .migrations import MIGRATIONS
@@ -62,6 +63,9 @@ class SqliteStorage:
                 self._check_integrity()
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if is_full(exc, path):
+                self.db.close()
+                raise DiskFull("the state database", path, str(exc)) from None
             self._damaged(str(exc))
 
     @property
@@ -113,10 +117,13 @@ class SqliteStorage:
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (a full disk): a ROLLBACK then
+            # fails with "no transaction is active" and would hide the real cause
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
