@@ -102,7 +102,8 @@ def _finite(value: pl.Series, path: Path, raw: pl.DataFrame, text: pl.Series, co
         odd = (~value.list.eval(pl.element().is_finite()).list.all()).fill_null(False)
     else:
         return value
-    if odd.any():
+    if odd.any():  # (the error path: values shown as text, whatever their dtype)
+        text = text if text.dtype == pl.String else _as_text(text)
         _fail(path, raw, odd, text, column, "write a finite number (NaN and infinities cannot "
               "be stored and compared in every target)", lines, "is not a finite number")
     return value
@@ -170,8 +171,7 @@ def _vector(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
         raise SourceError(path, f"vector '{column.name}' has {found} values, expected dim {column.dim}"
                           f" (row {row + 1})", line=line,
                           hint=f"every vector must have exactly {column.dim} numbers")
-    return _finite(parsed, path, raw, series.cast(pl.String, strict=False)
-                   if series.dtype != pl.String else series, column, lines)
+    return _finite(parsed, path, raw, series, column, lines)
 
 
 def _float_list(value: str) -> list[float] | None:
