@@ -19,7 +19,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import DiskFull, SyncError
+from ..errors import DiskFull
 from ..space import is_full
 
 #: blocks handed to the writer and not yet on disk, at most (memory stays flat)
@@ -42,7 +42,9 @@ class Spool:
         try:
             self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         except OSError as exc:
-            raise _failed(Path(tempfile.gettempdir()), exc) from None
+            if not is_full(exc, tempfile.gettempdir()):
+                raise
+            raise DiskFull("the spool (TMPDIR)", tempfile.gettempdir(), str(exc)) from None
         self._files: list[Path] = []
         self._pending: deque[Future[None]] = deque()
         self._writer: ThreadPoolExecutor | None = None
@@ -69,7 +71,9 @@ class Spool:
         try:
             self._pending.popleft().result()
         except OSError as exc:
-            raise _failed(self.dir, exc) from None
+            if not is_full(exc, self.dir):
+                raise
+            raise DiskFull("the spool (TMPDIR)", self.dir, str(exc)) from None
 
     @property
     def files(self) -> list[Path]:
@@ -127,13 +131,6 @@ def _alive(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # another user's process (or no way to tell): not ours to clean
     return True
-
-
-def _failed(where: Path, exc: OSError) -> SyncError:
-    if is_full(exc, where):
-        return DiskFull("the spool (TMPDIR)", where, str(exc))
-    return SyncError(f"cannot write the spool (TMPDIR) {where}: {exc}",
-                     hint="point TMPDIR at a writable directory with space")
 
 
 def _write(frame: pl.DataFrame, path: Path) -> None:
