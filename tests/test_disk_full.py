@@ -118,10 +118,6 @@ def test_spool_on_a_full_disk(project: Project, small_fs: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize("room", [0, 256 << 10], ids=["full", "fills-up-mid-apply"])
-@pytest.mark.xfail(strict=False, reason="the SQLite target's error path rolls back a transaction "
-                   "that SQLite already ended ('cannot rollback - no transaction is active'), "
-                   "masking 'database or disk is full': its driver is being restructured, left "
-                   "to the lead")
 def test_target_on_a_full_disk(project: Project, small_fs: Path, room: int) -> None:
     project.manifest(MANIFEST.format(target=str(small_fs / "target.db")))
     project.target_db = small_fs / "target.db"

@@ -198,8 +198,6 @@ def test_a_dataset_failing_before_its_first_batch_leaves_no_state(
     assert applied.table("products") and not table_exists(applied.state, "fresh")
 
 
-@pytest.mark.xfail(strict=False, reason="the SQLite driver creates the table in prepare(), outside "
-                   "the first batch's transaction (targets/ is being restructured: left to the lead)")
 def test_a_dataset_failing_before_its_first_batch_leaves_no_table(
         applied: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     from syncer.errors import TargetError
