@@ -6,6 +6,11 @@ that reach the state, the plans and the messages (the target's name, everything 
 ``datasets:``: dataset names, tables, source paths, columns, keys) refuse ``${VAR}``, rather
 than each output redacting them.  ``$$`` is a literal ``$``; any other ``${`` that is not a
 complete ``${NAME}`` is an error naming its line, never a literal.
+
+As in a shell: ``${NAME}`` needs NAME set and not empty (an empty value is a mistake far more
+often than a wish: ``DB_DIR=`` would make ``${DB_DIR}/x.db`` the root's ``/x.db``);
+``${NAME:-default}`` is the default when NAME is unset or empty, ``${NAME-default}`` only when it
+is unset (so ``${NAME-}`` accepts an empty value).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from .. import secrets
 from ..errors import Problem
 from .yaml_lines import LineMap, PathKey
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{[^}\s]*\}?")
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?-)([^}]*))?\}|\$\{[^}\s]*\}?")
 
 
 def interpolate(value: Any, where: PathKey, path: Path, lines: LineMap,
@@ -50,13 +55,18 @@ def interpolate(value: Any, where: PathKey, path: Path, lines: LineMap,
                                     "write the value out; ${VAR} is for target settings "
                                     "(the target's path, URLs, credentials)"))
             return ""
-        if name not in env:
+        value, operator, default = env.get(name), match.group(2), match.group(3)
+        if operator == ":-" and not value or operator == "-" and value is None:
+            return str(default)  # written in the manifest: not a secret
+        if value is None or (not value and operator is None):
             problems.append(Problem(path, lines.line(where),
-                                    f"environment variable {name} is not set",
-                                    f"export {name}=... before running syncer"))
+                                    f"environment variable {name} is "
+                                    f"{'not set' if value is None else 'set but empty'}",
+                                    f"export {name}=... before running syncer (or write "
+                                    f"${{{name}:-default}}, or ${{{name}-}} to allow empty)"))
             return ""
-        secrets.register(env[name])
-        return env[name]
+        secrets.register(value)
+        return value
 
     return _VAR.sub(substitute, value)
 

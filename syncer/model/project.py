@@ -119,9 +119,40 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
+#: ``--env-file`` files, read for ``${VAR}`` before the ``.env`` beside the manifests
+ENV_FILES: list[Path] = []
+
+
+def environment(location: Path) -> dict[str, str]:
+    """The variables ``${VAR}`` reads: the process's environment, plus those of ``--env-file``
+    files and of a ``.env`` in the manifests' directory or the project root, which never
+    override a variable that is set (as docker compose and dotenv do)."""
+    environ = dict(os.environ)
+    for given in ENV_FILES:
+        if not given.is_file():
+            raise ManifestError([Problem(given, None, "no such env file (--env-file)")])
+    folder = location if location.is_dir() else location.parent
+    candidates = [*ENV_FILES, folder / ".env", project_root(location) / ".env"]
+    for path in dict.fromkeys(p.resolve() for p in candidates):
+        if path.is_file():
+            for name, value in read_env_file(path).items():
+                environ.setdefault(name, value)
+    return environ
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path, interpolate=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(path, None, f"cannot read the .env file: {exc}")]) from None
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def load_project(location: Path, env: dict[str, str] | None = None) -> Project:
     """Load and validate every manifest under ``location``; raise ManifestError with all problems."""
-    environ = dict(os.environ) if env is None else env
+    environ = environment(location) if env is None else env
     files = manifest_files(location)
     problems: list[Problem] = []
     targets: list[TargetSpec] = []
