@@ -56,7 +56,7 @@ def test_a_dot_env_file_fills_in_but_never_overrides(shop: Project,
     shop.apply_ok()
     assert (shop.root / "from-dotenv" / "shop.db").exists()
     monkeypatch.setenv("DB_DIR", str(shop.root / "from-env"))
-    shop.write("items.csv", csv_text(["a"], [["2"]]))  # a change, so the apply writes
+    shop.write("items.csv", csv_text(["a"], [["1"], ["2"]]))  # a change, so the apply writes
     shop.apply_ok()
     assert (shop.root / "from-env" / "shop.db").exists()
 
