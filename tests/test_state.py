@@ -520,3 +520,24 @@ def test_state_show_prints_a_table_not_python_reprs(shop: Project) -> None:
     assert '"cup"' in shown.out and "2 of 2 row(s)" in shown.out
     for python in ("[['", "{'", "datetime.", "True", "FileStamp("):
         assert python not in shown.out, shown.out
+
+
+@pytest.mark.parametrize("marker", [".git", "syncer.yaml"])
+def test_the_default_state_is_found_from_the_project_root(shop: Project, marker: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-m .` from inside manifests/ uses the project's state, not a second one in
+    manifests/state/; plan says which state it uses."""
+    if marker == ".git":
+        (shop.root / ".git").mkdir()
+    else:
+        (shop.root / "syncer.yaml").write_text("# the project file marks the project root\n")
+    monkeypatch.delenv("SYNCER_STATE", raising=False)
+    applied = shop.syncer("apply", "-m", "manifests", "--auto-approve")
+    assert applied.code == 0, str(applied)
+    assert (shop.root / "state" / "syncer.db").exists()
+    monkeypatch.chdir(shop.manifests)
+    planned = shop.syncer("plan", "-m", ".", "--json")
+    assert planned.code == 0, str(planned)
+    assert planned.json()["changes"] is False  # the same state: nothing to do
+    assert not (shop.manifests / "state").exists()
+    assert f"state: {shop.root / 'state' / 'syncer.db'}" in planned.err

@@ -180,12 +180,13 @@ def load_project(location: Path, env: dict[str, str] | None = None) -> Project:
 
 
 def project_root(location: Path) -> Path:
-    """The directory sources must stay in: the nearest directory holding ``.git`` from the
-    manifest directory up; else the working directory when the manifests are inside it; else
-    the manifest directory's parent."""
+    """The project's directory (sources must stay in it; the default state lives in it): the
+    nearest directory holding ``.git`` or the project file ``syncer.yaml`` from the manifest
+    directory up; else the working directory when the manifests are inside it; else the
+    manifest directory's parent."""
     manifests = (location if location.is_dir() else location.parent).resolve()
     for folder in (manifests, *manifests.parents):
-        if (folder / ".git").exists():
+        if (folder / ".git").exists() or (folder / "syncer.yaml").is_file():
             return folder
     here = Path.cwd().resolve()
     return here if manifests.is_relative_to(here) else manifests.parent
