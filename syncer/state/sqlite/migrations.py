@@ -99,6 +99,8 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _split_snapshot_keys,
     _chunks_per_batch,
     _blobs_last,
+    # 5: whether the Git working tree had uncommitted changes when a run began
+    "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
 ]
 
 

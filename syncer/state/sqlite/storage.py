@@ -16,7 +16,7 @@ from ...model.schema import Schema
 from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
 from ...space import is_full
-from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, flag
 from .connection import checked_connection, damaged
 from .lock import FileLock
 from .migrations import MIGRATIONS
@@ -296,10 +296,10 @@ class SqliteStorage(WholeState):
     # -- runs -------------------------------------------------------------------------------
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:
-        self.db.execute("INSERT INTO runs (id, command, started_at, user, host, pid, git_commit) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self.db.execute("INSERT INTO runs (id, command, started_at, user, host, pid, git_commit, "
+                        "git_dirty) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, command, started_at, info.get("user"), info.get("host"),
-                         info.get("pid"), info.get("git_commit")))
+                         info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty"))))
 
     def finish_run(self, run_id: str, finished_at: str, outcome: str, summary: str) -> None:
         self.db.execute("UPDATE runs SET finished_at=?, outcome=?, summary=? WHERE id=?",
