@@ -228,7 +228,7 @@ function renderDetail(id) {
     parts.push(h("h3", { text: "Since this watcher started" }),
       h("p", {}, `${c.applies} apply(ies): `, counts({ inserts: c.inserted, updates: c.updated, deletes: c.deleted }), `, ${c.errors} error(s)`));
   }
-  section.replaceChildren(...parts);
+  section.replaceChildren(...parts.filter((part) => part !== null && part !== undefined));
 }
 
 // -- routing, rendering, live updates -----------------------------------------------------------
