@@ -38,7 +38,7 @@ from ..sync.session import Drivers, Session, run_info, session
 from .changes import WatchSet, changes
 from .config import WatchConfig
 from .events import bug, event
-from .health import Status
+from .status import Status
 from .reconcile import Reconciler
 from .schedule import Schedule
 from .signals import StopSignals, StopTimeout
@@ -134,6 +134,10 @@ class Watcher:
                       + held.lock.stale.describe())
             self._use(load_project(self.config.manifests))
             assert self.project is not None
+            self.status.describe(manifests=_show(self.config.manifests),
+                                 state_store=redact(held.store.location),
+                                 interval=self.config.interval, self_heal=self.config.self_heal,
+                                 pid=os.getpid())
             self.status.set_running(True)
             event(logging.INFO, "start",
                   f"watching {_show(self.config.manifests)}: {len(self.project.datasets)} "
@@ -146,7 +150,7 @@ class Watcher:
             # that changes during the first reconcile is missed
             self.schedule.pending = {d.id for d in self.project.datasets}
             reason = "start"
-            next_full = time.monotonic() + self.config.interval
+            next_full = self._next_full_check()
             next_check = time.monotonic() + LOCK_CHECK_SECONDS
             for batch in changes(lambda: self.watch_set, self.stop,
                                  debounce_ms=self.config.debounce_ms, step_ms=self.config.step_ms):
@@ -161,7 +165,7 @@ class Watcher:
                 if time.monotonic() >= next_full:
                     self._reload()
                     self.schedule.pending |= {d.id for d in self.project.datasets}
-                    next_full = time.monotonic() + self.config.interval
+                    next_full = self._next_full_check()
                     reason = "interval"
                 if (self.watch_set.dirs, self.watch_set.recursive) != watched:
                     continue  # the watch restarts on the new directories first, then reconcile
@@ -183,6 +187,11 @@ class Watcher:
             elif ending == "interrupted":
                 event(logging.WARNING, "stopped", "interrupted: a batch in flight stays in the "
                       "journal and the next run settles it; the state lock is released")
+
+    def _next_full_check(self) -> float:
+        """When the next interval pass is due (monotonic), told to the status (wall clock)."""
+        self.status.full_check_at(time.time() + self.config.interval)
+        return time.monotonic() + self.config.interval
 
     def _run_due(self, reason: str) -> None:
         due = self.schedule.due()
