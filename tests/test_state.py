@@ -445,7 +445,7 @@ def test_an_older_state_is_migrated_with_its_blobs_last(shop: Project) -> None:
     products = next(d for d in data["datasets"] if d["dataset"] == "products")
     assert (products["inserts"], products["updates"], products["deletes"]) == (0, 1, 0)
     with open_state(shop.state) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         columns = [row[1] for row in store.storage.db.execute("PRAGMA table_info(snapshot_chunks)")]
         assert columns[-2:] == ["keys", "data"]
         assert sorted(store.snapshot("shop", "products").get_column("sku").to_list()) == ["A", "B"]

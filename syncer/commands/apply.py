@@ -17,8 +17,8 @@ from ..model.plan import SavedPlan
 from ..profile import report
 from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
                   render_result)
-from .options import (AllowDeletes, LockTimeout, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
-                      StateOpt, TargetOpt)
+from .options import (AllowDeletes, AllowExisting, DatasetOpt, JsonOpt, LockTimeout, Manifests,
+                      NoColor, NoTargetCheck, ProfileOpt, Refresh, StateOpt, TargetOpt)
 from .options import selection as make_selection
 
 
@@ -33,6 +33,8 @@ def apply(
         "--auto-approve", help="Do not ask for confirmation.")] = False,
     allow_deletes: AllowDeletes = False,
     refresh: Refresh = False,
+    no_target_check: NoTargetCheck = False,
+    allow_existing: AllowExisting = False,
     lock_timeout: LockTimeout = 0.0,
     json_out: JsonOpt = False,
     no_color: NoColor = False,
@@ -54,7 +56,8 @@ def apply(
             reporter.note(f"a lock left by a dead process was released: "
                           f"{held.lock.stale.describe()}")
         applier = Applier(selection, held, reporter, allow_deletes=allow_deletes,
-                          refresh=refresh)
+                          refresh=refresh, target_check=not no_target_check,
+                          allow_existing=allow_existing)
         try:
             for note in applier.settle():
                 reporter.note(note)

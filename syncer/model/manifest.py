@@ -170,6 +170,24 @@ class TargetSpec(StrictModel):
         """Return a copy whose file paths are absolute (relative ones resolve against ``base``)."""
         return self
 
+    def location(self) -> str:
+        """Where the target is, as the state records it (never a secret): a file path, a URL
+        with its application or database.  A dataset whose target's location (or table)
+        differs from the one recorded has moved."""
+        return f"{self.type}:{self.name}"
+
     def public_settings(self) -> dict[str, Any]:
         """Settings safe to show or store (secrets excluded)."""
         return self.model_dump(mode="json", exclude={"token", "password", "api_key"})
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part (a location is never a secret)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))

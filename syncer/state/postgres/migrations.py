@@ -47,6 +47,12 @@ MIGRATIONS: list[str] = [
         project TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "user" TEXT,
         command TEXT NOT NULL, started_at TEXT NOT NULL, backend_pid INTEGER NOT NULL);
     """,
+    # 2: where each dataset was applied, and the marker syncer keeps in the target (the
+    # SQLite state's schema 5)
+    """
+    ALTER TABLE datasets ADD COLUMN location TEXT;
+    ALTER TABLE datasets ADD COLUMN marker TEXT;
+    """,
 ]
 
 

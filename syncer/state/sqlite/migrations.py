@@ -72,6 +72,15 @@ def _blobs_last(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE snapshot_chunks_new RENAME TO snapshot_chunks")
 
 
+def _bound_to_target(db: sqlite3.Connection) -> None:
+    """Migration 5: where each dataset was applied (the target's resolved location) and the
+    marker syncer keeps in the target (the last batch it wrote there)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(datasets)")}
+    for column in ("location", "marker"):
+        if column not in have:
+            db.execute(f"ALTER TABLE datasets ADD COLUMN {column} TEXT")
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
@@ -99,6 +108,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _split_snapshot_keys,
     _chunks_per_batch,
     _blobs_last,
+    _bound_to_target,
 ]
 
 

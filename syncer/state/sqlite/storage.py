@@ -3,7 +3,6 @@ an integrity check on open and a file lock beside it."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -12,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import StateError
-from ...model.schema import Schema
-from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
-from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, dataset_of
 from .connection import checked_connection, damaged
 from .lock import FileLock
 from .migrations import MIGRATIONS
@@ -165,19 +162,27 @@ class SqliteStorage(WholeState):
     # -- datasets ---------------------------------------------------------------------------
     def datasets(self, target: str | None = None, dataset: str | None = None
                  ) -> list[DatasetState]:
+        columns = ", ".join(COLUMNS["datasets"])
         if target is None:
-            rows = self.db.execute("SELECT * FROM datasets ORDER BY target, dataset").fetchall()
+            rows = self.db.execute(f"SELECT {columns} FROM datasets ORDER BY target, dataset"
+                                   ).fetchall()
         else:
-            rows = self.db.execute("SELECT * FROM datasets WHERE target=? AND dataset=?",
-                                   (target, dataset)).fetchall()
-        return [_dataset(r) for r in rows]
+            rows = self.db.execute(f"SELECT {columns} FROM datasets WHERE target=? AND "
+                                   "dataset=?", (target, dataset)).fetchall()
+        return [dataset_of(r) for r in rows]
 
     def upsert_dataset(self, target: str, dataset: str, target_type: str, table: str,
-                       mode: str) -> None:
-        self.db.execute("INSERT INTO datasets (target, dataset, target_type, table_name, mode) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (target, dataset) DO UPDATE SET "
-                        "target_type=excluded.target_type, table_name=excluded.table_name, "
-                        "mode=excluded.mode", (target, dataset, target_type, table, mode))
+                       mode: str, location: str | None) -> None:
+        self.db.execute("INSERT INTO datasets (target, dataset, target_type, table_name, mode, "
+                        "location) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, dataset) DO "
+                        "UPDATE SET target_type=excluded.target_type, "
+                        "table_name=excluded.table_name, mode=excluded.mode, "
+                        "location=COALESCE(excluded.location, location)",
+                        (target, dataset, target_type, table, mode, location))
+
+    def set_marker(self, target: str, dataset: str, marker: str | None) -> None:
+        self.db.execute("UPDATE datasets SET marker=? WHERE target=? AND dataset=?",
+                        (marker, target, dataset))
 
     def record_dataset(self, target: str, dataset: str, values: dict[str, Any]) -> int:
         names = ", ".join(f"{name}=?" for name in values)
@@ -304,12 +309,3 @@ class SqliteStorage(WholeState):
         for row in cursor.fetchall():
             yield dict(zip(names, row))
 
-
-def _dataset(row: tuple[Any, ...]) -> DatasetState:
-    (target, dataset, target_type, table, mode, generation, spec_hash, schema_json,
-     fingerprint_json, rows, hash_version, applied_at) = row
-    return DatasetState(
-        target, dataset, target_type, table, mode, generation, spec_hash,
-        Schema.from_json(schema_json) if schema_json else None,
-        [FileStamp(**s) for s in json.loads(fingerprint_json)] if fingerprint_json else None,
-        rows, applied_at, hash_version)

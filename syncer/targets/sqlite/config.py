@@ -18,3 +18,7 @@ class SqliteTarget(TargetSpec):
 
     def resolve_paths(self, base: Path) -> SqliteTarget:
         return self.model_copy(update={"path": str((base / self.path).resolve())})
+
+    def location(self) -> str:
+        """The database file's resolved path."""
+        return str(Path(self.path).resolve())
