@@ -178,14 +178,14 @@ def render_drift(out: Console, plan: Plan) -> None:
 
 def _render_plan_summary(out: Console, plan: Plan) -> None:
     inserts, updates, deletes = plan.totals()
-    checked = escape(plan.checked_summary)
+    checked = escape(plan.checked_summary[0].upper() + plan.checked_summary[1:])
     if plan.in_sync:
-        out.print(f"[bold]No changes.[/bold] The targets match the manifests; {checked}.")
+        out.print(f"[bold]No changes.[/bold] The targets match the manifests. {checked}.")
     elif not plan.has_changes and not plan.blocked and not plan.attention:
-        out.print(f"[bold]No changes[/bold] against the state; {checked}.")
+        out.print(f"[bold]No changes[/bold] against the state. {checked}.")
     else:
         out.print(f"[bold]Plan:[/bold] {inserts} to insert, {updates} to update, "
-                  f"{deletes} to delete; {checked}.")
+                  f"{deletes} to delete. {checked}.")
     guarded = [d for d in plan.blocked if d.guard]
     if len(guarded) < len(plan.blocked):
         out.print(f"[bold red]{len(plan.blocked) - len(guarded)} dataset(s) blocked by a safety "

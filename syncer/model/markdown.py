@@ -33,12 +33,12 @@ def markdown(plan: Plan) -> str:
     ins, upd, dele = plan.totals()
     lines = ["### syncer plan", ""]
     if plan.in_sync:
-        lines.append(f"**No changes.** The targets match the manifests; {plan.checked_summary}.")
+        lines.append("**No changes.** The targets match the manifests.")
     elif not plan.has_changes and not plan.blocked and not plan.attention:
-        lines.append(f"**No changes** against the state; {plan.checked_summary}.")
+        lines.append("**No changes** against the state.")
     else:
-        lines.append(f"**{ins} to insert, {upd} to update, {dele} to delete**; "
-                     f"{plan.checked_summary}.")
+        lines.append(f"**{ins} to insert, {upd} to update, {dele} to delete.**")
+    lines += ["", plan.checked_summary[0].upper() + plan.checked_summary[1:] + "."]
     guarded = [d for d in plan.blocked if d.guard]
     if len(guarded) < len(plan.blocked):
         lines += ["", f"**{len(plan.blocked) - len(guarded)} dataset(s) blocked by a safety "

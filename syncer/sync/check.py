@@ -34,16 +34,17 @@ from ..targets.registry import open_probe
 REFRESH = "`syncer apply --refresh` compares every row with the target and repairs it"
 
 
-def shown(location: str | None) -> str:
-    """A location as a person reads it: a path under the working directory made relative."""
+def shown(location: str | None, root: Path | None) -> str:
+    """A location as a person reads it: a file under the working directory relative to it."""
     if location is None:
         return "(location not recorded)"
-    if os.path.isabs(location):
-        try:
-            return str(Path(location).relative_to(Path.cwd()))
-        except ValueError:
-            return location
-    return location
+    if "://" in location or location.startswith("unix:"):
+        return location
+    path = Path(location) if os.path.isabs(location) else (root or Path.cwd()) / location
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -90,12 +91,13 @@ class Checker:
         return self._probes[ds.target.name]
 
     def judge(self, ds: Dataset, state: DatasetState | None, open_ids: set[str]) -> Judged:
-        here = f"{shown(ds.target.location())}:{ds.spec.table_name}"
+        location = ds.location
+        here = f"{shown(location, ds.root)}:{ds.spec.table_name}"
         moved_from = None
         if state is not None and (
                 state.table_name != ds.spec.table_name or state.target_type != ds.target.type
-                or (state.location is not None and state.location != ds.target.location())):
-            moved_from = f"{shown(state.location)}:{state.table_name}"
+                or (state.location is not None and state.location != location)):
+            moved_from = f"{shown(state.location, ds.root)}:{state.table_name}"
         moved_to = here if moved_from is not None else None
         if not self.enabled:
             return Judged(None, None, moved_from, moved_to)

@@ -137,7 +137,7 @@ class Executor:
         target = dataset.target
         actual = planned.actual.get(item.id) if planned.actual is not None else None
         recorded = self.store.dataset(target.name, dataset.name)
-        location = target.location()
+        location = dataset.location
         if actual is None and item.moved_from is not None and item.diff is not None:
             actual = schema.empty_frame()  # planned as a full load where it now goes
         if actual is not None and (actual.height or recorded is not None):

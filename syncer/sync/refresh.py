@@ -162,7 +162,7 @@ def adopt(store: StateStore, ds: Dataset, driver: Driver, progress: Progress | N
                                  "manifest")
         rows = actual_rows(spool, schema)
     store.ensure_dataset(ds.target.name, ds.name, ds.target.type, ds.spec.table_name,
-                         ds.spec.mode, ds.target.location())
+                         ds.spec.mode, ds.location)
     store.replace_snapshot(ds.target.name, ds.name, schema=schema, frame=rows)
     # the state is that target's now: it takes the marker the target holds
     probe = open_probe(ds.target)

@@ -32,6 +32,13 @@ class MissingState(StateError):
     """No state in that schema yet (opened without ``create``)."""
 
 
+_UPSERT_DATASET = (
+    "INSERT INTO datasets (project, target, dataset, target_type, table_name, mode, location) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (project, target, dataset) DO UPDATE SET "
+    "target_type=excluded.target_type, table_name=excluded.table_name, mode=excluded.mode, "
+    "location=COALESCE(excluded.location, datasets.location)")
+
+
 class PostgresStorage:
     """One project's state in a schema of a PostgreSQL database."""
 
@@ -142,12 +149,8 @@ class PostgresStorage:
 
     def upsert_dataset(self, target: str, dataset: str, target_type: str, table: str,
                        mode: str, location: str | None) -> None:
-        self._run("INSERT INTO datasets (project, target, dataset, target_type, table_name, mode, "
-                  "location) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (project, target, "
-                  "dataset) DO UPDATE SET target_type=excluded.target_type, "
-                  "table_name=excluded.table_name, mode=excluded.mode, "
-                  "location=COALESCE(excluded.location, datasets.location)",
-                  (self.project, target, dataset, target_type, table, mode, location))
+        self._run(_UPSERT_DATASET, (self.project, target, dataset, target_type, table, mode,
+                                    location))
 
     def set_marker(self, target: str, dataset: str, marker: str | None) -> None:
         self._run("UPDATE datasets SET marker=%s WHERE project=%s AND target=%s AND dataset=%s",

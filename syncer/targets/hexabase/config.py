@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
@@ -27,7 +28,7 @@ class HexabaseTarget(TargetSpec):
     poll_interval: float = Field(1.0, gt=0, description="seconds between queue status checks")
     import_timeout: float = Field(3600.0, gt=0, description="longest wait for a queued import")
 
-    def location(self) -> str:
+    def location(self, root: Path | None = None) -> str:
         """The API's URL and the application: ``https://api.hexabase.com/<application>``."""
         return f"{without_userinfo(self.url).rstrip('/')}/{self.application}"
 

@@ -8,6 +8,7 @@ The dataset model is the milvus one (one vector column with ``dim``, one integer
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -81,7 +82,7 @@ class ZillizTarget(TargetSpec):
     rate_limit: float = Field(20.0, gt=0, description="requests per second, at most (the "
                                                       "service allows 20)")
 
-    def location(self) -> str:
+    def location(self, root: Path | None = None) -> str:
         """The cluster: its endpoint (with the database, when one is named)."""
         endpoint = without_userinfo(self.endpoint)
         return f"{endpoint}/{self.db_name}" if self.db_name else endpoint
