@@ -151,6 +151,20 @@ class Checker:
             expected = keys.height if keys is not None else 0
         if not in_flight and found.rows != expected:
             message = f"{here} holds {found.rows:,} row(s), the state says {expected:,}"
+            if self._last_apply_failed(ds):
+                # a batch that failed part way (an upsert's deletes went, its import did not):
+                # this plan sends those changes again; a later plan looks again
+                return TargetCheck("drift", f"{message}; its last apply failed part way and "
+                                   "this plan sends its changes again", found.rows,
+                                   expected), None
             return (TargetCheck("drift", message, found.rows, expected),
                     f"{message}; {REFRESH} (`syncer drift` shows the rows)")
         return TargetCheck("ok", None, found.rows, expected), None
+
+    def _last_apply_failed(self, ds: Dataset) -> bool:
+        """Whether the newest run that touched ``ds`` failed for it (read on a mismatch only)."""
+        for run in reversed(self.store.runs()):
+            for item in run.get("summary") or []:
+                if (item.get("target"), item.get("dataset")) == (ds.target.name, ds.name):
+                    return bool(item.get("error"))
+        return False

@@ -11,13 +11,10 @@ from ..http import message_of
 from .api import Api
 from .config import HexabaseTarget
 
-#: a plan does not wait through the driver's full backoff to learn that a target is down
-PROBE_RETRIES = 1
-
 
 class HexabaseProbe:
     def __init__(self, target: HexabaseTarget) -> None:
-        self.api = Api(target.model_copy(update={"retries": min(target.retries, PROBE_RETRIES)}))
+        self.api = Api(target)  # the target's own retry policy: a 429 is not an outage
         self.target = target
 
     def look(self, dataset: DatasetSpec) -> Found:

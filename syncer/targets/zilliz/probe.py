@@ -13,8 +13,6 @@ from .rest import ApiError, Rest
 
 #: collection property naming the last batch syncer wrote there (a plan checks it)
 BATCH_MARKER = "syncer.batch"
-#: a plan does not wait through the driver's full backoff to learn that a target is down
-PROBE_RETRIES = 1
 
 
 def properties_of(info: dict[str, Any]) -> dict[str, str]:
@@ -27,8 +25,8 @@ def properties_of(info: dict[str, Any]) -> dict[str, str]:
 
 class ZillizProbe:
     def __init__(self, target: ZillizTarget) -> None:
-        quick = target.model_copy(update={"retries": min(target.retries, PROBE_RETRIES)})
-        self.rest = Rest(quick, f"zilliz target '{target.name}'")
+        # the target's own retry policy: a rate limit or a 5xx is not an outage
+        self.rest = Rest(target, f"zilliz target '{target.name}'")
 
     def _post(self, path: str, body: dict[str, Any], what: str) -> Any:
         return self.rest.post("cluster", path, body, what=what)
