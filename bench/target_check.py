@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import statistics
 import subprocess
@@ -40,7 +41,7 @@ def main() -> None:
         (root / folder).mkdir(parents=True)
     (root / "manifests" / "bench.yaml").write_text(bench.manifest_text())
     source = root / "data" / "rows.csv"
-    source.symlink_to(data.v1)
+    os.link(data.v1, source)  # inside the project (a symlink counts where it points)
     # this checkout's syncer (PYTHONPATH from the environment), not one found on PATH
     syncer = [sys.executable, "-m", "syncer"]
     where = ["-m", "manifests", "--state", "state/syncer.db"]
