@@ -52,3 +52,10 @@ def register_url(url: str) -> None:
         if len(segment) >= 16 or (len(segment) >= 6 and any(c.isdigit() for c in segment)
                                   and any(c.isalpha() for c in segment)):
             register(segment)
+
+
+def clear() -> None:
+    """Forget every registered secret: for a process that loads one project after another (the
+    test suite runs the CLI in-process), so one project's values do not mask another's text."""
+    with _lock:
+        _secrets.clear()

@@ -25,7 +25,7 @@ from rich.progress import (BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.text import Text
 
 from .model.markdown import format_value
-from .model.plan import Plan
+from .model.plan import DatasetPlan, Plan
 from .sync.progress import Reporter
 from .secrets import redact
 
@@ -122,6 +122,7 @@ def _render_plan_body(out: Console, plan: Plan) -> None:
         title = f"[bold]{escape(d.id)}[/bold] ({d.mode} -> {escape(d.table)})"
         if not d.source_read:
             out.print(f"  {title}: source unchanged")
+            _render_target(out, d)
             continue
         counts = (f"[green]+{d.inserts}[/green] [yellow]~{d.updates}[/yellow] "
                   f"[red]-{d.deletes}[/red]")
@@ -134,12 +135,24 @@ def _render_plan_body(out: Console, plan: Plan) -> None:
             out.print(f"      [dim]... and {more} more[/dim]")
         for warning in d.warnings:
             out.print(f"      [yellow]warning:[/yellow] {escape(redact(warning))}")
-        if d.blocked:
+        if d.blocked and not d.guard:
             out.print(f"      [bold red]blocked:[/bold red] {escape(d.blocked)}")
+        _render_target(out, d)
     for orphan in plan.orphans:
         out.print(f"  [dim]{escape(orphan)}: orphaned (in the state, not in the manifests); "
                   "its target data is left alone[/dim]")
     out.print()
+
+
+def _render_target(out: Console, d: DatasetPlan) -> None:
+    """What the look at the dataset's target found, when it is not simply in order."""
+    if d.moved_from is not None:
+        out.print(f"      [yellow]moved:[/yellow] was {escape(d.moved_from)}, now "
+                  f"{escape(d.moved_to or '?')}: a full load there; the old location is left as "
+                  "it is (not deleted)")
+    if d.guard:
+        word = d.check.status if d.check is not None else "blocked"
+        out.print(f"      [bold red]{word}:[/bold red] {escape(redact(d.guard))}")
 
 
 def render_drift(out: Console, plan: Plan) -> None:
@@ -165,13 +178,21 @@ def render_drift(out: Console, plan: Plan) -> None:
 
 def _render_plan_summary(out: Console, plan: Plan) -> None:
     inserts, updates, deletes = plan.totals()
-    if not plan.has_changes:
-        out.print("[bold]No changes.[/bold] The targets match the manifests.")
+    checked = escape(plan.checked_summary[0].upper() + plan.checked_summary[1:])
+    if plan.in_sync:
+        out.print(f"[bold]No changes.[/bold] The targets match the manifests. {checked}.")
+    elif not plan.has_changes and not plan.blocked and not plan.attention:
+        out.print(f"[bold]No changes[/bold] against the state. {checked}.")
     else:
         out.print(f"[bold]Plan:[/bold] {inserts} to insert, {updates} to update, "
-                  f"{deletes} to delete.")
-    if plan.blocked:
-        out.print(f"[bold red]{len(plan.blocked)} dataset(s) blocked by a safety guard.[/bold red]")
+                  f"{deletes} to delete. {checked}.")
+    guarded = [d for d in plan.blocked if d.guard]
+    if len(guarded) < len(plan.blocked):
+        out.print(f"[bold red]{len(plan.blocked) - len(guarded)} dataset(s) blocked by a safety "
+                  "guard.[/bold red]")
+    if guarded:
+        out.print(f"[bold red]{len(guarded)} dataset(s) blocked by what their target holds, "
+                  "or could not be looked at (see above).[/bold red]")
 
 
 def sample_text(sample: RowChange) -> str:

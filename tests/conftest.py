@@ -30,6 +30,16 @@ pytest_plugins = ["tests.fixtures.hexabase", "tests.fixtures.zilliz"]
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _fresh_secrets() -> Iterable[None]:
+    """The CLI runs in this process: one test's ${VAR} values must not mask another's output."""
+    from syncer import secrets
+
+    secrets.clear()
+    yield
+    secrets.clear()
+
+
 @dataclass(frozen=True)
 class Result:
     """What one CLI run left: exit code, stdout, stderr."""

@@ -178,9 +178,11 @@ def test_quiet_shows_the_summary_only(cli, applied) -> None:  # type: ignore[no-
     assert "example/products" in normal.out and "Plan: 1 to insert, 1 to update, 0 to delete." in normal.out
     quiet = cli("-q", "plan")
     assert quiet.code == 0, str(quiet)
-    assert quiet.out == "Plan: 1 to insert, 1 to update, 0 to delete.\n"
+    # the summary line says what the plan looked at (issue 16)
+    assert quiet.out == "Plan: 1 to insert, 1 to update, 0 to delete. Targets checked: 1 of 1.\n"
     applied_quietly = cli("--quiet", "apply", "--auto-approve")
-    assert applied_quietly.out.splitlines() == ["Plan: 1 to insert, 1 to update, 0 to delete.",
+    assert applied_quietly.out.splitlines() == ["Plan: 1 to insert, 1 to update, 0 to delete. "
+                                                "Targets checked: 1 of 1.",
                                                 "Apply complete. 1 dataset(s) in sync."]
     assert cli("-q", "plan", "--json").json()["changes"] is False  # machine output unchanged
 

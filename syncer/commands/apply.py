@@ -17,8 +17,8 @@ from ..model.plan import SavedPlan
 from ..profile import report
 from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
                   render_result)
-from .options import (AllowDeletes, LockTimeout, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
-                      StateOpt, TargetOpt)
+from .options import (AllowDeletes, AllowExisting, DatasetOpt, JsonOpt, LockTimeout, Manifests,
+                      NoColor, NoTargetCheck, ProfileOpt, Refresh, StateOpt, TargetOpt)
 from .options import selection as make_selection
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ def apply(
         "--auto-approve", help="Do not ask for confirmation.")] = False,
     allow_deletes: AllowDeletes = False,
     refresh: Refresh = False,
+    no_target_check: NoTargetCheck = False,
+    allow_existing: AllowExisting = False,
     lock_timeout: LockTimeout = 0.0,
     json_out: JsonOpt = False,
     no_color: NoColor = False,
@@ -58,7 +60,8 @@ def apply(
     try:
         result, planned = _run(selection, saved, reporter, out, lock_timeout=lock_timeout,
                                allow_deletes=allow_deletes, refresh=refresh, json_out=json_out,
-                               auto_approve=auto_approve)
+                               auto_approve=auto_approve, target_check=not no_target_check,
+                               allow_existing=allow_existing)
     except DiskFull as exc:  # before any dataset was sent (those failing later say so)
         exc.message += "\nnothing was applied"
         raise
@@ -73,14 +76,16 @@ def apply(
 
 def _run(selection: Selection, saved: SavedPlan | None, reporter: BarReporter, out: Console, *,
          lock_timeout: float, allow_deletes: bool, refresh: bool, json_out: bool,
-         auto_approve: bool) -> tuple[ApplyResult, Planned]:
+         auto_approve: bool, target_check: bool,
+         allow_existing: bool) -> tuple[ApplyResult, Planned]:
     """Lock, settle, plan, confirm and apply."""
     with session(selection.state, "apply", write=True, lock_timeout=lock_timeout) as held:
         if held.lock is not None and held.lock.stale is not None:
             reporter.note(f"a lock left by a dead process was released: "
                           f"{held.lock.stale.describe()}")
         applier = Applier(selection, held, reporter, allow_deletes=allow_deletes,
-                          refresh=refresh)
+                          refresh=refresh, target_check=target_check,
+                          allow_existing=allow_existing)
         try:
             for note in applier.settle():
                 reporter.note(note)

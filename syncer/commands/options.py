@@ -108,3 +108,10 @@ ProfileOpt = Annotated[bool, typer.Option(
 Refresh = Annotated[bool, typer.Option(
     "--refresh", help="Read every target back: show drift (rows changed outside syncer) and plan "
                       "its repair.")]
+
+NoTargetCheck = Annotated[bool, typer.Option(
+    "--no-target-check", help="Do not look at the targets (exists, marker, row count): compare "
+                              "with the state only, e.g. offline; the plan says it did not look.")]
+AllowExisting = Annotated[bool, typer.Option(
+    "--allow-existing", help="Let a first append or upsert write into a table that already "
+                             "holds rows syncer has no record of (else: `syncer adopt`).")]

@@ -16,8 +16,8 @@ from ..secrets import redact
 from ..profile import report
 from ..state.location import shown
 from ..ui import ReadStatus, console, note, render_plan, render_profile
-from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
-                      StateOpt, TargetOpt)
+from .options import (AllowDeletes, AllowExisting, DatasetOpt, JsonOpt, Manifests, NoColor,
+                      NoTargetCheck, ProfileOpt, Refresh, StateOpt, TargetOpt)
 from .options import selection as make_selection
 
 
@@ -34,6 +34,8 @@ def plan(
         "--detailed-exitcode", help="Exit 0 when nothing changes, 2 when there are changes.")] = False,
     allow_deletes: AllowDeletes = False,
     refresh: Refresh = False,
+    no_target_check: NoTargetCheck = False,
+    allow_existing: AllowExisting = False,
     no_color: NoColor = False,
     profile: ProfileOpt = False,
 ) -> None:
@@ -48,7 +50,8 @@ def plan(
     note(f"state: {shown(selection.state)}")  # which state: a second one is a silent mistake
     with ReadStatus(enabled=not json_out and fmt == "text") as status:
         _, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
-                                 progress=status)
+                               progress=status, target_check=not no_target_check,
+                               allow_existing=allow_existing)
     result = planned.plan
     if profile:
         render_profile(report(), time.perf_counter() - started)
@@ -63,5 +66,10 @@ def plan(
         if out is not None:
             console(no_color=no_color).print(f"Saved the plan to {out}; apply it with "
                                               f"`syncer apply {out}`.")
-    if detailed_exitcode and result.has_changes:
+    if result.unreachable:
+        names = ", ".join(d.id for d in result.unreachable)
+        raise SyncError(f"cannot look at the target of {names}: the plan cannot say whether it "
+                        "is in sync", hint="check the target (it is named above), or pass "
+                        "--no-target-check to plan against the state alone")
+    if detailed_exitcode and (result.has_changes or result.attention):
         raise typer.Exit(2)

@@ -170,6 +170,33 @@ class TargetSpec(StrictModel):
         """Return a copy whose file paths are absolute (relative ones resolve against ``base``)."""
         return self
 
+    def location(self, root: Path | None = None) -> str:
+        """Where the target is, as the state records it (never a secret): a file path (relative
+        to the project ``root`` when inside it), a URL with its application or database.  A
+        dataset whose target's location (or table) differs from the one recorded has moved."""
+        return f"{self.type}:{self.name}"
+
     def public_settings(self) -> dict[str, Any]:
         """Settings safe to show or store (secrets excluded)."""
         return self.model_dump(mode="json", exclude={"token", "password", "api_key"})
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part (a location is never a secret)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def file_location(path: str, root: Path | None) -> str:
+    """A target file's location: relative to the project ``root`` when inside it (a checkout
+    cloned elsewhere keeps it), else its absolute path."""
+    resolved = Path(path).resolve()
+    if root is not None and resolved.is_relative_to(root.resolve()):
+        return resolved.relative_to(root.resolve()).as_posix()
+    return str(resolved)

@@ -32,18 +32,29 @@ def markdown(plan: Plan) -> str:
     sample changes folded in ``<details>``.  Unchanged datasets are named on one line."""
     ins, upd, dele = plan.totals()
     lines = ["### syncer plan", ""]
-    lines.append(f"**{ins} to insert, {upd} to update, {dele} to delete.**" if plan.has_changes
-                 else "**No changes.** The targets match the manifests.")
-    if plan.blocked:
-        lines += ["", f"**{len(plan.blocked)} dataset(s) blocked by a safety guard**: `syncer apply` "
-                  "applies nothing until the deletes are allowed (`allow_deletes: true` or "
-                  "`--allow-deletes`) or the source is fixed."]
+    if plan.in_sync:
+        lines.append("**No changes.** The targets match the manifests.")
+    elif not plan.has_changes and not plan.blocked and not plan.attention:
+        lines.append("**No changes** against the state.")
+    else:
+        lines.append(f"**{ins} to insert, {upd} to update, {dele} to delete.**")
+    lines += ["", plan.checked_summary[0].upper() + plan.checked_summary[1:] + "."]
+    guarded = [d for d in plan.blocked if d.guard]
+    if len(guarded) < len(plan.blocked):
+        lines += ["", f"**{len(plan.blocked) - len(guarded)} dataset(s) blocked by a safety "
+                  "guard**: `syncer apply` applies nothing until the deletes are allowed "
+                  "(`allow_deletes: true` or `--allow-deletes`) or the source is fixed."]
+    if guarded:
+        lines += ["", f"**{len(guarded)} dataset(s) blocked: the target is not what the state "
+                  "says** (see the table): `syncer apply` applies nothing until it is repaired "
+                  "(`--refresh`) or adopted."]
     targets: dict[str, list[DatasetPlan]] = {}
     for d in plan.datasets:
         targets.setdefault(d.target, []).append(d)
     for target, datasets in targets.items():
         lines += ["", f"#### {_cell(target)}", ""]
-        shown = [d for d in datasets if d.has_changes or d.blocked or d.warnings]
+        shown = [d for d in datasets if d.has_changes or d.blocked or d.warnings
+                 or d.moved_from is not None]
         quiet = [d for d in datasets if d not in shown]
         if shown:
             lines += ["| target | dataset | mode | + | ~ | - | blocked |",
@@ -54,6 +65,8 @@ def markdown(plan: Plan) -> str:
             names = ", ".join(f"`{d.dataset}`" for d in quiet)
             lines += [*([""] if shown else []), f"No changes: {names}."]
         warnings = [f"- warning, `{d.dataset}`: {w}" for d in shown for w in d.warnings]
+        warnings += [f"- moved, `{d.dataset}`: was {d.moved_from}, now {d.moved_to} (the old "
+                     "location is left as it is)" for d in shown if d.moved_from is not None]
         lines += [""] + warnings if warnings else []
         for d in shown:
             if d.samples:

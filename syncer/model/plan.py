@@ -41,6 +41,33 @@ class Shown:
 
 
 @dataclass(frozen=True)
+class TargetCheck:
+    """What a plan's cheap look at a dataset's target found: ``ok``, ``drift`` (missing, or
+    another row count than the state's), ``foreign`` (the target's marker names a batch this
+    state never wrote), ``existing`` (rows there and none recorded) or ``unreachable``."""
+
+    status: str
+    message: str | None = None
+    rows: int | None = None       # rows the target holds (None: not counted)
+    expected: int | None = None   # rows the state says were applied there
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"checked": True, "status": self.status, "rows": self.rows,
+                "expected": self.expected, "message": self.message}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> TargetCheck | None:
+        if not data or not data.get("checked"):
+            return None
+        return cls(str(data["status"]), data.get("message"), data.get("rows"),
+                   data.get("expected"))
+
+
+@dataclass(frozen=True)
 class DatasetPlan:
     target: str
     dataset: str
@@ -53,6 +80,10 @@ class DatasetPlan:
     record_only: bool = False      # no row changes, but the state's fingerprint must be updated
     drift: Drift | None = None     # with --refresh: the target's rows against the state
     shown: Shown | None = None     # a plan read from a file: what it showed (it has no diff)
+    check: TargetCheck | None = None  # the look at the target (None: not looked)
+    guard: str | None = None       # why the target's state blocks this dataset (see ``check``)
+    moved_from: str | None = None  # where the state says it was applied, when not here
+    moved_to: str | None = None    # where the manifest now puts it (with ``moved_from``)
 
     @property
     def _change(self) -> Diff | Shown | None:
@@ -77,6 +108,8 @@ class DatasetPlan:
 
     @property
     def blocked(self) -> str | None:
+        if self.guard:
+            return self.guard
         return self._change.blocked if self._change else None
 
     @property
@@ -102,6 +135,10 @@ class DatasetPlan:
                 "deletes": self.deletes, "blocked": self.blocked,
                 "warnings": list(self.warnings),
                 "samples": [sample_json(s) for s in self.samples],
+                "target_check": (self.check.to_json() if self.check is not None
+                                 else {"checked": False}),
+                **({"moved": {"from": self.moved_from, "to": self.moved_to}}
+                   if self.moved_from is not None else {}),
                 **({"drift": self.drift.to_json()} if self.drift is not None else {})}
 
     @classmethod
@@ -113,9 +150,12 @@ class DatasetPlan:
                       tuple(sample_of(s) for s in data.get("samples") or ()),
                       bool(data.get("source_read", True)))
         drift = Drift.from_json(data["drift"]) if data.get("drift") else None
+        moved = data.get("moved") or {}
+        check = TargetCheck.from_json(data.get("target_check"))
         return cls(data["target"], data["dataset"], data["mode"], data["table"], None,
                    int(pin.get("generation", 0)), tuple(pin.get("fingerprint") or ()),
-                   str(pin.get("spec_hash", "")), drift=drift, shown=shown)
+                   str(pin.get("spec_hash", "")), drift=drift, shown=shown, check=check,
+                   moved_from=moved.get("from"), moved_to=moved.get("to"))
 
 
 @dataclass(frozen=True)
@@ -135,12 +175,45 @@ class Plan:
     def blocked(self) -> list[DatasetPlan]:
         return [d for d in self.datasets if d.blocked]
 
+    @property
+    def checked(self) -> int:
+        """How many datasets' targets the plan looked at."""
+        return sum(1 for d in self.datasets if d.check is not None)
+
+    @property
+    def checked_summary(self) -> str:
+        """What the plan looked at: ``targets checked: 3 of 3`` (the summary line says it)."""
+        total = len(self.datasets)
+        looked = self.checked
+        if total and not looked:
+            return "targets not checked (--no-target-check): compared with the state only"
+        unreachable = len(self.unreachable)
+        text = f"targets checked: {looked - unreachable} of {total}"
+        return text + (f"; {unreachable} could not be reached" if unreachable else "")
+
+    @property
+    def in_sync(self) -> bool:
+        """No changes, nothing blocked, and every target looked at matched."""
+        return (not self.has_changes and not self.blocked and not self.attention
+                and self.checked == len(self.datasets))
+
+    @property
+    def unreachable(self) -> list[DatasetPlan]:
+        return [d for d in self.datasets if d.check is not None and
+                d.check.status == "unreachable"]
+
+    @property
+    def attention(self) -> list[DatasetPlan]:
+        """Datasets whose target is not what the state says (or could not be looked at)."""
+        return [d for d in self.datasets if d.check is not None and not d.check.ok]
+
     def totals(self) -> tuple[int, int, int]:
         return (sum(d.inserts for d in self.datasets), sum(d.updates for d in self.datasets),
                 sum(d.deletes for d in self.datasets))
 
     def to_json(self) -> dict[str, Any]:
         return {"format_version": FORMAT_VERSION, "changes": self.has_changes,
+                "targets_checked": self.checked, "datasets_planned": len(self.datasets),
                 "datasets": [d.to_json() for d in self.datasets],
                 "orphans": list(self.orphans)}
 

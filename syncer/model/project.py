@@ -39,6 +39,14 @@ class Dataset:
     line: int | None
     files: tuple[Path, ...]
     format: str
+    #: the project root: a target file inside it is recorded relative to it
+    root: Path | None = None
+
+    @property
+    def location(self) -> str:
+        """Where the dataset's target is, as the state records it (see
+        :meth:`TargetSpec.location`): a checkout moved elsewhere keeps its locations."""
+        return self.target.location(self.root)
 
     @property
     def name(self) -> str:
@@ -264,7 +272,7 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: P
         if found:
             problems.extend(found)
             continue
-        out.append(Dataset(target, spec, path, line, files, fmt))
+        out.append(Dataset(target, spec, path, line, files, fmt, root))
     return target, out, lines
 
 

@@ -43,6 +43,11 @@ class DatasetState:
     applied_at: str | None
     #: the row hash function the snapshot was hashed with (None: never recorded)
     hash_version: str | None = None
+    #: where the dataset was applied: the target's resolved location (``TargetSpec.location``;
+    #: None: recorded by a syncer that did not keep it)
+    location: str | None = None
+    #: the last batch syncer wrote to the target for this dataset: the marker the target keeps
+    marker: str | None = None
 
     @property
     def id(self) -> str:
@@ -123,7 +128,12 @@ class StateStore(Protocol):
     def dataset(self, target: str, dataset: str) -> DatasetState | None: ...
 
     def ensure_dataset(self, target: str, dataset: str, target_type: str, table: str,
-                       mode: str) -> None: ...
+                       mode: str, location: str | None = None) -> None:
+        """Create or update the dataset's record (where it is applied: ``location`` when
+        given)."""
+
+    def set_marker(self, target: str, dataset: str, marker: str | None) -> None:
+        """Record the marker the target holds for the dataset (adopt, refresh)."""
 
     def forget(self, target: str, dataset: str) -> bool: ...
 

@@ -9,12 +9,15 @@ entries and runs, each write inside :meth:`Storage.transaction`.  SQLite impleme
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from ..model.schema import Schema
+from ..sources.fingerprint import FileStamp
 from .base import DatasetState, Lock, OpenBatch
 
 Blob = Literal["data", "keys"]
@@ -24,7 +27,7 @@ Blob = Literal["data", "keys"]
 COLUMNS = {
     "datasets": ["target", "dataset", "target_type", "table_name", "mode", "generation",
                  "spec_hash", "schema_json", "fingerprint_json", "rows", "hash_version",
-                 "applied_at"],
+                 "applied_at", "location", "marker"],
     "snapshot_chunks": ["target", "dataset", "chunk", "rows", "min_key", "max_key", "batch_id",
                         "keys", "data"],
     "journal": ["run_id", "batch_id", "target", "dataset", "status", "reset", "upserts",
@@ -100,7 +103,10 @@ class Storage(Protocol):
                  ) -> list[DatasetState]: ...
 
     def upsert_dataset(self, target: str, dataset: str, target_type: str, table: str,
-                       mode: str) -> None: ...
+                       mode: str, location: str | None) -> None:
+        """Create or update the record (``location`` None: keep the recorded one)."""
+
+    def set_marker(self, target: str, dataset: str, marker: str | None) -> None: ...
 
     def record_dataset(self, target: str, dataset: str, values: dict[str, Any]) -> int:
         """Set ``values`` (schema_json, fingerprint_json, spec_hash, rows, hash_version,
@@ -162,3 +168,14 @@ class Storage(Protocol):
 def flag(value: object) -> int | None:
     """A yes/no stored as 1/0 in every backend (a state copied between them stays the same)."""
     return None if value is None else int(bool(value))
+
+
+def dataset_of(row: tuple[Any, ...] | list[Any]) -> DatasetState:
+    """A dataset record from its columns, in the order of ``COLUMNS["datasets"]``."""
+    (target, dataset, target_type, table, mode, generation, spec_hash, schema_json,
+     fingerprint_json, rows, hash_version, applied_at, location, marker) = row
+    return DatasetState(
+        target, dataset, target_type, table, mode, int(generation), spec_hash,
+        Schema.from_json(schema_json) if schema_json else None,
+        [FileStamp(**s) for s in json.loads(fingerprint_json)] if fingerprint_json else None,
+        int(rows), applied_at, hash_version, location, marker)

@@ -79,9 +79,13 @@ class ChunkStore:
         return found[0] if found else None
 
     def ensure_dataset(self, target: str, dataset: str, target_type: str, table: str,
-                       mode: str) -> None:
+                       mode: str, location: str | None = None) -> None:
         with self.storage.transaction():
-            self.storage.upsert_dataset(target, dataset, target_type, table, mode)
+            self.storage.upsert_dataset(target, dataset, target_type, table, mode, location)
+
+    def set_marker(self, target: str, dataset: str, marker: str | None) -> None:
+        with self.storage.transaction():
+            self.storage.set_marker(target, dataset, marker)
 
     def forget(self, target: str, dataset: str) -> bool:
         with self.storage.transaction():
@@ -228,6 +232,8 @@ class ChunkStore:
                 self.storage.compact_folded(target, dataset)
             self.storage.set_status(batch_id, "done")
             self.storage.bump_generation(target, dataset)
+            # the target holds this batch's marker now (written with the batch, where it can)
+            self.storage.set_marker(target, dataset, batch_id)
 
     def _drop_rejected(self, entry: Entry, rejected: list[str]) -> None:
         import polars as pl

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ApplyFailed, Interrupted, PlanError
 from ..model.plan import SavedPlan
+from .check import Checker
 from .plan import Planned, build_plan
 from .progress import Progress, Reporter
 from .session import RunRecord, Selection, Session, load, session
@@ -17,13 +18,17 @@ if TYPE_CHECKING:
 
 
 def plan(selection: Selection, *, allow_deletes: bool = False,
-         progress: Progress | None = None, refresh: bool = False) -> tuple[Project, Planned]:
-    """A plan to show or save (nothing is written; the rows to write are not read)."""
+         progress: Progress | None = None, refresh: bool = False, target_check: bool = True,
+         allow_existing: bool = False) -> tuple[Project, Planned]:
+    """A plan to show or save (nothing is written; the rows to write are not read).  Each
+    dataset's target is looked at first, unless ``target_check`` is off."""
     project, datasets = load(selection)
-    with session(selection.state, "plan", write=False) as held:
+    with session(selection.state, "plan", write=False) as held, \
+            Checker(held.store, enabled=target_check, allow_existing=allow_existing,
+                    refresh=refresh) as checker:
         planned = build_plan(project, held.store, datasets, allow_deletes=allow_deletes,
                              progress=progress, filtered=selection.filtered,
-                             refresh=held.drivers.of if refresh else None)
+                             refresh=held.drivers.of if refresh else None, checker=checker)
     planned.close()
     return project, planned
 
@@ -32,9 +37,12 @@ class Applier:
     """One apply: settle the journal, plan (or check a saved plan), confirm, execute, record."""
 
     def __init__(self, selection: Selection, held: Session, reporter: Reporter | None = None,
-                 allow_deletes: bool = False, refresh: bool = False) -> None:
+                 allow_deletes: bool = False, refresh: bool = False, target_check: bool = True,
+                 allow_existing: bool = False) -> None:
         self.selection = selection
         self.refresh = refresh
+        self.target_check = target_check
+        self.allow_existing = allow_existing
         self.store = held.store
         self.reporter = reporter or Reporter()
         self.allow_deletes = allow_deletes
@@ -57,10 +65,14 @@ class Applier:
         if saved is not None:
             wanted = set(saved.dataset_ids)
             datasets = [d for d in self.project.datasets if d.id in wanted]
-        planned = build_plan(self.project, self.store, datasets, allow_deletes=self.allow_deletes,
-                             progress=progress, filtered=self.selection.filtered or saved is not None,
-                             refresh=self.executor.driver if self.refresh else None,
-                             keep_actual=self.refresh, with_samples=with_samples)
+        with Checker(self.store, enabled=self.target_check, allow_existing=self.allow_existing,
+                     refresh=self.refresh) as checker:
+            planned = build_plan(self.project, self.store, datasets,
+                                 allow_deletes=self.allow_deletes, progress=progress,
+                                 filtered=self.selection.filtered or saved is not None,
+                                 refresh=self.executor.driver if self.refresh else None,
+                                 keep_actual=self.refresh, with_samples=with_samples,
+                                 checker=checker)
         self._planned.append(planned)
         if saved is not None:
             saved.check(planned.plan)
@@ -70,7 +82,9 @@ class Applier:
         blocked = planned.plan.blocked
         if blocked:
             reasons = "\n".join(f"  {d.id}: {d.blocked}" for d in blocked)
-            raise PlanError(f"the plan is blocked by a safety guard; nothing was applied:\n{reasons}")
+            guard = ("a safety guard" if any(not d.guard for d in blocked) else
+                     "what the targets hold")
+            raise PlanError(f"the plan is blocked by {guard}; nothing was applied:\n{reasons}")
         record = RunRecord(self.store, self.executor.run_id, command, self.selection.manifests)
         record.begin()
         try:

@@ -20,12 +20,13 @@ from .plan import Planned
 from .session import Drivers
 from ..profile import phase
 from .progress import Reporter
+from ..model.manifest import DatasetSpec
 from ..model.project import Dataset, Project
 from ..model.schema import KEY, ROW, SRC, Schema
 from ..secrets import redact
 from ..state import OP, StateStore
 from ..targets import base
-from ..targets.base import Batch, Capabilities, Driver, RowError, RowSource
+from ..targets.base import Batch, Capabilities, Driver, Marks, RowError, RowSource
 
 
 @dataclass
@@ -90,6 +91,7 @@ class Executor:
                 replay = replace(replay, stream=self.store.journal_rows(batch.batch_id))
             landed = driver.settle(replay, known)
             if landed:
+                _mark(driver, dataset.spec, batch.batch_id)
                 self.store.fold_batch(batch.batch_id)
             else:
                 self.store.abandon_batch(batch.batch_id)
@@ -134,21 +136,32 @@ class Executor:
         stamps = planned.stamps.get(item.id)
         target = dataset.target
         actual = planned.actual.get(item.id) if planned.actual is not None else None
-        if actual is not None and (actual.height or self.store.dataset(target.name, dataset.name)):
+        recorded = self.store.dataset(target.name, dataset.name)
+        location = dataset.location
+        if actual is None and item.moved_from is not None and item.diff is not None:
+            actual = schema.empty_frame()  # planned as a full load where it now goes
+        if actual is not None and (actual.height or recorded is not None):
             # a refreshed plan diffs against what the target holds: record that first, so the
             # batches fold onto the truth (strangers kept by the mode stay known, not drift)
             self.store.ensure_dataset(target.name, dataset.name, target.type,
-                                      dataset.spec.table_name, dataset.spec.mode)
+                                      dataset.spec.table_name, dataset.spec.mode, location)
             with phase(item.id, "state"):
                 self.store.replace_snapshot(target.name, dataset.name, schema=schema,
                                             frame=actual)
+            # bound to the target again: its marker is the state's now
+            seen = planned.found.get(item.id)
+            self.store.set_marker(target.name, dataset.name, seen.marker if seen else None)
+            recorded = self.store.dataset(target.name, dataset.name)
+        elif recorded is not None and recorded.location is None:
+            # recorded by a syncer that did not keep where: where it is applied now
+            self.store.ensure_dataset(target.name, dataset.name, target.type,
+                                      dataset.spec.table_name, dataset.spec.mode, location)
         if item.diff is None or not item.has_changes:
             if item.record_only or item.diff is not None:
-                recorded = self.store.dataset(target.name, dataset.name)
                 rows = (item.diff.current if item.diff is not None else
                         recorded.rows if recorded is not None else None)
                 self.store.ensure_dataset(target.name, dataset.name, target.type,
-                                          dataset.spec.table_name, dataset.spec.mode)
+                                          dataset.spec.table_name, dataset.spec.mode, location)
                 self.store.commit_dataset(target.name, dataset.name, schema=schema,
                                           fingerprint=stamps, spec_hash=item.spec_hash, rows=rows)
             return
@@ -158,7 +171,7 @@ class Executor:
             capabilities = driver.prepare(dataset.spec, schema)
         fresh = self.store.dataset(target.name, dataset.name) is None
         self.store.ensure_dataset(target.name, dataset.name, target.type,
-                                  dataset.spec.table_name, dataset.spec.mode)
+                                  dataset.spec.table_name, dataset.spec.mode, location)
         try:
             self._send_all(item, dataset, driver, schema, capabilities)
         except SyncError:
@@ -234,6 +247,7 @@ class Executor:
             raise
         # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
         # stays open and the next run settles it with the target before planning anything new
+        _mark(driver, batch.dataset, batch.id)  # a failure leaves the entry open, to settle
         if not rejected:
             with phase(dataset.id, "state"):
                 self.store.fold_batch(batch.id)
@@ -251,9 +265,19 @@ class Executor:
         except SyncError:
             return  # still unknown: leave the entry open for the next run
         if landed:
+            try:
+                _mark(driver, batch.dataset, batch.id)
+            except SyncError:
+                return  # landed, but not marked: left open, the next run settles it again
             self.store.fold_batch(batch.id)
         else:
             self.store.abandon_batch(batch.id)
+
+
+def _mark(driver: Driver, dataset: DatasetSpec, batch_id: str) -> None:
+    """The batch landed: a target that keeps syncer's marker apart from the rows names it."""
+    if isinstance(driver, Marks):
+        driver.mark(dataset, batch_id)
 
 
 class _Shown:

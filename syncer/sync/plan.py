@@ -7,8 +7,8 @@ errors are reported together and nothing is planned when any exists.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ManifestError, Problem, SourceError
 from ..model.plan import DatasetPlan, Plan
@@ -17,6 +17,7 @@ from ..model.project import Dataset, Project
 from ..model.schema import Schema
 from ..sources.fingerprint import FileStamp, fingerprint, unchanged
 from ..state import StateStore
+from .check import Checker
 from .progress import Progress
 from .read import load_snapshot, stream_rows
 
@@ -26,8 +27,7 @@ if TYPE_CHECKING:
     from ..model.changes import Drift
     from ..sources.rows import RowStream
     from ..sources.spool import Spool
-    from ..targets.base import Driver
-
+    from ..targets.base import Driver, Found
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,9 @@ class Planned:
     actual: dict[str, pl.DataFrame] | None = None
     #: where the declared rows wait until the apply reads them; :meth:`close` removes them
     spools: tuple[Spool, ...] = ()
+    #: what the look at each dataset's target found (its marker is recorded when the state
+    #: is bound to it again: a moved dataset, a refresh)
+    found: dict[str, Found] = field(default_factory=dict)
 
     def close(self) -> None:
         """Remove the spooled rows (the plan's changes can no longer be read after this)."""
@@ -52,11 +55,15 @@ class Planned:
 def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                allow_deletes: bool = False, progress: Progress | None = None,
                filtered: bool = False, refresh: Callable[[Dataset], Driver] | None = None,
-               keep_actual: bool = False, with_samples: bool = True) -> Planned:
+               keep_actual: bool = False, with_samples: bool = True,
+               checker: Checker | None = None) -> Planned:
     """Plan ``selected``.  With ``refresh`` (a dataset -> its driver), every dataset's target is
     read back: drift (target vs state) is reported, and the target's rows stand in for the
     snapshot, so the plan is declared-vs-actual and applying it repairs the drift.  Without
-    ``with_samples`` (a plan nobody will see), no sample rows are read."""
+    ``with_samples`` (a plan nobody will see), no sample rows are read.  ``checker`` looks at
+    each target first (:mod:`.check`); without one, only a dataset that moved is noticed."""
+    checker = checker if checker is not None else Checker(store, enabled=False)
+    found: dict[str, Found] = {}
     plans: list[DatasetPlan] = []
     actual_by_id: dict[str, pl.DataFrame] = {}
     schemas: dict[str, Schema] = {}
@@ -81,12 +88,18 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
         spec_hash = ds.spec_hash()
         generation = state.generation if state else 0
         same_source = state is not None and unchanged(stamps, state.fingerprint)
+        with phase(ds.id, "target check"):
+            judged = checker.judge(ds, state, open_ids)
+        if judged.found is not None:
+            found[ds.id] = judged.found
+        bound: dict[str, Any] = {"check": judged.check, "guard": judged.guard, "moved_from": judged.moved_from,
+                 "moved_to": judged.moved_to}
         if (refresh is None and state is not None and same_source and state.spec_hash == spec_hash
-                and ds.id not in open_ids and state.schema is not None):
+                and ds.id not in open_ids and state.schema is not None and not judged.moved):
             schemas[ds.id] = state.schema
             plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
                                      None, generation, digests, spec_hash,
-                                     record_only=stamps != state.fingerprint))
+                                     record_only=stamps != state.fingerprint, **bound))
             continue
         # reading rows needs polars, the planner and the readers: loaded here, on first use
         from .refresh import actual_rows, compare, read_actual
@@ -106,7 +119,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                 for block in rows.batches:
                     spool.write(with_key_hash(block))
             with phase(ds.id, "snapshot"):
-                snapshot = load_snapshot(store, ds, rows.schema)
+                # a dataset that moved is loaded in full where it now goes
+                snapshot = None if judged.moved else load_snapshot(store, ds, rows.schema)
             if refresh is not None:
                 with phase(ds.id, "read back"):
                     actual = read_actual(refresh(ds), ds, rows.schema, back, progress=progress)
@@ -145,7 +159,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
         schemas[ds.id] = rows.schema
         plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
                                  result, generation, digests, spec_hash,
-                                 record_only=not result.has_changes, drift=drifted))
+                                 record_only=not result.has_changes, drift=drifted, **bound))
     if problems:
         for each in spools:
             each.close()
@@ -159,4 +173,5 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                     and (not filtered or s.target in targets))
     return Planned(Plan(tuple(plans), orphans), schemas,
                    {d.id: d for d in selected}, stamps_by_id,
-                   actual_by_id if refresh is not None and keep_actual else None, tuple(spools))
+                   actual_by_id if refresh is not None and keep_actual else None, tuple(spools),
+                   found)

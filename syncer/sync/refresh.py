@@ -24,6 +24,7 @@ from ..sources.normalise import normalise
 from ..sources.spool import Spool
 from ..state import StateStore
 from ..targets.base import Driver, ReadsBack
+from ..targets.registry import open_probe
 from .diff import compare_identities, duplicated, first_keys, samples
 from .progress import Progress
 from .read import load_snapshot, stream_rows
@@ -161,6 +162,12 @@ def adopt(store: StateStore, ds: Dataset, driver: Driver, progress: Progress | N
                                  "manifest")
         rows = actual_rows(spool, schema)
     store.ensure_dataset(ds.target.name, ds.name, ds.target.type, ds.spec.table_name,
-                         ds.spec.mode)
+                         ds.spec.mode, ds.location)
     store.replace_snapshot(ds.target.name, ds.name, schema=schema, frame=rows)
+    # the state is that target's now: it takes the marker the target holds
+    probe = open_probe(ds.target)
+    try:
+        store.set_marker(ds.target.name, ds.name, probe.look(ds.spec).marker)
+    finally:
+        probe.close()
     return rows.height

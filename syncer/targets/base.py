@@ -127,6 +127,37 @@ class ReadsBack(Protocol):
         types the target keeps (nothing when its table does not exist)."""
 
 
+@runtime_checkable
+class Marks(Protocol):
+    """A driver whose target keeps syncer's marker apart from the rows (a collection's
+    properties): the executor calls :meth:`mark` once a batch landed, before folding it."""
+
+    def mark(self, dataset: DatasetSpec, batch_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a target holds for one dataset, looked at cheaply: no row is read."""
+
+    #: the table / datastore / collection exists (and the database or file holding it)
+    exists: bool
+    #: how many rows it holds (one count)
+    rows: int = 0
+    #: the last batch syncer wrote there, as the target's marker says (None: no marker)
+    marker: str | None = None
+    #: whether this target keeps syncer's marker at all (False: judged by the count alone)
+    marks: bool = False
+
+
+class Probe(Protocol):
+    """A light look at one target (no driver, no polars): ``look`` answers :class:`Found` for
+    a dataset, or raises TargetError when the target cannot be reached."""
+
+    def look(self, dataset: DatasetSpec) -> Found: ...
+
+    def close(self) -> None: ...
+
+
 class DriverFactory(Protocol):
     def __call__(self, target: TargetSpec, *,
                  transport: httpx.BaseTransport | None = None) -> Driver: ...

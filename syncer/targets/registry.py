@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model.manifest import DatasetSpec, TargetSpec
-from .base import Driver, DriverFactory
+from .base import Driver, DriverFactory, Probe
 from .hexabase.config import HexabaseDataset, HexabaseTarget
 from .milvus.config import MilvusDataset, MilvusTarget
 from .sqlite.config import SqliteTarget
@@ -28,13 +28,21 @@ class TargetType:
     target_model: type[TargetSpec]
     dataset_model: type[DatasetSpec]
     driver: str  # "module:attribute" of the driver class, imported on first use
+    #: "module:attribute" of the light look every plan takes (:class:`~.base.Probe`): it
+    #: imports neither polars nor the driver, so a plan that reads nothing stays fast
+    probe: str
 
 
 TARGET_TYPES: dict[str, TargetType] = {
-    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver"),
-    "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase.driver:HexabaseDriver"),
-    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver"),
-    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver"),
+    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver",
+                         "syncer.targets.sqlite.probe:SqliteProbe"),
+    "hexabase": TargetType(HexabaseTarget, HexabaseDataset,
+                           "syncer.targets.hexabase.driver:HexabaseDriver",
+                           "syncer.targets.hexabase.probe:HexabaseProbe"),
+    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver",
+                         "syncer.targets.milvus.probe:MilvusProbe"),
+    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver",
+                         "syncer.targets.zilliz.probe:ZillizProbe"),
 }
 
 
@@ -45,3 +53,11 @@ def open_driver(target: TargetSpec, *, transport: httpx.BaseTransport | None = N
     module_name, _, attribute = TARGET_TYPES[target.type].driver.partition(":")
     factory: DriverFactory = getattr(importlib.import_module(module_name), attribute)
     return factory(target, transport=transport)
+
+
+def open_probe(target: TargetSpec) -> Probe:
+    """The light look at ``target`` every plan takes (imports its module on first use)."""
+    module_name, _, attribute = TARGET_TYPES[target.type].probe.partition(":")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    probe: Probe = factory(target)
+    return probe

@@ -1,5 +1,5 @@
 """The collection routes (:class:`CollectionRoutes`): ``collections/{create,describe,drop,list,has,
-load,get_load_state}``."""
+load,get_load_state,alter_properties}``."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ class CollectionRoutes:
             "collections/has": self.collection_has,
             "collections/load": self.collection_load,
             "collections/get_load_state": self.collection_load_state,
+            "collections/alter_properties": self.collection_alter_properties,
         }
 
     def collection_create(self, request: Request) -> Response:
@@ -53,7 +54,18 @@ class CollectionRoutes:
             "enableDynamicField": schema.dynamic, "shardsNum": 1,
             "consistencyLevel": "Bounded", "aliases": self.store.aliases_of(collection.id),
             "fields": [f.describe() for f in schema.fields], "indexes": list(schema.indexes),
-            "load": "LoadStateLoaded", "partitionsNum": 1, "properties": []})
+            "load": "LoadStateLoaded", "partitionsNum": 1,
+            "properties": [{"key": k, "value": v}
+                           for k, v in self.store.properties_of(collection.id).items()]})
+
+    def collection_alter_properties(self, request: Request) -> Response:
+        body = read_body(request)
+        collection = requested_collection(self.store, body)
+        values = body.get("properties")
+        if not isinstance(values, dict) or not values:
+            raise api_error(INVALID_PARAMETER, "properties must be a non-empty object")
+        self.store.set_properties(collection.id, values)
+        return ok()
 
     def collection_drop(self, request: Request) -> Response:
         body = read_body(request)
@@ -68,6 +80,7 @@ class CollectionRoutes:
                                      "before dropping the collection")
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM entities WHERE collection_id = ?", (collection.id,))
+            conn.execute("DELETE FROM properties WHERE collection_id = ?", (collection.id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
         return ok()
 

@@ -20,6 +20,9 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS collections (
     id INTEGER PRIMARY KEY AUTOINCREMENT, db TEXT NOT NULL, name TEXT NOT NULL,
     schema TEXT NOT NULL, created_at TEXT NOT NULL, UNIQUE (db, name));
+CREATE TABLE IF NOT EXISTS properties (
+    collection_id INTEGER NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    PRIMARY KEY (collection_id, key));
 CREATE TABLE IF NOT EXISTS aliases (
     db TEXT NOT NULL, alias TEXT NOT NULL, collection_id INTEGER NOT NULL,
     PRIMARY KEY (db, alias));
@@ -65,7 +68,7 @@ class ZillizStore(SqliteStore):
 
     def clear(self) -> None:
         with self.transaction() as db:
-            for table in ("collections", "aliases", "entities", "jobs"):
+            for table in ("collections", "properties", "aliases", "entities", "jobs"):
                 db.execute(f"DELETE FROM {table}")
 
     # -- collections and aliases
@@ -87,6 +90,17 @@ class ZillizStore(SqliteStore):
             return None
         row = rows[0]
         return Collection(row["id"], row["db"], row["name"], CollectionSchema.from_json(row["schema"]))
+
+    def properties_of(self, collection_id: int) -> dict[str, str]:
+        return {r["key"]: r["value"] for r in self.query(
+            "SELECT key, value FROM properties WHERE collection_id = ? ORDER BY key",
+            (collection_id,))}
+
+    def set_properties(self, collection_id: int, values: Mapping[str, Any]) -> None:
+        with self.transaction() as db:
+            db.executemany("INSERT INTO properties (collection_id, key, value) VALUES (?, ?, ?) "
+                           "ON CONFLICT (collection_id, key) DO UPDATE SET value=excluded.value",
+                           [(collection_id, str(k), str(v)) for k, v in values.items()])
 
     def aliases_of(self, collection_id: int) -> list[str]:
         return [r["alias"] for r in self.query(

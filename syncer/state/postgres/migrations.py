@@ -48,7 +48,13 @@ MIGRATIONS: list[str] = [
         command TEXT NOT NULL, started_at TEXT NOT NULL, backend_pid INTEGER NOT NULL);
     """,
     # 2: whether the Git working tree had uncommitted changes when a run began
-    "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS git_dirty INTEGER",
+    # 3: where each dataset was applied, and the marker syncer keeps in the target (the
+    # SQLite state's schema 6)
+    """
+    ALTER TABLE datasets ADD COLUMN IF NOT EXISTS location TEXT;
+    ALTER TABLE datasets ADD COLUMN IF NOT EXISTS marker TEXT;
+    """,
 ]
 
 

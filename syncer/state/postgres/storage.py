@@ -8,17 +8,14 @@ nothing, and a batch left open is settled by the next run, as after a crash.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...errors import StateError
-from ...model.schema import Schema
-from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
-from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, flag
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, dataset_of, flag
 from .connection import connect, translated
 from .lock import AdvisoryLock
 from .migrations import migrate, version
@@ -33,6 +30,13 @@ def _q(name: str) -> str:
 
 class MissingState(StateError):
     """No state in that schema yet (opened without ``create``)."""
+
+
+_UPSERT_DATASET = (
+    "INSERT INTO datasets (project, target, dataset, target_type, table_name, mode, location) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (project, target, dataset) DO UPDATE SET "
+    "target_type=excluded.target_type, table_name=excluded.table_name, mode=excluded.mode, "
+    "location=COALESCE(excluded.location, datasets.location)")
 
 
 class PostgresStorage:
@@ -141,14 +145,16 @@ class PostgresStorage:
         else:
             rows = self._all(f"SELECT {columns} FROM datasets WHERE project=%s AND target=%s "
                              "AND dataset=%s", (self.project, target, dataset))
-        return [_dataset(r) for r in rows]
+        return [dataset_of(r) for r in rows]
 
     def upsert_dataset(self, target: str, dataset: str, target_type: str, table: str,
-                       mode: str) -> None:
-        self._run("INSERT INTO datasets (project, target, dataset, target_type, table_name, mode) "
-                  "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (project, target, dataset) DO "
-                  "UPDATE SET target_type=excluded.target_type, table_name=excluded.table_name, "
-                  "mode=excluded.mode", (self.project, target, dataset, target_type, table, mode))
+                       mode: str, location: str | None) -> None:
+        self._run(_UPSERT_DATASET, (self.project, target, dataset, target_type, table, mode,
+                                    location))
+
+    def set_marker(self, target: str, dataset: str, marker: str | None) -> None:
+        self._run("UPDATE datasets SET marker=%s WHERE project=%s AND target=%s AND dataset=%s",
+                  (marker, self.project, target, dataset))
 
     def record_dataset(self, target: str, dataset: str, values: dict[str, Any]) -> int:
         names = ", ".join(f"{name}=%s" for name in values)
@@ -282,12 +288,3 @@ class PostgresStorage:
         for row in rows:
             yield dict(zip(names, row))
 
-
-def _dataset(row: tuple[Any, ...]) -> DatasetState:
-    (target, dataset, target_type, table, mode, generation, spec_hash, schema_json,
-     fingerprint_json, rows, hash_version, applied_at) = row
-    return DatasetState(
-        target, dataset, target_type, table, mode, int(generation), spec_hash,
-        Schema.from_json(schema_json) if schema_json else None,
-        [FileStamp(**s) for s in json.loads(fingerprint_json)] if fingerprint_json else None,
-        int(rows), applied_at, hash_version)

@@ -78,6 +78,15 @@ def _git_dirty(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE runs ADD COLUMN git_dirty INTEGER")
 
 
+def _bound_to_target(db: sqlite3.Connection) -> None:
+    """Migration 6: where each dataset was applied (the target's resolved location) and the
+    marker syncer keeps in the target (the last batch it wrote there)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(datasets)")}
+    for column in ("location", "marker"):
+        if column not in have:
+            db.execute(f"ALTER TABLE datasets ADD COLUMN {column} TEXT")
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
@@ -106,6 +115,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _chunks_per_batch,
     _blobs_last,
     _git_dirty,
+    _bound_to_target,
 ]
 
 

@@ -3,7 +3,6 @@ an integrity check on open and a file lock beside it."""
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -12,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DiskFull, StateError
-from ...model.schema import Schema
-from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
 from ...space import is_full
-from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, flag
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, dataset_of, flag
 from .connection import checked_connection, damaged
 from .lock import FileLock
 from .migrations import MIGRATIONS
@@ -39,9 +36,22 @@ def _has_wal(path: Path) -> bool:
 
 
 class WholeState:
-    """A whole state's rows, for ``syncer state copy`` (apart, to keep the storage class short)."""
+    """A whole state's rows, for ``syncer state copy`` and ``state backup`` (apart, to keep the
+    storage class short)."""
 
     db: sqlite3.Connection
+
+    def backup(self, destination: Path) -> None:
+        """A consistent copy of the whole database (SQLite's online backup API), owner-only."""
+        if destination.exists():
+            raise StateError(f"{destination} already exists", hint="choose a new file name")
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(destination, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        copy = sqlite3.connect(destination)
+        try:
+            self.db.backup(copy)
+        finally:
+            copy.close()
 
     def holds_anything(self) -> bool:
         return any(self.db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
@@ -157,34 +167,30 @@ class SqliteStorage(WholeState):
         held.acquire(command, timeout)
         return held
 
-    def backup(self, destination: Path) -> None:
-        """A consistent copy of the whole database (SQLite's online backup API), owner-only."""
-        if destination.exists():
-            raise StateError(f"{destination} already exists", hint="choose a new file name")
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(destination, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        copy = sqlite3.connect(destination)
-        try:
-            self.db.backup(copy)
-        finally:
-            copy.close()
-
     # -- datasets ---------------------------------------------------------------------------
     def datasets(self, target: str | None = None, dataset: str | None = None
                  ) -> list[DatasetState]:
+        columns = ", ".join(COLUMNS["datasets"])
         if target is None:
-            rows = self.db.execute("SELECT * FROM datasets ORDER BY target, dataset").fetchall()
+            rows = self.db.execute(f"SELECT {columns} FROM datasets ORDER BY target, dataset"
+                                   ).fetchall()
         else:
-            rows = self.db.execute("SELECT * FROM datasets WHERE target=? AND dataset=?",
-                                   (target, dataset)).fetchall()
-        return [_dataset(r) for r in rows]
+            rows = self.db.execute(f"SELECT {columns} FROM datasets WHERE target=? AND "
+                                   "dataset=?", (target, dataset)).fetchall()
+        return [dataset_of(r) for r in rows]
 
     def upsert_dataset(self, target: str, dataset: str, target_type: str, table: str,
-                       mode: str) -> None:
-        self.db.execute("INSERT INTO datasets (target, dataset, target_type, table_name, mode) "
-                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (target, dataset) DO UPDATE SET "
-                        "target_type=excluded.target_type, table_name=excluded.table_name, "
-                        "mode=excluded.mode", (target, dataset, target_type, table, mode))
+                       mode: str, location: str | None) -> None:
+        self.db.execute("INSERT INTO datasets (target, dataset, target_type, table_name, mode, "
+                        "location) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (target, dataset) DO "
+                        "UPDATE SET target_type=excluded.target_type, "
+                        "table_name=excluded.table_name, mode=excluded.mode, "
+                        "location=COALESCE(excluded.location, location)",
+                        (target, dataset, target_type, table, mode, location))
+
+    def set_marker(self, target: str, dataset: str, marker: str | None) -> None:
+        self.db.execute("UPDATE datasets SET marker=? WHERE target=? AND dataset=?",
+                        (marker, target, dataset))
 
     def record_dataset(self, target: str, dataset: str, values: dict[str, Any]) -> int:
         names = ", ".join(f"{name}=?" for name in values)
@@ -311,12 +317,3 @@ class SqliteStorage(WholeState):
         for row in cursor.fetchall():
             yield dict(zip(names, row))
 
-
-def _dataset(row: tuple[Any, ...]) -> DatasetState:
-    (target, dataset, target_type, table, mode, generation, spec_hash, schema_json,
-     fingerprint_json, rows, hash_version, applied_at) = row
-    return DatasetState(
-        target, dataset, target_type, table, mode, generation, spec_hash,
-        Schema.from_json(schema_json) if schema_json else None,
-        [FileStamp(**s) for s in json.loads(fingerprint_json)] if fingerprint_json else None,
-        rows, applied_at, hash_version)

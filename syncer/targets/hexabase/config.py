@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from ...model.manifest import DatasetSpec, TargetSpec
+from ...model.manifest import DatasetSpec, TargetSpec, without_userinfo
 
 SPECIAL_COLUMNS = ("_status_", "_group_id_")
 
@@ -26,6 +27,10 @@ class HexabaseTarget(TargetSpec):
     retries: int = Field(5, ge=0, description="retries on 429 / 5xx / connection errors")
     poll_interval: float = Field(1.0, gt=0, description="seconds between queue status checks")
     import_timeout: float = Field(3600.0, gt=0, description="longest wait for a queued import")
+
+    def location(self, root: Path | None = None) -> str:
+        """The API's URL and the application: ``https://api.hexabase.com/<application>``."""
+        return f"{without_userinfo(self.url).rstrip('/')}/{self.application}"
 
     @model_validator(mode="after")
     def _credentials(self) -> HexabaseTarget:

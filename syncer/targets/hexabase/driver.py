@@ -208,6 +208,8 @@ class HexabaseDriver:
             response = self.api.call("POST", path, json={"page": page, "per_page": per_page,
                                                       "use_display_id": True,
                                                       "return_number_value": True})
+            if response.status_code == 404 and page == 1:
+                return  # no such datastore (yet): it holds nothing
             if response.status_code != 200:
                 raise TargetError(f"hexabase items search failed: {message_of(response)}")
             answer = response.json()

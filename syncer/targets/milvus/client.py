@@ -25,6 +25,8 @@ from .schema import Field, declared_fields
 KEYS_PER_QUERY = 1_000
 #: collection property that marks the collections an alias replace created, for cleanup
 MARKER = "syncer.dataset"
+#: collection property naming the last batch syncer wrote there (a plan checks it)
+BATCH_MARKER = "syncer.batch"
 INSTALL_HINT = "pip install 'syncer-data[milvus]'"
 
 
@@ -176,6 +178,12 @@ class Client:
                   index_params=index, **extra)
         self.load(name)
         self._fields[name] = declared_fields(schema)
+
+    def mark(self, name: str, batch_id: str) -> None:
+        """Record in the collection's properties that ``batch_id`` is the last batch syncer
+        wrote there."""
+        self.call(f"marking collection '{name}'", "alter_collection_properties", name,
+                  properties={BATCH_MARKER: batch_id})
 
     def index_problems(self, name: str, spec: MilvusDataset) -> list[str]:
         """The vector field needs an index with the declared metric; create a missing one."""

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from ...model.manifest import DatasetSpec, TargetSpec
+from ...model.manifest import DatasetSpec, TargetSpec, file_location, without_userinfo
 
 #: what Milvus accepts as a collection, alias or field name
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -51,6 +51,12 @@ class MilvusTarget(TargetSpec):
     @property
     def is_lite(self) -> bool:
         return not is_remote(self.uri)
+
+    def location(self, root: Path | None = None) -> str:
+        """The server's URI (or the Milvus Lite file, relative to the project root when inside
+        it), and the database."""
+        uri = without_userinfo(self.uri) if is_remote(self.uri) else file_location(self.uri, root)
+        return f"{uri}/{self.db_name}" if self.db_name else uri
 
     def resolve_paths(self, base: Path) -> MilvusTarget:
         if is_remote(self.uri):

@@ -134,6 +134,13 @@ class MilvusDriver:
             client.write(name, "insert", missing, batch.schema)
         return True
 
+    def mark(self, dataset: DatasetSpec, batch_id: str) -> None:
+        """The batch landed: the collection's properties name it (the marker a plan checks)."""
+        spec = _spec(dataset)
+        name = self.client.alias_target(spec.alias) if spec.alias else spec.table_name
+        if name is not None:
+            self.client.mark(name, batch_id)
+
     def read_back(self, dataset: DatasetSpec, schema: Schema, batch_size: int = 1000
                   ) -> Iterator[pl.DataFrame]:
         """The collection's entities through a query iterator (strong consistency), a block of

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...model.manifest import TargetSpec
+from ...model.manifest import TargetSpec, file_location
 
 
 class SqliteTarget(TargetSpec):
@@ -18,3 +18,7 @@ class SqliteTarget(TargetSpec):
 
     def resolve_paths(self, base: Path) -> SqliteTarget:
         return self.model_copy(update={"path": str((base / self.path).resolve())})
+
+    def location(self, root: Path | None = None) -> str:
+        """The database file (relative to the project root when inside it)."""
+        return file_location(self.path, root)

@@ -26,6 +26,7 @@ from ...model.schema import Schema
 from ..base import Batch, Capabilities, RowError
 from ..frames import read_blocks
 from .config import SqliteTarget
+from .probe import DATASETS
 
 MARKERS = "_syncer_batches"
 # column types as sqlite-utils maps them: str TEXT, int INTEGER, float REAL
@@ -91,6 +92,8 @@ class SqliteDriver:
                 self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute(f"CREATE TABLE IF NOT EXISTS {MARKERS} "
                                  "(batch_id TEXT PRIMARY KEY, dataset TEXT, applied_at TEXT)")
+                self._db.execute(f"CREATE TABLE IF NOT EXISTS {DATASETS} (table_name TEXT "
+                                 "PRIMARY KEY, dataset TEXT, batch_id TEXT, applied_at TEXT)")
             except (sqlite3.Error, OSError) as exc:
                 raise self._failed(exc, f"cannot open SQLite target '{self.target.name}' at "
                                         f"{self.path}") from None
@@ -167,6 +170,11 @@ class SqliteDriver:
                     cursor.execute(_upsert_sql(table, schema))
             cursor.execute(f"INSERT INTO {MARKERS} VALUES (?, ?, datetime('now'))",
                            (batch.id, batch.dataset.name))
+            # the marker a plan checks: the last batch syncer wrote to this table
+            cursor.execute(f"INSERT INTO {DATASETS} VALUES (?, ?, ?, datetime('now')) ON "
+                           "CONFLICT (table_name) DO UPDATE SET dataset=excluded.dataset, "
+                           "batch_id=excluded.batch_id, applied_at=excluded.applied_at",
+                           (batch.dataset.table_name, batch.dataset.name, batch.id))
             conn.commit()
             committed = True
             return []

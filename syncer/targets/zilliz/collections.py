@@ -12,6 +12,7 @@ from ...model.schema import Schema
 from ..milvus.rows import in_filter, key_of
 from ..milvus.schema import MAX_VARCHAR, Field, declared_fields, schema_differences
 from .config import ZillizDataset
+from .probe import BATCH_MARKER
 from .rest import ApiError, Rest
 
 #: keys per ``entities/delete`` or ``entities/query`` filter
@@ -45,6 +46,12 @@ class Collections:
                 return None
             raise
         return dict(info or {})
+
+    def mark(self, name: str, batch_id: str) -> None:
+        """Name ``batch_id`` in the collection's properties: the last batch syncer wrote."""
+        self._post("collections/alter_properties",
+                   {"collectionName": name, "properties": {BATCH_MARKER: batch_id}},
+                   what=f"marking collection '{name}'")
 
     def exists(self, name: str) -> bool:
         return self.describe(name) is not None

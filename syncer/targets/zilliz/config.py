@@ -8,11 +8,12 @@ The dataset model is the milvus one (one vector column with ``dim``, one integer
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from ...model.manifest import StrictModel, TargetSpec
+from ...model.manifest import StrictModel, TargetSpec, without_userinfo
 from ..milvus.config import MilvusDataset
 
 _S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
@@ -80,6 +81,11 @@ class ZillizTarget(TargetSpec):
     import_timeout: float = Field(3600.0, gt=0, description="longest wait for one import job")
     rate_limit: float = Field(20.0, gt=0, description="requests per second, at most (the "
                                                       "service allows 20)")
+
+    def location(self, root: Path | None = None) -> str:
+        """The cluster: its endpoint (with the database, when one is named)."""
+        endpoint = without_userinfo(self.endpoint)
+        return f"{endpoint}/{self.db_name}" if self.db_name else endpoint
 
     @field_validator("url", "endpoint")
     @classmethod

@@ -153,6 +153,13 @@ class ZillizDriver:
                           "job is not listed", hint="check the collection, then `syncer state "
                                                     "forget` the dataset or re-run apply")
 
+    def mark(self, dataset: DatasetSpec, batch_id: str) -> None:
+        """The batch landed: the collection's properties name it (the marker a plan checks)."""
+        spec = _spec(dataset)
+        name = self.collections.alias_target(spec.alias) if spec.alias else spec.table_name
+        if name is not None:
+            self.collections.mark(name, batch_id)
+
     def read_back(self, dataset: DatasetSpec, schema: Schema, page: int = 1000
                   ) -> Iterator[pl.DataFrame]:
         """The collection's entities through the cluster's ``entities/query``, ``page`` at a
