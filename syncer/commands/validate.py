@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model.project import Project, load_project
-from ..errors import ManifestError, Problem, SourceError, SyncError
+from ..errors import SourceError, SyncError, problems_of
 from ..model.project import json_schema
 from ..secrets import redact
 from ..ui import console
@@ -54,7 +54,7 @@ def _check_sources(project: Project) -> None:
             problems.extend(source_problems(path, dataset.format, spec.source, declared,
                                             list(spec.key or ())))
     if problems:
-        raise ManifestError(problems)
+        raise SourceError.of(problems)
 
 
 def schema() -> None:
@@ -63,14 +63,7 @@ def schema() -> None:
 
 
 def _problems(exc: SyncError) -> list[dict[str, Any]]:
-    if isinstance(exc, ManifestError):
-        found = exc.problems
-    elif isinstance(exc, SourceError):
-        found = [exc.problem]
-    else:
-        found = [Problem(None, None, exc.message, exc.hint)]
-    return [{"file": _display(p.path) if p.path else None, "line": p.line, "message": p.message,
-             "hint": p.hint} for p in found]
+    return [p.to_json() for p in problems_of(exc)]
 
 
 def _display(path: Path) -> str:
