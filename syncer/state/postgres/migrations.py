@@ -49,6 +49,8 @@ MIGRATIONS: list[str] = [
     """,
     # 2: whether the Git working tree had uncommitted changes when a run began
     "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
+    # 3: the syncer version that made the run
+    "ALTER TABLE runs ADD COLUMN syncer_version TEXT",
 ]
 
 

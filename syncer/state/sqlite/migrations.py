@@ -101,6 +101,8 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _blobs_last,
     # 5: whether the Git working tree had uncommitted changes when a run began
     "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
+    # 6: the syncer version that made the run
+    "ALTER TABLE runs ADD COLUMN syncer_version TEXT",
 ]
 
 
