@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..model.project import Project, load_project
 from ..errors import SourceError, SyncError, problems_of
 from ..model.project import json_schema
@@ -22,12 +23,13 @@ def validate(manifests: Manifests = Path("manifests"), json_out: JsonOpt = False
         _check_sources(project)
     except SyncError as exc:
         if json_out:  # the problems as data on stdout; the message and exit 1 still follow
-            print(redact(json.dumps({"valid": False, "manifests": [], "targets": [],
+            print(redact(json.dumps({"syncer_version": __version__, "valid": False,
+                                     "manifests": [], "targets": [],
                                      "datasets": [], "problems": _problems(exc)})))
         raise
     if json_out:
         print(redact(json.dumps({
-            "valid": True,
+            "syncer_version": __version__, "valid": True,
             "manifests": [_display(p) for p in project.manifests],
             "targets": [{"name": t.name, "type": t.type} for t in project.targets],
             "datasets": [{"target": d.target.name, "dataset": d.name, "mode": d.spec.mode,
