@@ -342,3 +342,19 @@ def test_every_json_output_names_the_syncer_version(project: Project) -> None:
     assert runs and all(r["syncer_version"] == version for r in runs)
     # recorded in the state with the run, read back independently
     assert rows_of(project.state, "SELECT DISTINCT syncer_version FROM runs") == [(version,)]
+
+
+def test_the_new_keys_leave_an_existing_datasets_spec_hash_alone() -> None:
+    """A manifest that uses none of the new keys hashes as before the upgrade (its unchanged
+    sources are not read again); one that sets them hashes differently."""
+    from syncer.model.manifest import DatasetSpec, without_unset_additions
+
+    def dumped(**extra: Any) -> str:
+        spec = DatasetSpec.model_validate({"name": "d", "source": "a.csv",
+                                           "columns": {"n": "integer"}, **extra})
+        return json.dumps(without_unset_additions(spec.model_dump(mode="json")))
+
+    old = dumped()
+    assert not {"null_values", "timezone", "scale"} & set(old.replace('"', " ").split())
+    assert dumped(timezone="Asia/Tokyo") != old
+    assert dumped(source={"path": "a.csv", "null_values": ["NA"]}) != old

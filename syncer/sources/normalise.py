@@ -18,7 +18,8 @@ import polars as pl
 
 from ..errors import Problem, SourceError
 from ..model.schema import KEY, ROW, Column, Schema
-from .types import DATE_HINT, DATETIME_HINT, Rule, dates, datetimes, decimals
+from .types import (DATE_HINT, DATETIME_HINT, Rule, canonical_datetimes, dates, datetimes,
+                    decimals)
 
 LineLookup = Callable[[list[int]], dict[int, int]]
 
@@ -198,6 +199,7 @@ _CLEAN: dict[str, Callable[[pl.Series], pl.Series]] = {
     "float": lambda text: text.cast(pl.Float64, strict=False),
     "boolean": _plain_boolean,
     "date": lambda text: text.str.to_date("%Y-%m-%d", strict=False),
+    "datetime": canonical_datetimes,
 }
 
 

@@ -26,8 +26,12 @@ DATETIME_HINT = ("use ISO 8601, e.g. 2013-01-01T10:00:00Z, 2013-01-01T19:00:00+0
                  "2013-01-01 10:00 (taken in the column's `timezone:`)")
 
 
-def _run(frame: pl.DataFrame, *exprs: pl.Expr) -> list[pl.Series]:
-    out = frame.select(*exprs)
+def _run(text: pl.Series, pattern: str, *exprs: pl.Expr) -> list[pl.Series]:
+    """``exprs`` over the capture groups of ``pattern`` in ``text`` (columns ``g1``, ``g2``...,
+    null where the pattern does not match): the regex runs once per value."""
+    groups = text.str.extract_groups(pattern).struct.unnest()
+    groups.columns = [f"g{name}" for name in groups.columns]
+    out = groups.select(*exprs)
     return [out.to_series(i) for i in range(out.width)]
 
 
@@ -35,12 +39,11 @@ def dates(text: pl.Series) -> tuple[pl.Series, list[Rule]]:
     """``2024-01-31`` or ``2024/01/31``; a midnight written after it (``2024-01-31 00:00:00``,
     as databases and spreadsheets export a date) is accepted, any other time of day refused:
     dropping it would merge distinct values."""
-    parts = pl.col("t").str.extract_groups(_DATE_ONLY)
-    day = parts.struct.field("1").str.replace_all("/", "-", literal=True)
-    time = parts.struct.field("2")
+    day = pl.col("g1").str.replace_all("/", "-", literal=True)
+    time = pl.col("g2")
     midnight = time.is_null() | time.str.contains(_MIDNIGHT)
     value, timed = _run(
-        pl.DataFrame({"t": text}),
+        text, _DATE_ONLY,
         pl.when(midnight).then(day.str.to_date("%Y-%m-%d", strict=False)).alias("v"),
         (time.is_not_null() & ~midnight & day.str.to_date("%Y-%m-%d", strict=False).is_not_null()
          ).fill_null(False).alias("timed"))
@@ -49,22 +52,35 @@ def dates(text: pl.Series) -> tuple[pl.Series, list[Rule]]:
                     "alone")]
 
 
+_CANONICAL = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{0,5}[1-9])?Z$"
+
+
+def canonical_datetimes(text: pl.Series) -> pl.Series:
+    """``text`` when every value is already a valid canonical datetime (what syncer writes, and
+    reads back from a target): two cheap passes instead of the general parse.  Otherwise all
+    null, and the caller takes the general path (:func:`datetimes`)."""
+    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", strict=False)
+    if parsed.null_count() == text.null_count() and text.str.contains(_CANONICAL).all():
+        return text
+    return pl.repeat(None, text.len(), dtype=pl.String, eager=True)
+
+
 def datetimes(text: pl.Series, timezone: str) -> tuple[pl.Series, list[Rule]]:
     """ISO 8601 instants as canonical UTC text ``2013-01-01T10:00:00Z`` (a fraction of a second
     only when there is one, to the microsecond).  A value with an offset (``Z``, ``+09``,
     ``+0900``, ``+09:00``) is that instant; a naive one is read in ``timezone``."""
-    g = pl.col("t").str.extract_groups(_DATETIME).struct
-    day = g.field("1").str.replace_all("/", "-", literal=True)
-    fraction = g.field("5").fill_null("")
-    wall = pl.format("{}T{}:{}:{}.{}", day, g.field("2").fill_null("00").str.zfill(2),
-                     g.field("3").fill_null("00"), g.field("4").fill_null("00"),
+    g = pl.col
+    day = g("g1").str.replace_all("/", "-", literal=True)
+    fraction = g("g5").fill_null("")
+    wall = pl.format("{}T{}:{}:{}.{}", day, g("g2").fill_null("00").str.zfill(2),
+                     g("g3").fill_null("00"), g("g4").fill_null("00"),
                      pl.concat_str(fraction, pl.lit("000000")).str.slice(0, 6))
     local = wall.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
-    hours = g.field("8").cast(pl.Int32, strict=False)
-    minutes = g.field("9").fill_null("00").cast(pl.Int32, strict=False)
-    shift = (hours * 60 + minutes) * pl.when(g.field("7") == "-").then(-1).otherwise(1)
-    offset = g.field("6").is_not_null() | g.field("7").is_not_null()
-    sane = (g.field("6").is_not_null() | ((hours < 24) & (minutes < 60))).fill_null(False)
+    hours = g("g8").cast(pl.Int32, strict=False)
+    minutes = g("g9").fill_null("00").cast(pl.Int32, strict=False)
+    shift = (hours * 60 + minutes) * pl.when(g("g7") == "-").then(-1).otherwise(1)
+    offset = g("g6").is_not_null() | g("g7").is_not_null()
+    sane = (g("g6").is_not_null() | ((hours < 24) & (minutes < 60))).fill_null(False)
     aware = local.dt.replace_time_zone("UTC") - pl.duration(minutes=shift.fill_null(0))
     zoned = (local.dt.replace_time_zone(timezone, ambiguous="null", non_existent="null")
              .dt.convert_time_zone("UTC"))
@@ -80,7 +96,7 @@ def datetimes(text: pl.Series, timezone: str) -> tuple[pl.Series, list[Rule]]:
         .otherwise(pl.lit("")),
         pl.lit("Z"))
     value, gap, too_fine = _run(
-        pl.DataFrame({"t": text}),
+        text, _DATETIME,
         text_form.alias("v"),
         (~offset & local.is_not_null() & zoned.is_null()).fill_null(False).alias("gap"),
         (fine & local.is_not_null()).fill_null(False).alias("fine"))
@@ -95,19 +111,18 @@ def decimals(text: pl.Series, scale: int) -> tuple[pl.Series, list[Rule]]:
     """Exact decimals as canonical text with ``scale`` digits after the point: ``12.5``,
     ``+12.500`` and ``012.50`` are all ``12.50`` (scale 2).  A value with more significant
     digits than the scale is refused, never rounded."""
-    g = pl.col("t").str.extract_groups(_DECIMAL).struct
-    whole = g.field("2").str.strip_chars_start("0")
+    whole = pl.col("g2").str.strip_chars_start("0")
     whole = pl.when(whole == "").then(pl.lit("0")).otherwise(whole)
-    part = g.field("3").fill_null("")
+    part = pl.col("g3").fill_null("")
     kept = pl.concat_str(part, pl.lit("0" * scale)).str.slice(0, scale)
-    digits = g.field("2").str.len_chars() + part.str.len_chars()
+    digits = pl.col("g2").str.len_chars() + part.str.len_chars()
     precise = part.str.slice(scale).str.contains("[1-9]")
     zero = (whole == "0") & ~kept.str.contains("[1-9]")
-    sign = pl.when((g.field("1") == "-") & ~zero).then(pl.lit("-")).otherwise(pl.lit(""))
+    sign = pl.when((pl.col("g1") == "-") & ~zero).then(pl.lit("-")).otherwise(pl.lit(""))
     number = (pl.concat_str(sign, whole, pl.lit("."), kept) if scale
               else pl.concat_str(sign, whole))
     value, over = _run(
-        pl.DataFrame({"t": text}),
+        text, _DECIMAL,
         pl.when((digits > 0) & ~precise).then(number).alias("v"),
         ((digits > 0) & precise).fill_null(False).alias("over"))
     return value, [(over, f"has more than {scale} digit(s) after the point",
