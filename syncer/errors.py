@@ -5,6 +5,7 @@
     SyncError                 every expected failure; the CLI turns it into a message and exit 1
      +-- ManifestError        one or more problems in the manifests (all reported at once)
      +-- SourceError          a data file cannot be read or violates the dataset's contract
+     |    +-- DataError       several problems in the data (all reported at once)
      +-- StateError           the state database is unusable, locked or damaged
      |    +-- LockError       another process holds the apply lock
      |    +-- StateLost       the connection to a state server was lost mid-command
@@ -33,6 +34,9 @@ class Problem:
     line: int | None
     message: str
     hint: str | None = None
+    #: the source column a data problem is about, and how many rows have it (all of the file)
+    column: str | None = None
+    rows: int | None = None
 
     def format(self) -> str:
         where = ""
@@ -42,6 +46,12 @@ class Problem:
         if self.hint:
             text += f"\n  fix: {self.hint}"
         return text
+
+    def to_json(self) -> dict[str, object]:
+        """The problem as ``--json`` outputs print it (``file`` as the text messages show it)."""
+        return {"file": _display(self.path) if self.path is not None else None,
+                "line": self.line, "column": self.column, "rows": self.rows,
+                "message": self.message, "hint": self.hint}
 
 
 def _display(path: Path) -> str:
@@ -81,12 +91,54 @@ class SourceError(SyncError):
     """A source file that cannot be read, or rows that break the dataset's contract."""
 
     def __init__(
-        self, path: Path, message: str, *, line: int | None = None, hint: str | None = None
+        self, path: Path, message: str, *, line: int | None = None, hint: str | None = None,
+        column: str | None = None, rows: int | None = None
     ) -> None:
         self.path = path
         self.line = line
-        self.problem = Problem(path, line, message, hint)
+        self.problem = Problem(path, line, message, hint, column, rows)
         super().__init__(self.problem.format())
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [self.problem]
+
+    @classmethod
+    def of(cls, problems: list[Problem]) -> SourceError:
+        """One problem as a SourceError, several as a :class:`DataError` (``problems`` is not
+        empty; a problem without a path stands for the data as a whole)."""
+        if len(problems) == 1:
+            p = problems[0]
+            return cls(p.path or Path("."), p.message, line=p.line, hint=p.hint, column=p.column,
+                       rows=p.rows)
+        return DataError(problems)
+
+
+class DataError(SourceError):
+    """Several problems in the data files (every bad column of every file, at once).  Headed
+    "N problems in the data of FILE", where manifest problems say "in the manifests"."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        files = list(dict.fromkeys(_display(p.path) for p in problems if p.path is not None))
+        head = (f"{len(problems)} problems in the data"
+                f"{' of ' + ', '.join(files) if files else ''}:")
+        SyncError.__init__(self, "\n".join([head, *(p.format() for p in problems)]))
+        self.path = first.path or Path(".")
+        self.line = first.line
+        self.problem = first
+        self._problems = problems
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self._problems
+
+
+def problems_of(exc: SyncError) -> list[Problem]:
+    """Every problem an error carries (a plain SyncError: its message as one problem)."""
+    if isinstance(exc, (ManifestError, SourceError)):
+        return list(exc.problems)
+    return [Problem(None, None, exc.message, exc.hint)]
 
 
 class StateError(SyncError):

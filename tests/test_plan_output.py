@@ -55,8 +55,8 @@ def test_json_has_exact_counts_and_the_versioned_shape(changed: Project) -> None
     result = changed.plan("--json")
     assert result.code == 0, str(result)
     data = json.loads(result.out)
-    assert set(data) == {"format_version", "changes", "targets_checked", "datasets_planned",
-                         "datasets", "orphans"}  # the first two added by issue 16
+    assert set(data) == {"format_version", "syncer_version", "changes", "targets_checked",
+                         "datasets_planned", "datasets", "orphans", "problems"}
     assert data["targets_checked"] == data["datasets_planned"] == len(data["datasets"])
     assert data["format_version"] == 1
     assert data["changes"] is True

@@ -8,12 +8,14 @@ in CSV an empty field and ``""`` are both null by design.  Runs through the Pyth
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -165,3 +167,93 @@ def test_append(fmt: str, keyed: bool, data: st.DataObject) -> None:
 @given(data=st.data())
 def test_upsert(fmt: str, delete_missing: bool, data: st.DataObject) -> None:
     check_sequence("upsert", True, delete_missing, fmt, data.draw(versions(True)), data)
+
+
+# -- datetimes ---------------------------------------------------------------------------------------
+
+PARIS = ZoneInfo("Europe/Paris")
+instants = st.datetimes(min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(2100, 1, 1),
+                        timezones=st.just(dt.timezone.utc))
+OFFSETS = [dt.timedelta(0), dt.timedelta(hours=9), dt.timedelta(hours=-5, minutes=-30),
+           dt.timedelta(hours=1), dt.timedelta(hours=14)]
+
+
+def canonical(instant: dt.datetime) -> str:
+    """What syncer stores: UTC, seconds always, a fraction only when there is one."""
+    text = instant.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    if instant.microsecond:
+        text += "." + f"{instant.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+@st.composite
+def written(draw: st.DrawFn, instant: dt.datetime) -> str:
+    """One of the ways a file may write ``instant``: with Z or an offset (+09:00, +0900, +09),
+    or naive in Europe/Paris (the dataset's timezone) when that names one instant."""
+    sep = draw(st.sampled_from(["T", " "]))
+    local = instant.astimezone(PARIS).replace(tzinfo=None)
+    naive_ok = (local.replace(tzinfo=PARIS, fold=0).astimezone(dt.timezone.utc) == instant
+                and local.replace(tzinfo=PARIS, fold=1).astimezone(dt.timezone.utc) == instant)
+    form = draw(st.sampled_from(["z", "offset", "naive"] if naive_ok else ["z", "offset"]))
+    if form == "z":
+        moment, suffix = instant, "Z"
+    elif form == "naive":
+        moment, suffix = local, ""
+    else:
+        offset = draw(st.sampled_from(OFFSETS))
+        moment = instant.astimezone(dt.timezone(offset)).replace(tzinfo=None)
+        minutes = int(offset.total_seconds()) // 60
+        sign, minutes = ("-" if minutes < 0 else "+"), abs(minutes)
+        hh, mm = divmod(minutes, 60)
+        suffix = draw(st.sampled_from([f"{sign}{hh:02d}:{mm:02d}", f"{sign}{hh:02d}{mm:02d}"]
+                                      + ([f"{sign}{hh:02d}"] if not mm else [])))
+    text = moment.strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+    if moment.microsecond or draw(st.booleans()):
+        digits = f"{moment.microsecond:06d}"
+        text += "." + draw(st.sampled_from([digits, digits.rstrip("0") or "0", digits + "000"]))
+    return text + suffix
+
+
+DATETIME_MANIFEST = """\
+version: 1
+target: {name: prop, type: sqlite, path: target.db}
+datasets:
+  - name: readings
+    source: readings.FMT
+    mode: upsert
+    key: [t]
+    timezone: Europe/Paris
+    columns: {t: datetime, v: integer}
+"""
+
+
+@FORMATS
+@PROPERTY
+@given(data=st.data())
+def test_datetimes_round_trip_in_any_form(fmt: str, data: st.DataObject) -> None:
+    """Instants written in any ISO 8601 form key and hash as the instant: the target holds
+    canonical UTC text, and the same instants written otherwise are no change."""
+    sequence = data.draw(st.lists(st.dictionaries(instants, st.integers(-100, 100), max_size=5),
+                                  min_size=1, max_size=3))
+    with tempfile.TemporaryDirectory(prefix="syncer-prop-") as tmp:
+        root = Path(tmp)
+        (root / "sync.yaml").write_text(DATETIME_MANIFEST.replace("FMT", fmt), encoding="utf-8")
+        state, source = root / "state.db", root / f"readings.{fmt}"
+
+        def write(version: dict[dt.datetime, int]) -> None:
+            rows = [(data.draw(written(t)), v) for t, v in version.items()]
+            if fmt == "csv":
+                source.write_text(csv_text(["t", "v"], rows), encoding="utf-8", newline="")
+            else:
+                source.write_text("".join(json.dumps({"t": t, "v": v}) + "\n" for t, v in rows),
+                                  encoding="utf-8")
+
+        for number, version in enumerate(sequence):
+            write(version)
+            api_apply(root, state, allow_deletes=True)
+            target = root / "target.db"
+            got = table_rows(target, "readings", ["t", "v"]) if table_exists(target, "readings") \
+                else Counter()
+            assert got == Counter((canonical(t), v) for t, v in version.items()), f"version {number}"
+            write(version)  # the same instants, written in other forms
+            assert not api_plan(root, state).has_changes, f"version {number}"

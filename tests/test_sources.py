@@ -211,7 +211,7 @@ meta: json
 """
 TYPED_V1 = ('id,price,active,day,meta\n'
             '1,10.00,TRUE,2024/01/05,"{""b"": 1, ""a"": [1, 2]}"\n'
-            '2,0.50,no,2023-12-31T23:59:00,null\n'
+            '2,0.50,no,2023-12-31 00:00:00,null\n'  # midnight: still a date
             '3,,,,\n')
 TYPED_V2 = ('"meta","day","active","price","id"\r\n'   # other column order, quoting, endings
             '"{""a"":[1,2],""b"":1}","2024-01-05","1","10.0","1.0"\r\n'

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from .. import __version__
 from ..sync.apply import Applier
 from ..sync.session import Selection, session
 from ..errors import DiskFull, SyncError
@@ -68,7 +69,7 @@ def apply(
     if profile:
         render_profile(report(), time.perf_counter() - started)
     if json_out:
-        print(json.dumps({"run_id": result.run_id,
+        print(json.dumps({"syncer_version": __version__, "run_id": result.run_id,
                           "datasets": [d.to_json() for d in result.datasets]}))
     elif planned.plan.has_changes:
         render_result(out, result)

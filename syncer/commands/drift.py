@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from .. import __version__
 from ..sync.session import load, session
 from ..errors import SyncError
 from ..secrets import redact
@@ -37,7 +38,8 @@ def drift(
         found = check(held.store, datasets, held.drivers.of, progress=status)
     drifted = any(d.drift.has_drift for d in found)
     if json_out:
-        print(redact(json.dumps({"drift": drifted, "datasets": [d.to_json() for d in found]},
+        print(redact(json.dumps({"syncer_version": __version__, "drift": drifted,
+                                 "datasets": [d.to_json() for d in found]},
                                 default=str)))
     else:
         out = console(no_color=no_color)
@@ -79,7 +81,8 @@ def adopt(
 
         rows = adopt_rows(held.store, ds, held.drivers.of(ds), progress=status)
     if json_out:
-        print(json.dumps({"target": ds.target.name, "dataset": ds.name, "rows": rows}))
+        print(json.dumps({"syncer_version": __version__, "target": ds.target.name,
+                          "dataset": ds.name, "rows": rows}))
     else:
         console(no_color=no_color).print(
             f"Adopted {ds.id}: {rows} row(s) of {escape(ds.spec.table_name)} recorded as applied. "

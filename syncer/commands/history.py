@@ -69,6 +69,8 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
             "git_commit": row["git_commit"],
             "git_dirty": None if row.get("git_dirty") is None else bool(row["git_dirty"]),
             "outcome": row["outcome"] or "unfinished",
+            # the syncer that made the run (None: recorded before syncer 0.2 kept it)
+            "syncer_version": row.get("syncer_version"),
             "datasets": datasets}
 
 

@@ -10,8 +10,9 @@ from typing import Annotated, Optional
 import typer
 
 from ..sync.apply import plan as plan_only
-from ..errors import SyncError
+from ..errors import SyncError, problems_of
 from ..model.markdown import markdown
+from ..model.plan import failed_json
 from ..secrets import redact
 from ..profile import report
 from ..state.location import shown
@@ -40,6 +41,20 @@ def plan(
     profile: ProfileOpt = False,
 ) -> None:
     """Show what apply would change: per dataset, mode, +inserts ~updates -deletes, samples."""
+    try:
+        _plan(manifests, state, target, dataset, json_out or fmt == "json", fmt, out,
+              detailed_exitcode, allow_deletes, refresh, no_color, profile,
+              target_check=not no_target_check, allow_existing=allow_existing)
+    except SyncError as exc:
+        if json_out or fmt == "json":  # the problems as data on stdout; the message and exit 1
+            print(redact(json.dumps(failed_json(problems_of(exc)))))  # still follow (stderr)
+        raise
+
+
+def _plan(manifests: Path, state: str | None, target: str | None, dataset: str | None,
+          json_out: bool, fmt: str, out: Path | None, detailed_exitcode: bool,
+          allow_deletes: bool, refresh: bool, no_color: bool, profile: bool, *,
+          target_check: bool, allow_existing: bool) -> None:
     if fmt not in ("text", "json", "markdown"):
         raise SyncError(f"unknown --format '{fmt}'", hint="use text, json or markdown")
     if refresh and out is not None:
@@ -50,14 +65,14 @@ def plan(
     note(f"state: {shown(selection.state)}")  # which state: a second one is a silent mistake
     with ReadStatus(enabled=not json_out and fmt == "text") as status:
         _, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
-                               progress=status, target_check=not no_target_check,
+                               progress=status, target_check=target_check,
                                allow_existing=allow_existing)
     result = planned.plan
     if profile:
         render_profile(report(), time.perf_counter() - started)
     if out is not None:
         result.save(out, manifests)
-    if json_out or fmt == "json":
+    if json_out:
         print(redact(json.dumps(result.to_json(), default=str)))
     elif fmt == "markdown":
         print(markdown(result), end="")

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from .. import __version__
 from ..state import open_state
 from ..sync.session import session, state_path
 from ..errors import SyncError
@@ -63,7 +64,7 @@ def state_show(
             "key": list(item.schema.key) if item.schema else [],
             "sources": [s.to_dict() for s in item.fingerprint or []]}
     if json_out:
-        print(json.dumps({**info, "sample": sample}, default=str))
+        print(json.dumps({"syncer_version": __version__, **info, "sample": sample}, default=str))
         return
     out = console(no_color=no_color)
     out.print(f"[bold]{escape(item.id)}[/bold] ({item.mode} -> {escape(item.table_name)})")

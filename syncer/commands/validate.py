@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..model.project import Project, load_project
-from ..errors import ManifestError, Problem, SourceError, SyncError
+from ..errors import SourceError, SyncError, problems_of
 from ..model.project import json_schema
 from ..secrets import redact
 from ..ui import console
@@ -22,12 +23,13 @@ def validate(manifests: Manifests = Path("manifests"), json_out: JsonOpt = False
         _check_sources(project)
     except SyncError as exc:
         if json_out:  # the problems as data on stdout; the message and exit 1 still follow
-            print(redact(json.dumps({"valid": False, "manifests": [], "targets": [],
+            print(redact(json.dumps({"syncer_version": __version__, "valid": False,
+                                     "manifests": [], "targets": [],
                                      "datasets": [], "problems": _problems(exc)})))
         raise
     if json_out:
         print(redact(json.dumps({
-            "valid": True,
+            "syncer_version": __version__, "valid": True,
             "manifests": [_display(p) for p in project.manifests],
             "targets": [{"name": t.name, "type": t.type} for t in project.targets],
             "datasets": [{"target": d.target.name, "dataset": d.name, "mode": d.spec.mode,
@@ -54,7 +56,7 @@ def _check_sources(project: Project) -> None:
             problems.extend(source_problems(path, dataset.format, spec.source, declared,
                                             list(spec.key or ())))
     if problems:
-        raise ManifestError(problems)
+        raise SourceError.of(problems)
 
 
 def schema() -> None:
@@ -63,14 +65,7 @@ def schema() -> None:
 
 
 def _problems(exc: SyncError) -> list[dict[str, Any]]:
-    if isinstance(exc, ManifestError):
-        found = exc.problems
-    elif isinstance(exc, SourceError):
-        found = [exc.problem]
-    else:
-        found = [Problem(None, None, exc.message, exc.hint)]
-    return [{"file": _display(p.path) if p.path else None, "line": p.line, "message": p.message,
-             "hint": p.hint} for p in found]
+    return [p.to_json() for p in problems_of(exc)]
 
 
 def _display(path: Path) -> str:

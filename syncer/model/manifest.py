@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-ColumnType = Literal["string", "integer", "float", "boolean", "date", "json", "vector"]
+ColumnType = Literal["string", "integer", "float", "boolean", "date", "datetime", "decimal",
+                     "json", "vector"]
 Mode = Literal["replace", "append", "upsert"]
 Format = Literal["csv", "tsv", "json", "jsonl", "parquet"]
 
@@ -36,6 +37,14 @@ class ColumnSpec(StrictModel):
         None, alias="from", description="source column name when it differs from this name"
     )
     dim: int | None = Field(None, gt=0, description="vector length (vector columns only)")
+    scale: int | None = Field(
+        None, ge=0, le=38, description="digits after the decimal point (decimal columns only)")
+    null_values: list[str] | None = Field(
+        None, description="values that mean null in this column, e.g. [NA, '-']; replaces the "
+        "source's null_values for it ([] for none)")
+    timezone: str | None = Field(
+        None, description="IANA time zone of datetime values written without an offset "
+        "(datetime columns only; default: the dataset's timezone, else UTC)")
 
     @model_validator(mode="after")
     def _dim_matches_type(self) -> ColumnSpec:
@@ -43,7 +52,19 @@ class ColumnSpec(StrictModel):
             raise ValueError("a vector column needs `dim:` (its length), e.g. {type: vector, dim: 384}")
         if self.type != "vector" and self.dim is not None:
             raise ValueError("`dim:` is only allowed on vector columns")
+        if self.type == "decimal" and self.scale is None:
+            raise ValueError("a decimal column needs `scale:` (its digits after the point), "
+                             "e.g. {type: decimal, scale: 2}")
+        if self.type != "decimal" and self.scale is not None:
+            raise ValueError("`scale:` is only allowed on decimal columns")
+        if self.type != "datetime" and self.timezone is not None:
+            raise ValueError("`timezone:` is only allowed on datetime columns")
         return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return known_zone(value)
 
 
 class SourceSpec(StrictModel):
@@ -54,6 +75,9 @@ class SourceSpec(StrictModel):
     encoding: str = Field("utf-8", description="text encoding, e.g. utf-8, utf-8-sig, cp932")
     delimiter: str | None = Field(None, min_length=1, max_length=1, description="CSV delimiter")
     quotechar: str = Field('"', min_length=1, max_length=1, description="CSV quote character")
+    null_values: list[str] | None = Field(
+        None, description="values that mean null in every column, e.g. [NA, NULL, '\\N', '-'] "
+        "(a whole value, matched exactly, before typing); CSV empty fields are null anyway")
 
     @field_validator("encoding")
     @classmethod
@@ -87,6 +111,14 @@ class DatasetSpec(StrictModel):
     columns: dict[str, ColumnSpec] | None = Field(
         None, description="select, rename and type columns; omitted = every column as text"
     )
+    timezone: str | None = Field(
+        None, description="IANA time zone (e.g. Europe/Paris) of datetime values written without "
+        "an offset; default UTC")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        return known_zone(value)
 
     # the shorthands below are part of the contract: json_schema_input_type makes the JSON
     # Schema (`syncer schema`, editors) accept them too, not only the expanded forms
@@ -158,6 +190,35 @@ class DatasetSpec(StrictModel):
         match = _PERCENT.match(value)
         assert match is not None  # validated above
         return int(rows * float(match.group(1)) / 100)
+
+
+def known_zone(value: str | None) -> str | None:
+    """An IANA time zone name that both Python and polars know (None passes)."""
+    if value is None:
+        return value
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}' (an IANA name such as UTC, "
+                         "Europe/Paris or Asia/Tokyo)") from None
+    return value
+
+
+# keys added after a manifest version shipped: left out of a dataset's spec hash while unset, so
+# a manifest that does not use them keeps its hash (and its unchanged sources are not re-read)
+ADDED_KEYS = frozenset({"null_values", "timezone", "scale"})
+
+
+def without_unset_additions(value: Any) -> Any:
+    """``value`` (a model dump) without the :data:`ADDED_KEYS` that are None, at any depth."""
+    if isinstance(value, dict):
+        return {k: without_unset_additions(v) for k, v in value.items()
+                if not (k in ADDED_KEYS and v is None)}
+    if isinstance(value, list):
+        return [without_unset_additions(v) for v in value]
+    return value
 
 
 class TargetSpec(StrictModel):

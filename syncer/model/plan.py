@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PlanError
+from .. import __version__
+from ..errors import PlanError, Problem
 from ..secrets import redact
 
 from .changes import Drift, RowChange, sample_json, sample_of
@@ -212,10 +213,11 @@ class Plan:
                 sum(d.deletes for d in self.datasets))
 
     def to_json(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, "changes": self.has_changes,
+        return {"format_version": FORMAT_VERSION, "syncer_version": __version__,
+                "changes": self.has_changes,
                 "targets_checked": self.checked, "datasets_planned": len(self.datasets),
                 "datasets": [d.to_json() for d in self.datasets],
-                "orphans": list(self.orphans)}
+                "orphans": list(self.orphans), "problems": []}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Plan:
@@ -234,6 +236,13 @@ class Plan:
                          "changes": d.diff.changes.digest() if d.diff else None}
                         for d in self.datasets]
         path.write_text(redact(json.dumps(data, indent=2, default=str)) + "\n")
+
+
+def failed_json(problems: list[Problem]) -> dict[str, Any]:
+    """What ``plan --json`` prints when no plan could be made: the shape of a plan, no changes
+    known (``changes`` is null), and every problem (file, line, column, message, hint)."""
+    return {"format_version": FORMAT_VERSION, "syncer_version": __version__, "changes": None,
+            "targets_checked": 0, "datasets_planned": 0, "datasets": [], "orphans": [], "problems": [p.to_json() for p in problems]}
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ..errors import ManifestError, Problem
 from .checks import dataset_problems
 from .files import manifest_files, resolve_source
 from .interpolate import interpolate
-from .manifest import ColumnSpec, DatasetSpec, TargetSpec
+from .manifest import ColumnSpec, DatasetSpec, TargetSpec, without_unset_additions
 from ..targets.registry import TARGET_TYPES
 from .yaml_lines import LineMap, load_yaml
 
@@ -63,7 +63,8 @@ class Dataset:
     def spec_hash(self) -> str:
         """Hash of everything in the manifest that shapes the rows (not the file contents)."""
         payload = {
-            "dataset": self.spec.model_dump(mode="json", exclude={"allow_deletes", "max_delete"}),
+            "dataset": without_unset_additions(
+                self.spec.model_dump(mode="json", exclude={"allow_deletes", "max_delete"})),
             # relative to the manifest: a checkout moved elsewhere (CI) holds the same dataset
             "files": self.relative_files(),
             "format": self.format,

@@ -9,7 +9,7 @@ other quoting or number formatting is not a change.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -41,16 +41,27 @@ def hash_version() -> str:
 def _dtypes() -> dict[str, pl.DataType]:
     import polars as pl
 
+    # datetime and decimal travel as their canonical text (UTC ``2013-01-01T10:00:00Z``,
+    # ``12.50``): exact, hashed and keyed as text, and stored as text where a target has no
+    # better type (see docs/manifests.md)
     return {"string": pl.String(), "integer": pl.Int64(), "float": pl.Float64(),
-            "boolean": pl.Boolean(), "date": pl.Date(), "json": pl.String()}
+            "boolean": pl.Boolean(), "date": pl.Date(), "datetime": pl.String(),
+            "decimal": pl.String(), "json": pl.String()}
 
 
 @dataclass(frozen=True)
 class Column:
+    """One output column.  ``scale`` shapes the values (decimal); ``nulls`` (the values read
+    as null) and ``timezone`` (of naive datetimes) only say how the source is read, so they are
+    neither stored with the schema nor part of its seed."""
+
     name: str
     type: ColumnType
     source: str
     dim: int | None = None
+    scale: int | None = None
+    nulls: tuple[str, ...] = field(default=(), compare=False)
+    timezone: str = field(default="UTC", compare=False)
 
     @property
     def dtype(self) -> pl.DataType:
@@ -70,10 +81,12 @@ class Schema:
     @classmethod
     def declared(cls, spec: DatasetSpec, source_columns: list[str]) -> Schema:
         """The schema a dataset declares; without ``columns:`` every source column is text."""
+        nulls = tuple(spec.source.null_values or ())
         if spec.columns is None:
-            cols = tuple(Column(name, "string", name) for name in source_columns)
+            cols = tuple(Column(name, "string", name, nulls=nulls) for name in source_columns)
         else:
-            cols = tuple(_column(name, c) for name, c in spec.columns.items())
+            cols = tuple(_column(name, c, nulls, spec.timezone)
+                         for name, c in spec.columns.items())
         return cls(cols, tuple(spec.key or ()))
 
     @property
@@ -88,13 +101,16 @@ class Schema:
         return next(c for c in self.columns if c.name == name)
 
     def to_json(self) -> str:
-        return json.dumps({"columns": [[c.name, c.type, c.source, c.dim] for c in self.columns],
+        # a decimal's scale is a fifth element; the other columns keep the four of before
+        return json.dumps({"columns": [[c.name, c.type, c.source, c.dim,
+                                        *([c.scale] if c.scale is not None else [])]
+                                       for c in self.columns],
                            "key": list(self.key)})
 
     @classmethod
     def from_json(cls, text: str) -> Schema:
         data = json.loads(text)
-        return cls(tuple(Column(n, t, s, d) for n, t, s, d in data["columns"]), tuple(data["key"]))
+        return cls(tuple(Column(*column) for column in data["columns"]), tuple(data["key"]))
 
     @property
     def seed(self) -> int:
@@ -168,8 +184,12 @@ class Schema:
         return pl.DataFrame(schema={**self.polars_schema, HASH: pl.UInt64(), KEY: pl.String()})
 
 
-def _column(name: str, spec: ColumnSpec) -> Column:
-    return Column(name, spec.type, spec.from_ or name, spec.dim)
+def _column(name: str, spec: ColumnSpec, nulls: tuple[str, ...], timezone: str | None
+            ) -> Column:
+    own = spec.null_values
+    return Column(name, spec.type, spec.from_ or name, spec.dim, spec.scale,
+                  nulls=tuple(own) if own is not None else nulls,
+                  timezone=spec.timezone or timezone or "UTC")
 
 
 def display_key(key: str) -> str:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 
 import polars as pl
 
-from ..errors import SourceError
+from ..errors import Problem, SourceError
 from ..model.project import Dataset
 from ..model.schema import KEY, ROW, SRC, Schema, display_key
 from .lines import record_lines
 from .header import check_columns
-from .normalise import normalise
+from .normalise import BadValues, LineLookup, typed
 from .readers import read_file
 
 __all__ = ["RowStream", "SourceRows", "duplicate_keys", "load_rows", "stream_rows"]
@@ -64,22 +65,37 @@ def stream_rows(dataset: Dataset) -> RowStream:
                           hint="declare `columns:` in the manifest, so an empty file means no rows")
 
     def blocks() -> Iterator[pl.DataFrame]:
+        # once a value does not fit, nothing more is yielded, but every block of every file is
+        # still typed to count the bad values of each column exactly (vectorised, per block)
+        tally = Tally()
         for index, path in enumerate(dataset.files):
-            raw = first if index == 0 else read_file(path, dataset.format, spec.source)
-            if spec.columns is None and index and raw.columns != schema.names:
-                raise SourceError(path, "the columns differ from the first file of the glob "
-                                  f"({', '.join(schema.names)})", line=1,
-                                  hint="give every file the same header, or declare `columns:`")
             lookup = partial(record_lines, path, dataset.format, spec.source)
-            offset = 0
-            for block in raw.batches:
-                block = block.with_columns(
-                    pl.int_range(offset, offset + block.height, dtype=pl.Int64).alias(ROW))
-                offset += block.height
-                frame = normalise(block, schema, path, lookup)
-                frame = frame.with_columns(pl.lit(index, dtype=pl.Int32).alias(SRC))
-                _check_empty_keys(dataset, schema, frame)
-                yield schema.hashed(frame)
+            try:
+                raw = first if index == 0 else read_file(path, dataset.format, spec.source)
+                if spec.columns is None and index and raw.columns != schema.names:
+                    raise SourceError(path, "the columns differ from the first file of the glob "
+                                      f"({', '.join(schema.names)})", line=1,
+                                      hint="give every file the same header, or declare "
+                                           "`columns:`")
+                offset = 0
+                for block in raw.batches:
+                    block = block.with_columns(
+                        pl.int_range(offset, offset + block.height, dtype=pl.Int64).alias(ROW))
+                    offset += block.height
+                    frame, bad = typed(block, schema, path)
+                    bad += _empty_keys(schema, frame)
+                    if bad or tally:
+                        tally.add(path, lookup, bad)
+                        continue
+                    frame = frame.with_columns(pl.lit(index, dtype=pl.Int32).alias(SRC))
+                    yield schema.hashed(frame)
+            except SourceError as exc:
+                if not tally:
+                    raise
+                tally.problems.extend(exc.problems)  # (a later unreadable row: said as well)
+                break
+        if tally:
+            raise tally.error()
 
     return RowStream(dataset, schema, blocks())
 
@@ -100,18 +116,40 @@ def load_rows(dataset: Dataset) -> SourceRows:
     return SourceRows(dataset, schema, frame)
 
 
-def _check_empty_keys(dataset: Dataset, schema: Schema, frame: pl.DataFrame) -> None:
+class Tally:
+    """Bad values found so far, per file and column: the first of each, and exact counts."""
+
+    def __init__(self) -> None:
+        self.found: dict[tuple[Path, str], tuple[BadValues, LineLookup]] = {}
+        self.problems: list[Problem] = []  # problems of another kind, met while counting
+
+    def __bool__(self) -> bool:
+        return bool(self.found or self.problems)
+
+    def add(self, path: Path, lines: LineLookup, bad: list[BadValues]) -> None:
+        for each in bad:  # (a key's empty values are filed under KEY, no source column)
+            seen = self.found.get((path, each.column))
+            self.found[(path, each.column)] = (
+                (each, lines) if seen is None
+                else (replace(seen[0], count=seen[0].count + each.count), seen[1]))
+
+    def error(self) -> SourceError:
+        found = [bad.problem(path, lines) for (path, _), (bad, lines) in self.found.items()]
+        return SourceError.of(found + self.problems)
+
+
+def _empty_keys(schema: Schema, frame: pl.DataFrame) -> list[BadValues]:
+    """Rows whose key (any part of it) is null or empty, as BadValues of the key."""
     if not schema.key:
-        return
-    empty = pl.any_horizontal(
-        [pl.col(k).is_null() | (pl.col(k).cast(pl.String) == "") for k in schema.key])
-    blanks = frame.filter(empty)
-    if blanks.height:
-        where = _where(dataset, blanks.head(1))
-        path, line = where[0]
-        raise SourceError(path, f"empty key value in {'/'.join(schema.key)}"
-                          f"{f' ({blanks.height - 1} more rows like it)' if blanks.height > 1 else ''}",
-                          line=line, hint="every row needs a key value")
+        return []
+    empty = frame.select(pl.any_horizontal(
+        [pl.col(k).is_null() | (pl.col(k).cast(pl.String) == "") for k in schema.key])).to_series()
+    count = int(empty.sum())
+    if not count:
+        return []
+    record = int(frame.get_column(ROW)[int(empty.arg_true()[0])])
+    return [BadValues(KEY, record, count, f"empty key value in {'/'.join(schema.key)}",
+                      "every row needs a key value")]
 
 
 def duplicate_keys(dataset: Dataset, schema: Schema, dupes: pl.DataFrame) -> SourceError:
@@ -128,12 +166,10 @@ def duplicate_keys(dataset: Dataset, schema: Schema, dupes: pl.DataFrame) -> Sou
                        hint="make the key unique, or choose other key columns")
 
 
-def _where(dataset: Dataset, rows: pl.DataFrame) -> list[tuple["Path", int | None]]:
+def _where(dataset: Dataset, rows: pl.DataFrame) -> list[tuple[Path, int | None]]:
     out = []
     for src, row in rows.select(SRC, ROW).iter_rows():
         path = dataset.files[src]
         out.append((path, record_lines(path, dataset.format, dataset.spec.source, [row]).get(row)))
     return out
 
-
-from pathlib import Path  # noqa: E402  (used in annotations above)

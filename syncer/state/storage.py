@@ -33,7 +33,7 @@ COLUMNS = {
     "journal": ["run_id", "batch_id", "target", "dataset", "status", "reset", "upserts",
                 "deletes", "hash_version", "schema_json", "dels", "created_at", "finished_at"],
     "runs": ["id", "command", "started_at", "finished_at", "user", "host", "pid", "git_commit",
-             "outcome", "summary", "git_dirty"],
+             "outcome", "summary", "git_dirty", "syncer_version"],
 }
 ORDER = {"datasets": "target, dataset", "snapshot_chunks": "target, dataset, chunk",
          "journal": "id", "runs": "started_at, id"}

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ManifestError, Problem, SourceError
+from ..errors import Problem, SourceError
 from ..model.plan import DatasetPlan, Plan
 from ..profile import phase
 from ..model.project import Dataset, Project
@@ -148,7 +148,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                                                              result.changes.upserts.pick(shown),
                                                              old))
         except SourceError as exc:
-            problems.append(exc.problem)
+            problems.extend(exc.problems)
             continue
         except BaseException:
             for each in spools:
@@ -163,9 +163,7 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     if problems:
         for each in spools:
             each.close()
-        raise ManifestError(problems) if len(problems) > 1 else SourceError(
-            problems[0].path or ds.files[0], problems[0].message, line=problems[0].line,
-            hint=problems[0].hint)
+        raise SourceError.of(problems)  # "N problems in the data of FILE" when several
     declared = {(d.target.name, d.name) for d in project.datasets}
     targets = {d.target.name for d in selected}
     orphans = tuple(s.id for s in store.datasets()

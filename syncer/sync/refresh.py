@@ -37,8 +37,10 @@ def supports(driver: Driver) -> bool:
 
 
 def back_schema(schema: Schema) -> Schema:
-    """The schema with every column read from a target column of its own name."""
-    return Schema(tuple(Column(c.name, c.type, c.name, c.dim) for c in schema.columns), schema.key)
+    """The schema with every column read from a target column of its own name (values as
+    syncer wrote them: no null markers, datetimes in UTC)."""
+    return Schema(tuple(Column(c.name, c.type, c.name, c.dim, c.scale) for c in schema.columns),
+                  schema.key)
 
 
 def normalise_back(block: pl.DataFrame, schema: Schema, where: str) -> pl.DataFrame:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .. import __version__
 from ..errors import Interrupted
 from ..model.project import Dataset, Project, load_project
 from ..model.manifest import TargetSpec
@@ -143,7 +144,8 @@ class RunRecord:
 def run_info(manifests: Path) -> dict[str, object]:
     commit = git_commit(manifests)
     return {"user": _user(), "host": socket.gethostname(), "pid": os.getpid(),
-            "git_commit": commit, "git_dirty": git_dirty(manifests) if commit else None}
+            "git_commit": commit, "git_dirty": git_dirty(manifests) if commit else None,
+            "syncer_version": __version__}
 
 
 def _user() -> str:

@@ -55,6 +55,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE datasets ADD COLUMN IF NOT EXISTS location TEXT;
     ALTER TABLE datasets ADD COLUMN IF NOT EXISTS marker TEXT;
     """,
+    # 4: the syncer version that made the run
+    "ALTER TABLE runs ADD COLUMN IF NOT EXISTS syncer_version TEXT",
 ]
 
 

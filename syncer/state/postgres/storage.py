@@ -273,9 +273,11 @@ class PostgresStorage:
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:
         self._run('INSERT INTO runs (project, id, command, started_at, "user", host, pid, '
-                  "git_commit, git_dirty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                  "git_commit, git_dirty, syncer_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
+                  "%s, %s)",
                   (self.project, run_id, command, started_at, info.get("user"), info.get("host"),
-                   info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty"))))
+                   info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty")),
+                   info.get("syncer_version")))
 
     def finish_run(self, run_id: str, finished_at: str, outcome: str, summary: str) -> None:
         self._run("UPDATE runs SET finished_at=%s, outcome=%s, summary=%s WHERE project=%s AND "

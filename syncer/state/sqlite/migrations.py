@@ -87,6 +87,12 @@ def _bound_to_target(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE datasets ADD COLUMN {column} TEXT")
 
 
+def _syncer_version(db: sqlite3.Connection) -> None:
+    """Migration 7: the syncer version that made the run."""
+    if "syncer_version" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN syncer_version TEXT")
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
@@ -116,6 +122,8 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _blobs_last,
     _git_dirty,
     _bound_to_target,
+    # 7: the syncer version that made the run
+    _syncer_version,
 ]
 
 

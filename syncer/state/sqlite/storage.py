@@ -303,9 +303,10 @@ class SqliteStorage(WholeState):
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:
         self.db.execute("INSERT INTO runs (id, command, started_at, user, host, pid, git_commit, "
-                        "git_dirty) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        "git_dirty, syncer_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, command, started_at, info.get("user"), info.get("host"),
-                         info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty"))))
+                         info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty")),
+                         info.get("syncer_version")))
 
     def finish_run(self, run_id: str, finished_at: str, outcome: str, summary: str) -> None:
         self.db.execute("UPDATE runs SET finished_at=?, outcome=?, summary=? WHERE id=?",

@@ -114,7 +114,7 @@ def row_sizes(rows: list[dict[str, Any]], schema: Schema) -> list[int]:
         if column.type == "vector":
             width = 4 * (column.dim or 0) + 8
             sizes = [s + width for s in sizes]
-        elif column.type in ("string", "json", "date"):
+        elif column.type in ("string", "json", "date", "datetime", "decimal"):
             sizes = [s + 8 + (len(r[name].encode()) if r[name] is not None else 0)
                      for s, r in zip(sizes, rows)]
         else:

@@ -44,7 +44,8 @@ def declared_fields(schema: Schema) -> list[Field]:
             out.append(Field(column.name, "FLOAT_VECTOR", dim=column.dim))
         else:
             kind = {"integer": "INT64", "float": "DOUBLE", "boolean": "BOOL", "json": "JSON",
-                    "string": "VARCHAR", "date": "VARCHAR"}[column.type]
+                    "string": "VARCHAR", "date": "VARCHAR", "datetime": "VARCHAR",
+                    "decimal": "VARCHAR"}[column.type]
             out.append(Field(column.name, kind, nullable=True,
                              max_length=MAX_VARCHAR if kind == "VARCHAR" else None))
     return out

@@ -29,9 +29,13 @@ from .config import SqliteTarget
 from .probe import DATASETS
 
 MARKERS = "_syncer_batches"
-# column types as sqlite-utils maps them: str TEXT, int INTEGER, float REAL
+# column types as sqlite-utils maps them: str TEXT, int INTEGER, float REAL.  A datetime is its
+# canonical ISO text in UTC (``2013-01-01T10:00:00Z``: sorts in time order, and SQLite's date
+# functions read it); a decimal is TEXT too, because a NUMERIC column would turn ``12.50`` into
+# the binary float 12.5 and lose exactness (CAST(x AS REAL) where arithmetic is wanted)
 _PY_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "boolean": int,
-                              "date": str, "json": str, "vector": str}
+                              "date": str, "datetime": str, "decimal": str, "json": str,
+                              "vector": str}
 
 
 class _NoPandas(importlib.abc.MetaPathFinder):
