@@ -89,7 +89,7 @@ TARGETS = {
     # interpolated values count as secrets and would be masked in every message)
     "zilliz": ("version: 1\ntarget:\n  name: t\n  type: zilliz\n  url: {url}\n"
                "  endpoint: {url}\n  api_key: ${{ZILLIZ_API_KEY}}\n"
-               "  cluster_id: in01-torture000000000\n"
+               "  cluster_id: in01-emulator0000000\n"
                "  stage: {{url: \"s3://{bucket}/syncer\", endpoint_url: \"{s3}\"}}\n"
                "  poll_interval: 0.02\n  rate_limit: 1000\n  max_rows_per_import: 400\n"),
 }

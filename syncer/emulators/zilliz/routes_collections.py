@@ -53,7 +53,8 @@ class CollectionRoutes:
             "enableDynamicField": schema.dynamic, "shardsNum": 1,
             "consistencyLevel": "Bounded", "aliases": self.store.aliases_of(collection.id),
             "fields": [f.describe() for f in schema.fields], "indexes": list(schema.indexes),
-            "load": "LoadStateLoaded", "partitionsNum": 1, "properties": []})
+            "load": "LoadStateLoaded",
+            "partitionsNum": len(self.store.partitions(collection.id)), "properties": []})
 
     def collection_drop(self, request: Request) -> Response:
         body = read_body(request)
@@ -68,6 +69,7 @@ class CollectionRoutes:
                                      "before dropping the collection")
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM entities WHERE collection_id = ?", (collection.id,))
+            conn.execute("DELETE FROM partitions WHERE collection_id = ?", (collection.id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
         return ok()
 
