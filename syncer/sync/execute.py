@@ -211,9 +211,11 @@ class Executor:
         if not rejected:
             with phase(dataset.id, "state"):
                 self.store.fold_batch(batch.id)
+            _folded(driver, batch)
             return
         keys = [_frame_of(batch, e.kind).get_column(KEY)[e.index] for e in rejected]
         self.store.fold_batch(batch.id, rejected=keys)
+        _folded(driver, batch)
         raise TargetError(f"{len(rejected)} row(s) rejected by the target (not recorded):\n"
                           + "\n".join(f"  {_where(batch, dataset, e)}: {e.message}"
                                       for e in rejected[:20])
@@ -228,6 +230,14 @@ class Executor:
             self.store.fold_batch(batch.id)
         else:
             self.store.abandon_batch(batch.id)
+
+
+def _folded(driver: Driver, batch: Batch) -> None:
+    """Tell a driver that wants to know (an optional ``folded(batch)``: the zilliz driver then
+    deletes the batch's staged files) that the batch is folded into the state."""
+    hook = getattr(driver, "folded", None)
+    if hook is not None:
+        hook(batch)
 
 
 class _Shown:

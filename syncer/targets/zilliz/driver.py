@@ -6,8 +6,8 @@ past the per-file limit), imported into the dataset's ``partition:`` (if any) wi
 ``jobs/import/create`` and followed with ``getProgress`` until it is ``Completed`` or ``Failed``
 (its reason shown, with the file and the batch row when the reason names one).  The staged files
 of a batch are deleted once it is settled (``keep_staged: true`` keeps them); what a crash left
-is swept from the dataset's staging folder by the next run that writes the dataset.  An import is insert-only and keeps duplicate
-primary keys, so:
+is swept from the dataset's staging folder by the next run that writes the dataset.  An import is
+insert-only and keeps duplicate primary keys, so:
 
 * ``upsert`` -> ``entities/delete`` of the removed keys and of the keys about to be written,
   then one import of the new and changed rows;
@@ -73,17 +73,19 @@ class ZillizDriver:
 
     def close(self) -> None:
         try:
-            self.jobs.discard_finished()  # the last batches were folded (or the run stopped)
+            # the batches settled here were folded or abandoned since
+            self.jobs.cleanup.discard_settled()
         finally:
             self.rest.close()
 
     # -- protocol ---------------------------------------------------------------------------
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         spec = _spec(dataset)
+        self.jobs.check_cluster()
         self.jobs.stage()
         # any batch of this dataset a crash left open was settled before: what is staged for
         # it now is left over
-        self.jobs.sweep(self.target.name, dataset.name)
+        self.jobs.cleanup.sweep(self.target.name, dataset.name)
         if spec.alias:
             # the alias may move only once the new collection holds every row: one batch
             # (one import job), never several
@@ -108,7 +110,6 @@ class ZillizDriver:
             self.collections.ensure_partition(name, spec.partition)
 
     def apply(self, batch: Batch) -> list[RowError]:
-        self.jobs.discard_finished()  # the batches before this one were folded
         spec = _spec(batch.dataset)
         if batch.reset and spec.alias:
             return self._replace_into_alias(batch, spec)
@@ -132,10 +133,13 @@ class ZillizDriver:
     def settle(self, batch: Batch, known_rows: int) -> bool:
         if batch.id in self._outcomes:
             return self._outcomes[batch.id]
-        self.jobs.discard_finished()
         landed = self._settle(batch)
-        self.jobs.forget(batch)  # folded or abandoned, it needs its files no more
+        self.jobs.cleanup.forget(batch)  # folded or abandoned next, it needs its files no more
         return landed
+
+    def folded(self, batch: Batch) -> None:
+        """The executor folded ``batch`` into the state: its staged files may go."""
+        self.jobs.cleanup.discard(batch.id)
 
     def _settle(self, batch: Batch) -> bool:
         spec = _spec(batch.dataset)

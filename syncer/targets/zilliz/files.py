@@ -111,7 +111,7 @@ def _arrow_column(series: pl.Series, column: Column, kind: Any) -> Any:
 
 def parquet_parts(frame: pl.DataFrame, schema: Schema, dynamic: bool, directory: Path, *,
                   max_bytes: int = MAX_FILE_BYTES,
-                  group_rows: int = ROW_GROUP_ROWS) -> list[ImportPart]:
+                  group_rows: int | None = None) -> list[ImportPart]:
     """Parquet import files of ``frame`` in ``directory``, a row group per ``group_rows`` rows,
     a new file before one would pass ``max_bytes``."""
     import pyarrow.parquet as pq
@@ -122,7 +122,7 @@ def parquet_parts(frame: pl.DataFrame, schema: Schema, dynamic: bool, directory:
     writer: Any = None
     sink: Any = None
     path = directory
-    first = rows = 0
+    first = rows = groups = 0
 
     def finish() -> None:
         nonlocal writer
@@ -132,18 +132,26 @@ def parquet_parts(frame: pl.DataFrame, schema: Schema, dynamic: bool, directory:
             parts.append(ImportPart(path, None, path.stat().st_size, first, rows))
             writer = None
 
-    for start, table in _slices(frame, schema, dynamic, group_rows):
-        if writer is not None and sink.tell() + table.nbytes > max_bytes:
+    for start, table in _slices(frame, schema, dynamic, group_rows or ROW_GROUP_ROWS):
+        if writer is not None and sink.tell() + table.nbytes + _footer(
+                groups + 1, table.num_columns) > max_bytes:
             finish()
         if writer is None:
             path = directory / f"part-{len(parts) + 1:05d}.parquet"
             sink = pa.OSFile(str(path), "wb")
             writer = pq.ParquetWriter(sink, table.schema)
-            first, rows = start, 0
+            first, rows, groups = start, 0, 0
         writer.write_table(table, row_group_size=max(1, table.num_rows))
         rows += table.num_rows
+        groups += 1
     finish()
     return parts
+
+
+def _footer(groups: int, columns: int) -> int:
+    """Room for the Parquet footer (schema and row-group metadata), written when a file closes:
+    a generous estimate, so a file stays under the limit."""
+    return 1024 + 256 * groups * columns
 
 
 def _slices(frame: pl.DataFrame, schema: Schema, dynamic: bool,

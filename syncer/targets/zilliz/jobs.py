@@ -22,6 +22,7 @@ from ...errors import TargetError
 from ...secrets import redact
 from ..base import Batch
 from ..http import OutcomeUnknown, Poll
+from .cleanup import Cleanup
 from .config import ZillizDataset, ZillizTarget
 from .files import (
     EXTENSIONS,
@@ -40,8 +41,6 @@ MAX_PENDING_JOBS = 10_000
 LIST_PAGE = 100
 #: the states of a job that has not finished
 RUNNING = ("Pending", "Importing")
-#: the name of a file syncer stages: ``<run id>-<8 hex>.<...>`` (import files and job notes)
-LEFTOVER = re.compile(r"^[0-9A-Za-z_]+-[0-9a-f]{8}\.[0-9a-z.]*(parquet|json|job)$")
 
 
 class ImportFailed(TargetError):
@@ -58,10 +57,20 @@ class Jobs:
         self.poll = Poll(target.poll_interval)
         self._stage: Stage | None = None
         self._stage_checked = False
+        self._cluster_checked = False
         #: batches whose job this process followed for its whole import_timeout
         self.timed_out: set[str] = set()
-        #: staged files whose batch is settled: deleted by :meth:`discard_finished`
-        self.finished: list[str] = []
+        #: what becomes of the staged files
+        self.cleanup = Cleanup(self.stage, target.keep_staged)
+
+    def check_cluster(self) -> None:
+        """Ask the control plane for one job of the cluster, once: a wrong ``cluster_id`` (or
+        a key that cannot reach it) is refused before anything is recorded or sent."""
+        if not self._cluster_checked:
+            self.rest.post("control", "jobs/import/list",
+                           {"clusterId": self.target.cluster_id, "pageSize": 1,
+                            "currentPage": 1}, what="checking the cluster's import jobs")
+            self._cluster_checked = True
 
     def stage(self) -> Stage:
         """The stage bucket, checked once."""
@@ -94,7 +103,7 @@ class Jobs:
             pass  # the job list is scanned instead
         job = self.follow(job_id, collection, batch)
         if job.get("state") == "Completed":
-            self.finished += [*keys, note]
+            self.cleanup.completed(batch.id, [*keys, note])
             return
         files = [(stage.url(k), p.first_row) for k, p in zip(keys, parts, strict=True)]
         raise ImportFailed(failure(self.name, job, batch, spec, collection, frame, positions,
@@ -256,33 +265,6 @@ class Jobs:
                 return job
         return None
 
-    # -- the staged files -------------------------------------------------------------------
-    def forget(self, batch: Batch) -> None:
-        """The files of ``batch`` may go: its outcome is settled."""
-        stage = self.stage()
-        folder = stage.folder(batch.target, batch.dataset.name)
-        self.finished += [k for k in stage.listed(folder) if staged_by(k[len(folder):], batch.id)]
-
-    def discard_finished(self) -> None:
-        """Delete the staged files of the batches whose job completed (unless ``keep_staged``);
-        a failure leaves them to the next sweep."""
-        doomed, self.finished = self.finished, []
-        if doomed and not self.target.keep_staged:
-            try:
-                self.stage().delete(doomed)
-            except TargetError:
-                pass  # never fail a sync over cleaning up: the next run sweeps them
-
-    def sweep(self, target: str, dataset: str) -> None:
-        """Delete what earlier runs left in the dataset's staging folder (files of batches that
-        a crash or a failed job left behind): called when no batch of the dataset is open."""
-        if self.target.keep_staged:
-            return
-        stage = self.stage()
-        folder = stage.folder(target, dataset)
-        self.finished += [k for k in stage.listed(folder) if LEFTOVER.match(k[len(folder):])]
-        self.discard_finished()
-
     def find_finished(self, batch: Batch, collection: str) -> dict[str, Any] | None:
         """The job of ``batch``, followed to its end when it is still running (or None)."""
         job = self.find(batch, collection)
@@ -318,12 +300,6 @@ def failure(where: str, job: dict[str, Any], batch: Batch, spec: ZillizDataset, 
     elif batch.reset:
         text += f"; '{collection}' was recreated empty, the next apply loads it again"
     return text
-
-
-def staged_by(name: str, batch_id: str) -> bool:
-    """Whether a staged file name (``<batch>.parquet``, ``<batch>.2.json``, ``<batch>.json.job``)
-    belongs to ``batch_id``."""
-    return name.startswith(f"{batch_id}.")
 
 
 def carries(job: dict[str, Any], batch_id: str) -> bool:
