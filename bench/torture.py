@@ -391,7 +391,7 @@ def landed_zilliz(_root: Path, server: Any, batches: set[str]) -> bool:
     """Whether the import job of one of ``batches`` completed (its file name carries the batch
     id), asked of the emulator's store directly."""
     return any(server.emulator.store.query(
-        "SELECT 1 FROM jobs WHERE state = 'Completed' AND file_name LIKE ?", (f"%/{b}.json",))
+        "SELECT 1 FROM jobs WHERE state = 'Completed' AND file_name LIKE ?", (f"%/{b}.%",))
         for b in batches)
 
 
