@@ -7,12 +7,13 @@
      +-- SourceError          a data file cannot be read or violates the dataset's contract
      +-- StateError           the state database is unusable, locked or damaged
      |    +-- LockError       another process holds the apply lock
- |    +-- StateLost       the connection to a state server was lost mid-command
+     |    +-- StateLost       the connection to a state server was lost mid-command
      +-- PlanError            a saved plan is stale, or a plan is blocked by a safety guard
      +-- TargetError          a target refused or failed a request (the server's message kept)
      +-- ApplyFailed          some datasets failed during an apply (the others were applied)
      +-- Interrupted          Ctrl-C or SIGTERM stopped an apply: what was applied and what not
                               (exit 130)
+     +-- DiskFull             a location syncer writes (state, spool, target) has no space left
 
 Anything else that escapes is a bug (exit 3).  Messages never contain secrets: values that came
 from ``${VAR}`` interpolation are redacted by :func:`syncer.secrets.redact` before they are shown.
@@ -46,7 +47,7 @@ class Problem:
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # elsewhere, or a symlink loop
         return str(path)
 
 
@@ -125,3 +126,15 @@ class Interrupted(SyncError):
     which batch was in flight and which were not started.  Exit 130, as a shell expects."""
 
     exit_code = 130
+
+
+class DiskFull(SyncError):
+    """No space left where syncer writes: ``what`` (the state database, the spool...) at
+    ``location``.  Nothing half-written is kept: the next run, with space, converges."""
+
+    def __init__(self, what: str, location: object, detail: str) -> None:
+        self.location = str(location)
+        super().__init__(f"{what} {location} cannot be written: no space left on its disk "
+                         f"({detail.strip() or 'ENOSPC'})",
+                         hint="free space there (or move it elsewhere), then run again: what "
+                              "was applied is recorded, the rest is planned again")

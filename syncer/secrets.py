@@ -29,3 +29,26 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def register_url(url: str) -> None:
+    """Remember the secret parts of a URL (a webhook's): the password, every query value, and
+    every path segment that looks like a token (16 characters or more, or 6 or more mixing
+    letters and digits: Slack's ``/services/T0../B0../XXXX``), so ``redact(url)`` shows where it
+    points without the credential."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        register(url)  # not a URL we can read: keep it out of sight entirely
+        return
+    if password:
+        register(password)
+    for _name, value in parse_qsl(parts.query, keep_blank_values=False):
+        register(value)
+    for segment in parts.path.split("/"):
+        if len(segment) >= 16 or (len(segment) >= 6 and any(c.isdigit() for c in segment)
+                                  and any(c.isalpha() for c in segment)):
+            register(segment)

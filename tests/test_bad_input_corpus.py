@@ -22,6 +22,7 @@ CASES: dict[str, dict[str, str]] = yaml.safe_load((CORPUS / "cases.yaml").read_t
 BASE = (CORPUS / "base.yaml").read_text("utf-8")
 VECTORS = BASE.replace("      name: string\n      qty: integer\n      price: float\n",
                        "      vec: {type: vector, dim: 3}\n")
+UNTYPED = BASE.split("    columns:")[0]
 GOOD = "sku,name,qty,price\nA-1,cup,3,10.00\nA-2,glass,1,12.50\n"
 
 
@@ -61,7 +62,9 @@ def install(project: Project, name: str) -> None:
         shutil.copy(CORPUS / "manifests" / name, project.manifests / "shop.yaml")
         return
     shutil.copy(CORPUS / "sources" / name, project.data / name)
-    text = VECTORS if name.startswith("vector") else BASE
+    # untyped_*: no `columns:`, so the file's own column names become the table's
+    text = (VECTORS if name.startswith("vector") else
+            UNTYPED if name.startswith("untyped") else BASE)
     project.manifest(text.replace("../data/products.csv", f"../data/{name}"))
 
 

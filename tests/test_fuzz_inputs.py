@@ -30,7 +30,11 @@ YAML_ALPHABET = st.sampled_from([b"version: 1\n", b"target:\n", b"  name: t\n", 
                                  b"  path: x.db\n", b"datasets:\n", b"  - name: d\n",
                                  b"    source: d.csv\n", b"    key: [", b"]", b"&a ", b"*a",
                                  b"${X}", b"\t", b":", b"- ", b"\x00", b"\xff", b"!!python/x ",
-                                 b"columns: {a: vector}\n", b"mode: upsert\n", b"\n", b"  "])
+                                 b"columns: {a: vector}\n", b"mode: upsert\n", b"\n", b"  ",
+                                 # issue 18: nesting, malformed ${, reserved names
+                                 b"[" * 200, b"{a: " * 100, b"${", b"${UNTERM", b"$$",
+                                 b"    table: _syncer_batches\n", b"    columns: {__k: string}\n",
+                                 b"    source: {path: d.csv, delimiter: ',', quotechar: ','}\n"])
 
 
 def chunks(alphabet: st.SearchStrategy[bytes]) -> st.SearchStrategy[bytes]:
@@ -98,3 +102,64 @@ def test_manifest_bytes(data: bytes) -> None:
             load_project(root / "m", env={})
         except SyncError:
             pass
+
+
+# -- issue 18: hostile classes ---------------------------------------------------------------------
+
+@FUZZ
+@given(depth=st.integers(0, 150_000), fmt=st.sampled_from(["json", "jsonl"]),
+       closed=st.booleans(), opener=st.sampled_from(["[", "{\"a\":"]))
+def test_nesting_depth(depth: int, fmt: str, closed: bool, opener: str) -> None:
+    inner = opener * depth + "1" + ("]" if opener == "[" else "}") * (depth if closed else 0)
+    row = f'{{"sku": "A", "v": {inner}}}'
+    _read((f"[{row}]" if fmt == "json" else row).encode(), fmt)
+
+
+NAMES = st.sampled_from(["sku", "__k", "__h", "__src", "__row", "__op", "__kh", "Name", "name",
+                         "NAME", "", " ", "x" * 2000, "a\x00b", "\ufeffsku", "qty"])
+
+
+@FUZZ
+@given(names=st.lists(NAMES, min_size=1, max_size=8), width=st.integers(0, 2100),
+       typed=st.booleans())
+def test_header_names(names: list[str], width: int, typed: bool) -> None:
+    """Reserved, case-duplicate, empty, long and too many column names."""
+    header = names + [f"c{i}" for i in range(width if width > 1990 else 0)]
+    data = (",".join(header) + "\n" + ",".join("1" for _ in header) + "\n").encode()
+    spec: dict[str, object] = {"columns": {"sku": "string"}} if typed else {}
+    _read(data, "csv", **spec)
+
+
+@FUZZ
+@given(text=st.text(st.sampled_from("sku,qty\n1a\u00e9\u3042"), max_size=60),
+       written=st.sampled_from(["utf-16-le", "utf-16-be", "utf-32-le", "utf-8", "utf-16"]),
+       declared=st.sampled_from(["utf-16", "utf-32", "utf-16-le", "utf-8"]),
+       fmt=st.sampled_from(["csv", "json", "jsonl"]))
+def test_encodings_without_a_byte_order_mark(text: str, written: str, declared: str,
+                                             fmt: str) -> None:
+    _read(text.encode(written), fmt, source={"path": "x", "encoding": declared})
+
+
+FLOATS = st.sampled_from(["nan", "NaN", "-nan", "inf", "-inf", "Infinity", "-Infinity", "1e999",
+                          "-1e999", "1.5", "", "0", "1e308", "NAN", "+inf"])
+
+
+@FUZZ
+@given(values=st.lists(FLOATS, min_size=1, max_size=6), fmt=st.sampled_from(["csv", "jsonl"]))
+def test_non_finite_floats(values: list[str], fmt: str) -> None:
+    """A float column never holds NaN or an infinity: refused, or every value finite."""
+    import math
+
+    if fmt == "csv":
+        data = ("sku,price\n" + "".join(f"k{i},{v}\n" for i, v in enumerate(values))).encode()
+    else:
+        data = "".join(f'{{"sku": "k{i}", "price": {v or "null"}}}\n'
+                       for i, v in enumerate(values)).encode()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"d.{fmt}"
+        path.write_bytes(data)
+        try:
+            rows = load_rows(_dataset(path, fmt, columns={"sku": "string", "price": "float"}))
+        except SyncError:
+            return
+        assert all(math.isfinite(v) for v in rows.frame.get_column("price").drop_nulls())

@@ -163,3 +163,15 @@ def test_history_without_a_state_is_an_error(shop: Project) -> None:
     result = shop.syncer("history", "--state", shop.root / "nowhere.db")
     assert result.code == 1
     assert "no state database" in result.err and "Traceback" not in result.output
+
+
+@needs_git
+def test_the_history_says_when_the_working_tree_was_dirty(repo: Project) -> None:
+    repo.apply_ok()
+    assert history(repo)[0]["git_dirty"] is False
+    repo.write("products.csv", csv_text(["sku", "name"], [["A", "edited"], ["B", "b"]]))
+    repo.apply_ok()  # applied from an uncommitted edit: the commit alone does not say what
+    newest = history(repo)[0]
+    assert newest["git_dirty"] is True and newest["git_commit"]
+    text = repo.syncer("history", "--state", repo.state)
+    assert f"{newest['git_commit'][:12]}+dirty" in text.out, str(text)

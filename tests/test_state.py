@@ -444,8 +444,10 @@ def test_an_older_state_is_migrated_with_its_blobs_last(shop: Project) -> None:
     data = shop.plan_json()
     products = next(d for d in data["datasets"] if d["dataset"] == "products")
     assert (products["inserts"], products["updates"], products["deletes"]) == (0, 1, 0)
+    from syncer.state.sqlite.migrations import MIGRATIONS
+
     with open_state(shop.state) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == len(MIGRATIONS)  # the newest
         columns = [row[1] for row in store.storage.db.execute("PRAGMA table_info(snapshot_chunks)")]
         assert columns[-2:] == ["keys", "data"]
         assert sorted(store.snapshot("shop", "products").get_column("sku").to_list()) == ["A", "B"]
@@ -520,3 +522,24 @@ def test_state_show_prints_a_table_not_python_reprs(shop: Project) -> None:
     assert '"cup"' in shown.out and "2 of 2 row(s)" in shown.out
     for python in ("[['", "{'", "datetime.", "True", "FileStamp("):
         assert python not in shown.out, shown.out
+
+
+@pytest.mark.parametrize("marker", [".git", "syncer.yaml"])
+def test_the_default_state_is_found_from_the_project_root(shop: Project, marker: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`-m .` from inside manifests/ uses the project's state, not a second one in
+    manifests/state/; plan says which state it uses."""
+    if marker == ".git":
+        (shop.root / ".git").mkdir()
+    else:
+        (shop.root / "syncer.yaml").write_text("# the project file marks the project root\n")
+    monkeypatch.delenv("SYNCER_STATE", raising=False)
+    applied = shop.syncer("apply", "-m", "manifests", "--auto-approve")
+    assert applied.code == 0, str(applied)
+    assert (shop.root / "state" / "syncer.db").exists()
+    monkeypatch.chdir(shop.manifests)
+    planned = shop.syncer("plan", "-m", ".", "--json")
+    assert planned.code == 0, str(planned)
+    assert planned.json()["changes"] is False  # the same state: nothing to do
+    assert not (shop.manifests / "state").exists()
+    assert f"state: {shop.root / 'state' / 'syncer.db'}" in planned.err

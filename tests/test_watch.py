@@ -54,17 +54,19 @@ def eventually(check: Callable[[], T], what: str, timeout: float = DEADLINE,
 class Watch:
     """A running ``syncer watch`` process and its JSON-lines log."""
 
-    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, root: Path, *args: str, env: dict[str, str] | None = None,
+                 state: str | None = "state/syncer.db") -> None:
         self.root = root
         self.log_path = root / f"watch-{time.monotonic_ns()}.log"
-        environ = {**os.environ, "NO_COLOR": "1", "SYNCER_WATCH_BACKOFF_MAX": "1",
-                   **(env or {})}
+        environ = {**os.environ, "NO_COLOR": "1", "SYNCER_WATCH_BACKOFF_MAX": "1"}
         environ.pop("SYNCER_STATE", None)
+        environ.update(env or {})
         environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), environ.get("PYTHONPATH")]))
+        where = ["--state", state] if state is not None else []
         with self.log_path.open("w") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "syncer", "watch", "-m", "manifests", "--state",
-                 "state/syncer.db", "--log-format", "json", "--health-port", "0", *args],
+                [sys.executable, "-m", "syncer", "watch", "-m", "manifests", *where,
+                 "--log-format", "json", "--health-port", "0", *args],
                 cwd=root, env=environ, stdout=out, stderr=subprocess.STDOUT)
 
     def text(self) -> str:

@@ -6,13 +6,13 @@ import json
 import time
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..sync.apply import Applier
-from ..sync.session import session
-from ..errors import SyncError
+from ..sync.session import Selection, session
+from ..errors import DiskFull, SyncError
 from ..model.plan import SavedPlan
 from ..profile import report
 from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
@@ -20,6 +20,12 @@ from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
 from .options import (AllowDeletes, LockTimeout, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
                       StateOpt, TargetOpt)
 from .options import selection as make_selection
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..sync.execute import ApplyResult
+    from ..sync.plan import Planned
 
 
 def apply(
@@ -49,6 +55,26 @@ def apply(
     out = console(no_color=no_color)
     selection = make_selection(manifests, state, target, dataset)
     reporter = BarReporter(enabled=not json_out)
+    try:
+        result, planned = _run(selection, saved, reporter, out, lock_timeout=lock_timeout,
+                               allow_deletes=allow_deletes, refresh=refresh, json_out=json_out,
+                               auto_approve=auto_approve)
+    except DiskFull as exc:  # before any dataset was sent (those failing later say so)
+        exc.message += "\nnothing was applied"
+        raise
+    if profile:
+        render_profile(report(), time.perf_counter() - started)
+    if json_out:
+        print(json.dumps({"run_id": result.run_id,
+                          "datasets": [d.to_json() for d in result.datasets]}))
+    elif planned.plan.has_changes:
+        render_result(out, result)
+
+
+def _run(selection: Selection, saved: SavedPlan | None, reporter: BarReporter, out: Console, *,
+         lock_timeout: float, allow_deletes: bool, refresh: bool, json_out: bool,
+         auto_approve: bool) -> tuple[ApplyResult, Planned]:
+    """Lock, settle, plan, confirm and apply."""
     with session(selection.state, "apply", write=True, lock_timeout=lock_timeout) as held:
         if held.lock is not None and held.lock.stale is not None:
             reporter.note(f"a lock left by a dead process was released: "
@@ -70,13 +96,7 @@ def apply(
         finally:
             reporter.close()
             applier.close()
-    if profile:
-        render_profile(report(), time.perf_counter() - started)
-    if json_out:
-        print(json.dumps({"run_id": result.run_id,
-                          "datasets": [d.to_json() for d in result.datasets]}))
-    elif planned.plan.has_changes:
-        render_result(out, result)
+    return result, planned
 
 
 def _confirm() -> None:

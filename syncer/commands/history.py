@@ -66,7 +66,9 @@ def _run(row: dict[str, Any]) -> dict[str, Any]:
             "finished_at": row["finished_at"],
             "seconds": _seconds(row["started_at"], row["finished_at"]),
             "user": row["user"], "host": row["host"], "pid": row["pid"],
-            "git_commit": row["git_commit"], "outcome": row["outcome"] or "unfinished",
+            "git_commit": row["git_commit"],
+            "git_dirty": None if row.get("git_dirty") is None else bool(row["git_dirty"]),
+            "outcome": row["outcome"] or "unfinished",
             "datasets": datasets}
 
 
@@ -108,6 +110,8 @@ def _headline(r: dict[str, Any]) -> str:
     took = f"{r['seconds']:.1f}s" if r["seconds"] is not None else "-"
     who = f"{r['user'] or '?'}@{r['host'] or '?'}"
     commit = (r["git_commit"] or "")[:12] or "no commit"
+    if r["git_dirty"]:
+        commit += "+dirty"
     return (f"{when} UTC  [{colour}]{r['outcome']:<10}[/{colour}] {took:>7}  {_escape(who)}  "
             f"{commit}  [dim]{r['command']} {r['run_id']}[/dim]")
 

@@ -78,11 +78,17 @@ def global_options(
         "-v", "--verbose", help="Also show notes: per-dataset progress, timings.")] = False,
     no_color: Annotated[bool, typer.Option(
         "--no-color", help="Plain output for every command (also: NO_COLOR=1).")] = False,
+    env_file: Annotated[Optional[list[Path]], typer.Option(
+        "--env-file", help="Read ${VAR}s from this file too (repeatable; never overrides the "
+                           "environment; a .env beside the manifests is read anyway).")] = None,
 ) -> None:
     """Options for every command; they go before it: ``syncer -q plan``."""
     if quiet and verbose:
         raise typer.BadParameter("use either -q/--quiet or -v/--verbose", param_hint="-q/-v")
     # set on every invocation: an in-process caller (the tests) must not inherit the last level
+    from ..model import project
+
+    project.ENV_FILES[:] = env_file or []
     ui.configure(verbosity=ui.QUIET if quiet else ui.VERBOSE if verbose else ui.NORMAL,
                  no_color=no_color)
     if verbose:

@@ -14,7 +14,8 @@ from ..errors import SyncError
 from ..model.markdown import markdown
 from ..secrets import redact
 from ..profile import report
-from ..ui import ReadStatus, console, render_plan, render_profile
+from ..state.location import shown
+from ..ui import ReadStatus, console, note, render_plan, render_profile
 from .options import (AllowDeletes, DatasetOpt, JsonOpt, Manifests, NoColor, ProfileOpt, Refresh,
                       StateOpt, TargetOpt)
 from .options import selection as make_selection
@@ -44,6 +45,7 @@ def plan(
                         "targets, not the state)", hint="run `syncer apply --refresh` instead")
     started = time.perf_counter()
     selection = make_selection(manifests, state, target, dataset)
+    note(f"state: {shown(selection.state)}")  # which state: a second one is a silent mistake
     with ReadStatus(enabled=not json_out and fmt == "text") as status:
         _, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
                                  progress=status)

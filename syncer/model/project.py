@@ -9,11 +9,9 @@ Nothing here touches the state or a target.
 from __future__ import annotations
 
 import difflib
-import glob
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,15 +19,14 @@ from typing import Any
 from pydantic import BaseModel, ValidationError, create_model
 from typing import Literal
 
-from .. import secrets
 from ..errors import ManifestError, Problem
-from .manifest import ColumnSpec, DatasetSpec, SourceSpec, TargetSpec
+from .checks import dataset_problems
+from .files import manifest_files, resolve_source
+from .interpolate import interpolate
+from .manifest import ColumnSpec, DatasetSpec, TargetSpec
 from ..targets.registry import TARGET_TYPES
-from .yaml_lines import LineMap, PathKey, load_yaml
+from .yaml_lines import LineMap, load_yaml
 
-_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl",
-               ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -122,23 +119,40 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def manifest_files(location: Path) -> list[Path]:
-    if location.is_file():
-        return [location]
-    if not location.is_dir():
-        raise ManifestError([Problem(location, None, "manifest directory does not exist",
-                                     "pass -m/--manifests DIR, or create ./manifests")])
-    files = sorted(p for p in location.iterdir()
-                   if p.suffix in (".yaml", ".yml") and p.is_file())
-    if not files:
-        raise ManifestError([Problem(location, None, "no manifests (*.yaml) found",
-                                     "add a manifest file, or point -m at the right directory")])
-    return files
+#: ``--env-file`` files, read for ``${VAR}`` before the ``.env`` beside the manifests
+ENV_FILES: list[Path] = []
+
+
+def environment(location: Path) -> dict[str, str]:
+    """The variables ``${VAR}`` reads: the process's environment, plus those of ``--env-file``
+    files and of a ``.env`` in the manifests' directory or the project root, which never
+    override a variable that is set (as docker compose and dotenv do)."""
+    environ = dict(os.environ)
+    for given in ENV_FILES:
+        if not given.is_file():
+            raise ManifestError([Problem(given, None, "no such env file (--env-file)")])
+    folder = location if location.is_dir() else location.parent
+    candidates = [*ENV_FILES, folder / ".env", project_root(location) / ".env"]
+    for path in dict.fromkeys(p.resolve() for p in candidates):
+        if path.is_file():
+            for name, value in read_env_file(path).items():
+                environ.setdefault(name, value)
+    return environ
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    from dotenv import dotenv_values
+
+    try:
+        values = dotenv_values(path, interpolate=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError([Problem(path, None, f"cannot read the .env file: {exc}")]) from None
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def load_project(location: Path, env: dict[str, str] | None = None) -> Project:
     """Load and validate every manifest under ``location``; raise ManifestError with all problems."""
-    environ = dict(os.environ) if env is None else env
+    environ = environment(location) if env is None else env
     files = manifest_files(location)
     problems: list[Problem] = []
     targets: list[TargetSpec] = []
@@ -166,12 +180,13 @@ def load_project(location: Path, env: dict[str, str] | None = None) -> Project:
 
 
 def project_root(location: Path) -> Path:
-    """The directory sources must stay in: the nearest directory holding ``.git`` from the
-    manifest directory up; else the working directory when the manifests are inside it; else
-    the manifest directory's parent."""
+    """The project's directory (sources must stay in it; the default state lives in it): the
+    nearest directory holding ``.git`` or the project file ``syncer.yaml`` from the manifest
+    directory up; else the working directory when the manifests are inside it; else the
+    manifest directory's parent."""
     manifests = (location if location.is_dir() else location.parent).resolve()
     for folder in (manifests, *manifests.parents):
-        if (folder / ".git").exists():
+        if (folder / ".git").exists() or (folder / "syncer.yaml").is_file():
             return folder
     here = Path.cwd().resolve()
     return here if manifests.is_relative_to(here) else manifests.parent
@@ -203,7 +218,7 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: P
                                 "start from `syncer init` or the README example"))
         return None
     before = len(problems)
-    data = _interpolate(data, (), path, lines, env, problems)
+    data = interpolate(data, (), path, lines, env, problems)
     type_name = data.get("target", {}).get("type") if isinstance(data.get("target"), dict) else None
     if type_name not in TARGET_TYPES:
         known = ", ".join(TARGET_TYPES)
@@ -244,75 +259,17 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: P
                                     "each its own `partition:`)"))
             continue
         tables.setdefault(spec.table_name, set()).add(partition)
-        resolved = _resolve_source(spec.source, path, lines.line(("datasets", index, "source")),
-                                   problems, root)
+        resolved = resolve_source(spec.source, path, lines.line(("datasets", index, "source")),
+                                  problems, root)
         if resolved is None:
             continue
         files, fmt = resolved
+        found = dataset_problems(spec, index, fmt, path, lines)
+        if found:
+            problems.extend(found)
+            continue
         out.append(Dataset(target, spec, path, line, files, fmt))
     return target, out, lines
-
-
-def _resolve_source(source: SourceSpec, manifest: Path, line: int | None,
-                    problems: list[Problem], root: Path) -> tuple[tuple[Path, ...], str] | None:
-    pattern = (manifest.parent / source.path)
-    if glob.has_magic(source.path):
-        files = tuple(sorted(Path(p).resolve() for p in glob.glob(str(pattern), recursive=True)
-                             if Path(p).is_file()))
-        if not files:
-            problems.append(Problem(manifest, line, f"source glob '{source.path}' matches no file",
-                                    "check the pattern; paths are relative to the manifest file"))
-            return None
-    else:
-        resolved = pattern.resolve()
-        if resolved.is_dir():
-            problems.append(Problem(manifest, line, f"source '{source.path}' is a directory, not a "
-                                    "file", "name a file, or a glob such as dir/*.csv"))
-            return None
-        if not resolved.is_file():
-            problems.append(Problem(manifest, line, f"source file '{source.path}' does not exist "
-                                    f"(looked for {resolved})",
-                                    "fix the path; it is relative to the manifest file"))
-            return None
-        files = (resolved,)
-    outside = [f for f in files if not f.is_relative_to(root)]
-    if outside:
-        problems.append(Problem(manifest, line, f"source '{source.path}' resolves to {outside[0]}, "
-                                f"outside the project root {root}",
-                                "keep data files inside the repository (the nearest directory "
-                                "with .git; without one, the working directory or the manifest "
-                                "directory's parent); a symlink counts where it points"))
-        return None
-    fmt = source.format or _EXTENSIONS.get(files[0].suffix.lower())
-    if fmt is None:
-        problems.append(Problem(manifest, line, f"cannot tell the format of '{source.path}'",
-                                "add `format: csv|tsv|json|jsonl|parquet` to the source"))
-        return None
-    return files, fmt
-
-
-def _interpolate(value: Any, where: PathKey, path: Path, lines: LineMap,
-                 env: dict[str, str], problems: list[Problem]) -> Any:
-    if isinstance(value, dict):
-        return {k: _interpolate(v, (*where, k), path, lines, env, problems) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, (*where, i), path, lines, env, problems) for i, v in enumerate(value)]
-    if not isinstance(value, str) or "$" not in value:
-        return value
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        if name not in env:
-            problems.append(Problem(path, lines.line(where),
-                                    f"environment variable {name} is not set",
-                                    f"export {name}=... before running syncer"))
-            return ""
-        secrets.register(env[name])
-        return env[name]
-
-    return _VAR.sub(substitute, value)
 
 
 def _known_names(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
@@ -370,4 +327,5 @@ def _dotted(loc: tuple[Any, ...]) -> str:
     return out
 
 
-__all__ = ["ColumnSpec", "Dataset", "Project", "json_schema", "load_project", "manifest_model"]
+__all__ = ["ColumnSpec", "Dataset", "Project", "json_schema", "load_project", "manifest_files",
+           "manifest_model"]

@@ -41,6 +41,12 @@ def load_yaml(path: Path, text: str) -> tuple[Any, LineMap, list[Problem]]:
     lines = LineMap()
     problems: list[Problem] = []
     try:
+        too_deep = _too_deep(text)
+        if too_deep != 0:
+            problems.append(Problem(path, too_deep, f"the manifest is nested deeper than "
+                                    f"{MAX_DEPTH} levels", "a manifest needs a few levels; "
+                                    "remove the runaway brackets or indentation"))
+            return None, lines, problems
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -67,6 +73,21 @@ def load_yaml(path: Path, text: str) -> tuple[Any, LineMap, list[Problem]]:
 
 
 MAX_VALUES = 100_000  # a manifest is small; aliases of aliases can expand exponentially
+MAX_DEPTH = 64  # a manifest needs 5; PyYAML's composer (and our walk) recurse per level
+
+
+def _too_deep(text: str) -> int | None:  # 0: not too deep
+    """The line where collections nest deeper than MAX_DEPTH, or None (the parser's events
+    come from a loop, not recursion, so any depth is safe to look at)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return event.start_mark.line + 1 if event.start_mark is not None else None
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return 0
 
 
 class _TooBig(Exception):

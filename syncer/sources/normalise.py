@@ -60,7 +60,7 @@ def _convert(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
         # pays for stripping, fallbacks and the search for the culprit
         value = _CLEAN[column.type](text)
         if value.null_count() == text.null_count():
-            return value
+            return _finite(value, path, raw, text, column, lines)
     stripped = text.str.strip_chars()
     blank = stripped.is_null() | (stripped == "")
     if column.type == "integer":
@@ -88,6 +88,24 @@ def _convert(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
     bad = value.is_null() & ~blank
     if bad.any():
         _fail(path, raw, bad, text, column, hint, lines)
+    return _finite(value, path, raw, text, column, lines)
+
+
+def _finite(value: pl.Series, path: Path, raw: pl.DataFrame, text: pl.Series, column: Column,
+            lines: LineLookup) -> pl.Series:
+    """NaN and infinities are refused: SQLite stores NaN as NULL, JSON (Hexabase) and the
+    vector stores have no spelling for them, so they could never round-trip (see
+    docs/manifests.md)."""
+    if value.dtype == pl.Float64:
+        odd = ~value.is_finite().fill_null(True)
+    elif value.dtype == pl.List(pl.Float32()):
+        odd = (~value.list.eval(pl.element().is_finite()).list.all()).fill_null(False)
+    else:
+        return value
+    if odd.any():  # (the error path: values shown as text, whatever their dtype)
+        text = text if text.dtype == pl.String else _as_text(text)
+        _fail(path, raw, odd, text, column, "write a finite number (NaN and infinities cannot "
+              "be stored and compared in every target)", lines, "is not a finite number")
     return value
 
 
@@ -153,7 +171,7 @@ def _vector(series: pl.Series, column: Column, path: Path, raw: pl.DataFrame,
         raise SourceError(path, f"vector '{column.name}' has {found} values, expected dim {column.dim}"
                           f" (row {row + 1})", line=line,
                           hint=f"every vector must have exactly {column.dim} numbers")
-    return parsed
+    return _finite(parsed, path, raw, series, column, lines)
 
 
 def _float_list(value: str) -> list[float] | None:
@@ -189,12 +207,13 @@ def _dump(value: Any) -> str:
 
 
 def _fail(path: Path, raw: pl.DataFrame, bad: pl.Series, text: pl.Series, column: Column,
-          hint: str, lines: LineLookup) -> None:
+          hint: str, lines: LineLookup, what: str = "") -> None:
     positions = bad.arg_true()
     first = int(positions[0])
     record = int(raw.get_column(ROW)[first])
     line = lines([record]).get(record)
     value = text[first]
     more = f" ({len(positions) - 1} more rows like it)" if len(positions) > 1 else ""
-    raise SourceError(path, f"column '{column.source}': {value!r} is not a valid {column.type}{more}",
-                      line=line, hint=hint)
+    what = what or f"is not a valid {column.type}"
+    raise SourceError(path, f"column '{column.source}': {value!r} {what}{more}", line=line,
+                      hint=hint)

@@ -22,6 +22,7 @@ import polars as pl
 from ..errors import SourceError
 from ..model.manifest import SourceSpec
 from .ahead import read_ahead
+from .header import check_bom, check_named, read_header
 from .lines import line_of_offset
 
 
@@ -207,24 +208,7 @@ def _header_only(path: Path, source: SourceSpec, delimiter: str) -> bool:
 
 
 def _header(path: Path, delimiter: str, quote: str, encoding: str) -> list[str]:
-    import csv
-
-    with path.open(encoding=encoding, newline="", errors="strict") as handle:
-        first = next(csv.reader(handle, delimiter=delimiter, quotechar=quote), None)
-    if first is None or not any(cell.strip() for cell in first):
-        raise SourceError(path, "the file is empty: there is no header row",
-                          line=1, hint="add a header row naming the columns")
-    names = [cell.lstrip("\ufeff").strip() for cell in first]
-    seen: set[str] = set()
-    for index, name in enumerate(names):
-        if not name:
-            raise SourceError(path, f"column {index + 1} of the header has no name", line=1,
-                              hint="give every column a name in the header row")
-        if name in seen:
-            raise SourceError(path, f"the header names column '{name}' twice", line=1,
-                              hint="rename one of the two columns")
-        seen.add(name)
-    return names
+    return read_header(path, delimiter, quote, encoding)  # (a seam for the tests)
 
 
 def _csv_error(path: Path, source: SourceSpec, delimiter: str, text: str) -> SourceError:
@@ -265,14 +249,43 @@ def _frame_from_records(path: Path, records: list[dict[str, Any]], lines: list[i
             if name not in columns:
                 columns[name] = [None] * index
         for name, values in columns.items():
-            values.append(_text(record.get(name)))
+            try:
+                values.append(_text(record.get(name)))
+            except (RecursionError, ValueError):  # nested past what json.dumps can write
+                raise _too_deep(path, lines[index] if lines else None, index) from None
+    if records and not columns:
+        raise SourceError(path, "every row is an empty object: the file has no columns", line=1,
+                          hint="write the rows' fields, or `[]` for no rows")
     frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String)
                           for name, values in columns.items()}, height=len(records))
     return frame
 
 
+def _too_deep(path: Path, line: int | None, index: int | None = None) -> SourceError:
+    where = f" (row {index + 1})" if index is not None and line is None else ""
+    return SourceError(path, f"a value is nested deeper than Python can read{where}", line=line,
+                       hint="flatten the value; a row needs a few levels of nesting at most")
+
+
+def _deep_line(text: str) -> int | None:
+    """The line where the nesting is deepest first reached past 500 levels (error path)."""
+    import re
+
+    depth = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        token = match.group(0)
+        if token in "[{":
+            depth += 1
+            if depth > 500:
+                return line_of_offset(text, match.start())
+        elif token in "]}":
+            depth -= 1
+    return None
+
+
 def _decode(path: Path, encoding: str) -> str:
     data = path.read_bytes()
+    check_bom(path, encoding, data[:4])
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
@@ -300,6 +313,8 @@ def _read_jsonl(path: Path, source: SourceSpec) -> pl.DataFrame:
         except json.JSONDecodeError as exc:
             raise SourceError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=number,
                               hint="each line must be one JSON object") from None
+        except RecursionError:
+            raise _too_deep(path, number) from None
         if not isinstance(value, dict):
             raise SourceError(path, f"expected a JSON object, found {type(value).__name__}",
                               line=number, hint="each line must be one JSON object")
@@ -317,6 +332,8 @@ def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
     except json.JSONDecodeError as exc:
         raise SourceError(path, f"invalid JSON: {exc.msg}", line=exc.lineno,
                           hint="check brackets, commas and quotes on that line") from None
+    except RecursionError:
+        raise _too_deep(path, _deep_line(text)) from None
     if not isinstance(value, list):
         raise SourceError(path, f"expected a top-level array of objects, found {type(value).__name__}",
                           line=1, hint="write the rows as [{...}, {...}]")
@@ -325,7 +342,12 @@ def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
             raise SourceError(path, f"row {index + 1} is a {type(item).__name__}, not an object",
                               line=line_of_offset(text, _element_offset(text, index)),
                               hint="every array element must be an object")
-    return _frame_from_records(path, value, [])
+    try:
+        return _frame_from_records(path, value, [])
+    except SourceError as exc:
+        if exc.line is not None or "nested" not in exc.message:
+            raise
+        raise _too_deep(path, _deep_line(text)) from None
 
 
 def _element_offset(text: str, index: int) -> int:
@@ -337,8 +359,10 @@ def _element_offset(text: str, index: int) -> int:
 
 def _read_parquet(path: Path) -> pl.DataFrame:
     try:
-        return pl.read_parquet(path)
+        frame = pl.read_parquet(path)
     except Exception as exc:  # polars raises several unrelated types for a bad file
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SourceError(path, f"not a readable Parquet file ({first})",
                           hint="check that the file is Parquet, or set `format:`") from None
+    check_named(path, frame.columns)
+    return frame

@@ -12,6 +12,7 @@ from ..errors import SourceError
 from ..model.project import Dataset
 from ..model.schema import KEY, ROW, SRC, Schema, display_key
 from .lines import record_lines
+from .header import check_columns
 from .normalise import normalise
 from .readers import read_file
 
@@ -54,6 +55,8 @@ def stream_rows(dataset: Dataset) -> RowStream:
     """Open every file of ``dataset``; read errors surface while the blocks are consumed."""
     spec = dataset.spec
     first = read_file(dataset.files[0], dataset.format, spec.source)
+    if spec.columns is None:  # the file's names become the target's columns
+        check_columns(dataset.files[0], first.columns)
     schema = Schema.declared(spec, first.columns or list(spec.key or ()))
     if not schema.names:
         raise SourceError(dataset.files[0], "the file has no rows and no columns, and the dataset "

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import polars as pl
 
+from ..errors import DiskFull
+from ..space import is_full
+
 #: blocks handed to the writer and not yet on disk, at most (memory stays flat)
 PENDING = 2
 #: a spool directory is named PREFIX + the pid of its process + "-" + a random part
@@ -36,7 +39,12 @@ class Spool:
         if not _swept:
             _swept = True
             sweep(Path(tempfile.gettempdir()))
-        self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+        except OSError as exc:
+            if not is_full(exc, tempfile.gettempdir()):
+                raise
+            raise DiskFull("the spool (TMPDIR)", tempfile.gettempdir(), str(exc)) from None
         self._files: list[Path] = []
         self._pending: deque[Future[None]] = deque()
         self._writer: ThreadPoolExecutor | None = None
@@ -49,7 +57,7 @@ class Spool:
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="syncer-spool")
         while len(self._pending) >= PENDING:
-            self._pending.popleft().result()
+            self._wait()
         path = self.dir / f"{len(self._files):06d}.arrow"
         self._files.append(path)
         self._pending.append(self._writer.submit(_write, frame, path))
@@ -57,7 +65,15 @@ class Spool:
     def flush(self) -> None:
         """Wait until every queued block is on disk."""
         while self._pending:
+            self._wait()
+
+    def _wait(self) -> None:
+        try:
             self._pending.popleft().result()
+        except OSError as exc:
+            if not is_full(exc, self.dir):
+                raise
+            raise DiskFull("the spool (TMPDIR)", self.dir, str(exc)) from None
 
     @property
     def files(self) -> list[Path]:

@@ -77,6 +77,9 @@ class Lock(Protocol):
     @property
     def stale(self) -> Holder | None: ...
 
+    def alive(self) -> bool:
+        """Whether the lock is still held (a PostgreSQL lock dies with its connection)."""
+
     def release(self) -> None: ...
 
 

@@ -82,7 +82,7 @@ def resolve(option: str | Path | None, manifests: Path | None = None) -> Locatio
         if not is_url(value) and not Path(value).is_absolute():
             value = found.path.parent / value
     if value is None:
-        return DEFAULT_STATE
+        return default_state(manifests)
     if not is_url(str(value)):
         return Path(value)
     url = parse(str(value))
@@ -90,3 +90,20 @@ def resolve(option: str | Path | None, manifests: Path | None = None) -> Locatio
         return str(value)
     name = found.project if found is not None and found.project else project_root(manifests).name
     return url.with_project(name).text
+
+
+def default_state(manifests: Path | None) -> Path:
+    """``state/syncer.db`` at the project root (the directory holding ``.git`` or
+    ``syncer.yaml``), wherever the command runs from: ``-m .`` inside ``manifests/`` finds the
+    same state as ``-m manifests`` from the root.  Shown relative to the working directory when
+    inside it."""
+    if manifests is None:
+        return DEFAULT_STATE
+    path = project_root(manifests) / DEFAULT_STATE
+    here = Path.cwd().resolve()
+    return path.relative_to(here) if path.is_relative_to(here) else path
+
+
+def shown(location: Location) -> str:
+    """The state's location as messages name it (a URL without its password)."""
+    return parse(location).display if isinstance(location, str) else str(location)

@@ -30,7 +30,7 @@ COLUMNS = {
     "journal": ["run_id", "batch_id", "target", "dataset", "status", "reset", "upserts",
                 "deletes", "hash_version", "schema_json", "dels", "created_at", "finished_at"],
     "runs": ["id", "command", "started_at", "finished_at", "user", "host", "pid", "git_commit",
-             "outcome", "summary"],
+             "outcome", "summary", "git_dirty"],
 }
 ORDER = {"datasets": "target, dataset", "snapshot_chunks": "target, dataset, chunk",
          "journal": "id", "runs": "started_at, id"}
@@ -157,3 +157,8 @@ class Storage(Protocol):
     def finish_run(self, run_id: str, finished_at: str, outcome: str, summary: str) -> None: ...
 
     def runs(self) -> Iterator[dict[str, Any]]: ...
+
+
+def flag(value: object) -> int | None:
+    """A yes/no stored as 1/0 in every backend (a state copied between them stays the same)."""
+    return None if value is None else int(bool(value))

@@ -152,13 +152,44 @@ class Executor:
                 self.store.commit_dataset(target.name, dataset.name, schema=schema,
                                           fingerprint=stamps, spec_hash=item.spec_hash, rows=rows)
             return
-        changes = item.diff.changes
         driver = self.driver(dataset)
         # the target is checked first: a dataset whose target refuses it leaves no trace in state
         with phase(item.id, "prepare"):
             capabilities = driver.prepare(dataset.spec, schema)
+        fresh = self.store.dataset(target.name, dataset.name) is None
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode)
+        try:
+            self._send_all(item, dataset, driver, schema, capabilities)
+        except SyncError:
+            if fresh:
+                self._forget_unapplied(dataset)
+            raise
+        with phase(item.id, "state"):
+            self.store.commit_dataset(target.name, dataset.name, schema=schema,
+                                      fingerprint=stamps, spec_hash=item.spec_hash,
+                                      rows=item.diff.current + item.inserts - item.deletes)
+        outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
+
+    def _forget_unapplied(self, dataset: Dataset) -> None:
+        """A dataset applied for the first time failed before any of its batches landed: leave
+        no generation-0 record behind (one with a batch folded, or still open, is kept: the
+        next run settles or continues it)."""
+        name = (dataset.target.name, dataset.name)
+        if any((b.target, b.dataset) == name for b in self.store.open_batches()):
+            return
+        snapshot = self.store.snapshot_keys(*name)
+        if snapshot is None or snapshot.height == 0:
+            try:
+                self.store.forget(*name)
+            except SyncError:
+                pass  # the state is failing too (a full disk): the error in flight says so
+
+    def _send_all(self, item: DatasetPlan, dataset: Dataset, driver: Driver,
+                  schema: Schema, capabilities: Capabilities) -> None:
+        assert item.diff is not None
+        changes = item.diff.changes
+        target = dataset.target
         batches: list[tuple[pl.DataFrame, pl.DataFrame, RowSource | None]]
         if driver.streams and capabilities.max_batch_rows is None and (
                 changes.upserts.height > base.SLICE_ROWS):
@@ -181,11 +212,6 @@ class Executor:
             self._send(batch, dataset, driver, capabilities)
             shown.advance(batch.size - shown.rows)  # what the driver did not report itself
         self.reporter.done(item.id)
-        with phase(item.id, "state"):
-            self.store.commit_dataset(target.name, dataset.name, schema=schema,
-                                      fingerprint=stamps, spec_hash=item.spec_hash,
-                                      rows=item.diff.current + item.inserts - item.deletes)
-        outcome.inserts, outcome.updates, outcome.deletes = item.inserts, item.updates, item.deletes
 
     def _known_rows(self, dataset: Dataset) -> int:
         keys = self.store.snapshot_keys(dataset.target.name, dataset.name)

@@ -141,8 +141,9 @@ class RunRecord:
 
 
 def run_info(manifests: Path) -> dict[str, object]:
+    commit = git_commit(manifests)
     return {"user": _user(), "host": socket.gethostname(), "pid": os.getpid(),
-            "git_commit": git_commit(manifests)}
+            "git_commit": commit, "git_dirty": git_dirty(manifests) if commit else None}
 
 
 def _user() -> str:
@@ -150,6 +151,19 @@ def _user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return str(os.getuid())
+
+
+def git_dirty(path: Path) -> bool | None:
+    """Whether the Git working tree holding the manifests has uncommitted changes (then the
+    commit alone does not say what was applied)."""
+    where = path if path.is_dir() else path.parent
+    try:
+        out = subprocess.run(["git", "-C", str(where), "status", "--porcelain",
+                              "--untracked-files=no"], capture_output=True, text=True, timeout=5,
+                             check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def git_commit(path: Path) -> str | None:

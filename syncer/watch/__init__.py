@@ -9,7 +9,9 @@ it reports (:class:`Status`, served by :class:`HealthServer`).
     signals.py  StopSignals: SIGINT/SIGTERM as a stop request, the stop grace
     events.py   event(), EventFormatter, configure_logging: one log line per event
     loop.py     Watcher: the loop (manifests, changes, what is due)
-    health.py   Status and the /healthz + /metrics server (metrics.py: the Prometheus text)
+    status.py   Status: what the loop reports (read by the server, heard by the notifier)
+    health.py   the server: /healthz, /metrics (metrics.py), /api/status (api.py), the page (static/)
+    notify.py   Notifier: webhooks from a bounded queue on their own threads
 """
 
 from __future__ import annotations

@@ -29,18 +29,24 @@ from pathlib import Path
 
 import watchfiles
 
-from ..errors import SyncError
+from ..errors import LockError, StateLost, SyncError
 from ..model.project import Dataset, Project, load_project
 from ..secrets import redact
 from ..sync.progress import Reporter
-from ..sync.session import Session, run_info, session
+from ..state import Lock, StateStore, open_state
+from ..sync.session import Drivers, Session, run_info, session
 from .changes import WatchSet, changes
 from .config import WatchConfig
 from .events import bug, event
-from .health import Status
+from .status import Status
 from .reconcile import Reconciler
 from .schedule import Schedule
 from .signals import StopSignals, StopTimeout
+
+
+#: how often the watcher makes sure it still holds the state's lock (a PostgreSQL lock dies with
+#: its connection: the watcher then stops working and stands by, or exits)
+LOCK_CHECK_SECONDS = 1.0
 
 
 class Watcher:
@@ -69,12 +75,56 @@ class Watcher:
         are logged and the last valid ones are kept.  A bug (any exception but a
         :class:`~syncer.errors.SyncError`) is logged with its traceback and raised: the
         watcher stops."""
-        with session(self.config.state, "watch", write=True) as held:
-            self.held = held
+        with open_state(self.config.state) as store, Drivers() as drivers:
+            while True:
+                lock = self._take_lock(store)
+                if lock is None:
+                    return  # stopped while standing by
+                self.held = Session(store, drivers, lock)
+                try:
+                    self._run(self.held)
+                    return
+                except StateLost as exc:  # the lock died with its connection: another
+                    if not self.config.standby:  # watcher may hold the state now
+                        raise
+                    event(logging.WARNING, "standby", f"lost the state's lock ({exc.message}); "
+                          "standing by", error=exc.message)
+                finally:
+                    self.held = None
+                    lock.release()
+                # step down: a standby that polls meanwhile gets the lock first
+                if self.stop.wait(2 * self._poll + 0.5):
+                    return
+
+    @property
+    def _poll(self) -> float:
+        """How often a standby asks for the lock: well within the takeover time."""
+        return min(1.0, self.config.takeover / 5)
+
+    def _take_lock(self, store: StateStore) -> Lock | None:
+        """The state's lock.  Held by another watcher: refused (exit 1), or with ``standby``,
+        wait for it (reported on /healthz and /metrics) and take over within ``takeover``
+        seconds of it dying; None when stopped meanwhile."""
+        waiting: str | None = None
+        while True:
             try:
-                self._run(held)
-            finally:
-                self.held = None
+                lock = store.lock("watch")
+            except LockError as exc:
+                if not self.config.standby:
+                    raise
+                if waiting is None:
+                    event(logging.INFO, "standby", f"standing by: {exc.message}; taking over "
+                          f"within {self.config.takeover:g}s of it stopping", holder=exc.message)
+                waiting = exc.message
+                self.status.standby(waiting)
+                if self.stop.wait(self._poll):
+                    return None
+                continue
+            if waiting is not None:
+                event(logging.WARNING, "takeover", "took over: the active watcher is gone "
+                      f"({waiting})", previous=waiting)
+            self.status.standby(None)
+            return lock
 
     def _run(self, held: Session) -> None:
         ending = ""
@@ -84,21 +134,30 @@ class Watcher:
                       + held.lock.stale.describe())
             self._use(load_project(self.config.manifests))
             assert self.project is not None
+            self.status.describe(manifests=_show(self.config.manifests),
+                                 state_store=redact(held.store.location),
+                                 interval=self.config.interval, self_heal=self.config.self_heal,
+                                 pid=os.getpid())
             self.status.set_running(True)
             event(logging.INFO, "start",
                   f"watching {_show(self.config.manifests)}: {len(self.project.datasets)} "
                   f"dataset(s) in {len(self.project.targets)} target(s); state "
-                  f"{_show(self.config.state)}; full re-plan every {self.config.interval:g}s",
-                  manifests=str(self.config.manifests), state=str(self.config.state),
+                  f"{_shown_state(held)}; full re-plan every {self.config.interval:g}s",
+                  manifests=str(self.config.manifests), state=_shown_state(held),
                   datasets=len(self.project.datasets), interval=self.config.interval,
                   debounce_ms=self.config.debounce_ms, pid=os.getpid())
             # every dataset is due; the first batch is a tick once the watch is up, so nothing
             # that changes during the first reconcile is missed
             self.schedule.pending = {d.id for d in self.project.datasets}
             reason = "start"
-            next_full = time.monotonic() + self.config.interval
+            next_full = self._next_full_check()
+            next_check = time.monotonic() + LOCK_CHECK_SECONDS
             for batch in changes(lambda: self.watch_set, self.stop,
                                  debounce_ms=self.config.debounce_ms, step_ms=self.config.step_ms):
+                if held.lock is not None and time.monotonic() >= next_check:
+                    if not held.lock.alive():  # never work on a state another may now hold
+                        raise StateLost(f"lost the lock on the state {held.store.location}")
+                    next_check = time.monotonic() + LOCK_CHECK_SECONDS
                 watched = (self.watch_set.dirs, self.watch_set.recursive)
                 if batch:
                     self._on_changes(batch)
@@ -106,7 +165,7 @@ class Watcher:
                 if time.monotonic() >= next_full:
                     self._reload()
                     self.schedule.pending |= {d.id for d in self.project.datasets}
-                    next_full = time.monotonic() + self.config.interval
+                    next_full = self._next_full_check()
                     reason = "interval"
                 if (self.watch_set.dirs, self.watch_set.recursive) != watched:
                     continue  # the watch restarts on the new directories first, then reconcile
@@ -128,6 +187,11 @@ class Watcher:
             elif ending == "interrupted":
                 event(logging.WARNING, "stopped", "interrupted: a batch in flight stays in the "
                       "journal and the next run settles it; the state lock is released")
+
+    def _next_full_check(self) -> float:
+        """When the next interval pass is due (monotonic), told to the status (wall clock)."""
+        self.status.full_check_at(time.time() + self.config.interval)
+        return time.monotonic() + self.config.interval
 
     def _run_due(self, reason: str) -> None:
         due = self.schedule.due()
@@ -211,6 +275,11 @@ class Watcher:
 
     def _wait_until_written(self, datasets: list[Dataset]) -> None:
         self.reconciler.wait_until_written(datasets)
+
+
+def _shown_state(held: Session) -> str:
+    location = held.store.location  # a URL without its password
+    return _show(Path(location)) if "://" not in location else location
 
 
 def _show(path: Path) -> str:

@@ -24,8 +24,9 @@ from ..sync.progress import Reporter
 from ..sync.session import RunRecord, Session
 from .changes import wait_until_written
 from .config import WatchConfig
+from .api import run_summary
 from .events import event
-from .health import Status
+from .status import Status, iso
 from .schedule import Schedule
 
 
@@ -78,6 +79,7 @@ class Reconciler:
                     # off (a bug is not caught: it stops the watcher)
                     self.schedule.failed(ds, str(exc), retry=True)
                     outcome = "failed"
+                self._held(ds, run.store)
                 run.counts[outcome] = run.counts.get(outcome, 0) + 1
         except SyncError as exc:  # the state store failed: retry what is left
             for ds in datasets:
@@ -138,8 +140,11 @@ class Reconciler:
     def _apply_one(self, ds: Dataset, planned: Planned, run: _Run, started: float, heal: bool,
                    drift_check: bool) -> str:
         plan_seconds = time.monotonic() - started
-        self.status.planned(ds.id, plan_seconds)
         item = planned.plan.datasets[0]
+        self.status.planned(ds.id, plan_seconds, {
+            "mode": item.mode, "inserts": item.inserts, "updates": item.updates,
+            "deletes": item.deletes, "warnings": list(item.warnings),
+            "samples": item.to_json()["samples"]} if item.has_changes else None)
         where = {"target": ds.target.name, "dataset": ds.name}
         if item.blocked:
             self.schedule.cleared(ds.id)
@@ -155,14 +160,17 @@ class Reconciler:
                   f"-{item.deletes}", **where, mode=item.mode, inserts=item.inserts,
                   updates=item.updates, deletes=item.deletes, seconds=plan_seconds)
             run.record.begin()
+            self.status.applying(ds.id)
         result = run.executor.apply(planned).datasets[0]
         if item.has_changes:
             run.record.summaries.append(result.to_json())
         if result.error:
             self.schedule.failed(ds, result.error, retry=True)
             return "failed"
+        commit = run.record.info.get("git_commit") if run.record.info else None
         self.status.applied(ds.id, result.inserts, result.updates, result.deletes,
-                            result.seconds, item.has_changes)
+                            result.seconds, item.has_changes,
+                            commit=None if commit is None else str(commit))
         if item.has_changes:
             event(logging.INFO, "apply", f"{ds.id}: applied +{result.inserts} ~{result.updates} "
                   f"-{result.deletes} in {result.seconds:.3f}s", **where, inserts=result.inserts,
@@ -186,9 +194,9 @@ class Reconciler:
                   f"{redact(str(exc))}", target=ds.target.name, dataset=ds.name)
             return
         self._drift(ds, found.drift.rows, found.drift, healing=False)
-        self.status.drift(ds.id, found.drift.rows)
 
     def _drift(self, ds: Dataset, rows: int, found: Any, *, healing: bool) -> None:
+        self.status.drift(ds.id, rows, {**found.to_json(), "repairing": healing})
         if not rows:
             return
         what = "repairing it" if healing else "not repaired (run with --self-heal, or " \
@@ -208,3 +216,21 @@ class Reconciler:
                 run.record.abort(stopped)
         finally:
             held.drivers.close()
+        if stopped is None and (run.record.begun or not self.status.runs):
+            try:  # the page's history: read again only when this pass added to it
+                self.status.history([run_summary(r) for r in reversed(run.store.runs())])
+            except SyncError:
+                pass  # the state is failing: the datasets say so
+
+    def _held(self, ds: Dataset, store: StateStore) -> None:
+        """What the state holds of ``ds`` now, for the page: rows, source files, fingerprint."""
+        try:
+            record = store.dataset(ds.target.name, ds.name)
+        except SyncError:
+            return
+        stamps = (record.fingerprint if record is not None else None) or []
+        self.status.holds(ds.id, {
+            "files": ds.relative_files(), "rows": None if record is None else record.rows,
+            "applied_at": None if record is None else record.applied_at,
+            "fingerprint": [{"path": s.path, "size": s.size, "digest": s.digest[:16],
+                             "modified": iso(s.mtime_ns / 1e9)} for s in stamps] or None})

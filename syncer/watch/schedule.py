@@ -10,7 +10,7 @@ from ..model.project import Dataset
 from ..secrets import redact
 from .config import WatchConfig
 from .events import event
-from .health import Status
+from .status import Status
 
 
 class Schedule:

@@ -129,3 +129,72 @@ source("truncated.parquet", b"PAR1\x00\x00\x00garbage")
 source("empty.parquet", b"")
 source("vector_wrong_dim.jsonl", '{"sku": "A-1", "vec": [1, 2, 3]}\n{"sku": "A-2", "vec": [1, 2]}\n')
 source("vector_not_numbers.jsonl", '{"sku": "A-1", "vec": [1, 2, 3]}\n{"sku": "A-2", "vec": ["a", 2, 3]}\n')
+
+
+# -- issue 18: hostile inputs, one or more per class ---------------------------------------------
+# nesting depth
+manifest("yaml_deep_flow_list.yaml", BASE + "extra: " + "[" * 1000 + "]" * 1000 + "\n")
+# 300 levels (45 KB; the 3,000 of issue 18 would be a 4.5 MB file: tests/test_hostile_inputs.py
+# builds that one at run time)
+manifest("yaml_deep_block_mapping.yaml", BASE + "extra:\n"
+         + "".join(" " * (depth + 1) + f"k{depth}:\n" for depth in range(300)))
+source("deep_nesting.json", "[\n" + "[" * 100_000 + "\n")
+source("deep_nesting.jsonl", '{"sku": "A-1", "name": "cup", "qty": 3, "price": 1}\n' + "[" * 100_000 + "\n")
+source("empty_objects.json", "[{}, {}]\n")
+# size limits
+source("untyped_header_name_too_long.csv", "sku," + "n" * 140_000 + "\nA-1,x\n")
+source("nul_bytes_only.csv", b"\x00" * 200_000)
+source("untyped_too_many_columns.csv",
+       ",".join(["sku", *(f"c{i}" for i in range(2100))]) + "\n" + ",".join(["A-1"] * 2101) + "\n")
+# encodings: utf-16 without a byte order mark; a Parquet column without a name
+manifest("encoding_utf16_without_bom.yaml", swap(
+    "source: ../data/products.csv", "source: {path: ../data/products.csv, encoding: utf-16}"))
+manifest("encoding_utf32_without_bom.yaml", swap(
+    "source: ../data/products.csv", "source: {path: ../data/products.csv, encoding: utf-32}"))
+
+
+def parquet(name: str, columns: dict[str, list[object]]) -> None:
+    import io
+
+    import polars as pl
+
+    buffer = io.BytesIO()
+    pl.DataFrame(columns).write_parquet(buffer)
+    source(name, buffer.getvalue())
+
+
+parquet("column_without_name.parquet", {"sku": ["A-1"], "": ["x"], "qty": [1], "price": [1.0],
+                                        "name": ["cup"]})
+# syncer's internal column names, and names the target cannot hold
+for internal in ("__k", "__h", "__src", "__row", "__kh", "__op"):
+    source(f"untyped_column_{internal}.csv", f"sku,{internal}\nA-1,1\nA-2,2\n")
+source("untyped_column___at.json", '[{"sku": "A-1", "__at": 1}]\n')
+manifest("column_reserved_name.yaml", swap("      price: float", "      price: float\n      __k: string"))
+manifest("column_from_row_number.yaml", swap("      price: float",
+                                             "      price: float\n      extra: {from: __row}"))
+manifest("column_case_duplicate.yaml", swap("      price: float",
+                                            "      price: float\n      Name: {from: name}"))
+source("untyped_header_case_duplicate.csv", "sku,Name,name\nA-1,x,y\n")
+# reserved target names
+manifest("table_syncer_batches.yaml", swap("    mode: upsert", "    table: _syncer_batches\n    mode: upsert"))
+manifest("table_syncer_any_case.yaml", swap("    mode: upsert", "    table: _SYNCER_Runs\n    mode: upsert"))
+manifest("table_syncer_key_index.yaml", swap("    mode: upsert", "    table: products_syncer_key\n    mode: upsert"))
+manifest("dataset_named_syncer.yaml", swap("name: products", "name: _syncer_batches"))
+# NaN and infinities in typed columns
+source("nan.csv", GOOD + "B-1,pot,7,nan\n")
+source("infinity.csv", GOOD + "B-1,pot,7,-inf\n")
+source("nan_float.json", '[\n  {"sku": "A-1", "name": "cup", "qty": 3, "price": NaN}\n]\n')
+source("overflow_float.jsonl", '{"sku": "A-1", "name": "cup", "qty": 3, "price": 1e999}\n')
+source("vector_nan.jsonl", '{"sku": "A-1", "vec": [1, 2, 3]}\n{"sku": "A-2", "vec": [1, NaN, 3]}\n')
+# contradictory CSV options, malformed ${...}, secrets in names and paths
+manifest("quotechar_is_delimiter.yaml", swap(
+    "source: ../data/products.csv", "source: {path: ../data/products.csv, delimiter: ';', quotechar: ';'}"))
+manifest("quotechar_is_default_delimiter.yaml", swap(
+    "source: ../data/products.csv", "source: {path: ../data/products.csv, quotechar: ','}"))
+manifest("delimiter_line_break.yaml", swap(
+    "source: ../data/products.csv", 'source: {path: ../data/products.csv, delimiter: "\\n"}'))
+manifest("variable_unterminated.yaml", swap("../build/target.db", "'../build/${UNTERM'"))
+manifest("variable_bad_name.yaml", swap("../build/target.db", "'../build/${1BAD}/t.db'"))
+manifest("variable_in_table.yaml", swap("    mode: upsert", "    table: t_${HOME}\n    mode: upsert"))
+manifest("variable_in_source_path.yaml", swap("../data/products.csv", "../data/${HOME}.csv"))
+manifest("variable_in_target_name.yaml", swap("name: shop", "name: ${HOME}"))

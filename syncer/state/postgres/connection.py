@@ -46,6 +46,11 @@ def connect(url: PgUrl, purpose: str = "state") -> psycopg.Connection[tuple[obje
     if "connect_timeout" not in params:
         params["connect_timeout"] = CONNECT_TIMEOUT
     params.setdefault("application_name", f"syncer {purpose}")
+    if purpose == "lock":  # find out soon when the server is gone (the lock went with it)
+        for name, value in (("keepalives", 1), ("keepalives_idle", 5),
+                            ("keepalives_interval", 2), ("keepalives_count", 3),
+                            ("tcp_user_timeout", 10_000)):
+            params.setdefault(name, value)
     try:
         return psycopg.connect(autocommit=True, **params)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import psycopg
 
 POLL_SECONDS = 0.2
+#: how long the server takes to drop a lock whose holder vanished (keepalives: 5 + 3 x 2 s)
+KEEPALIVE_SECONDS = 11
 
 
 def _user() -> str:
@@ -50,6 +52,13 @@ class AdvisoryLock:
 
     def acquire(self, command: str, timeout: float = 0.0) -> None:
         db = connect(self.url, "lock")
+        # the server notices a holder that vanished without closing (a cut cable, a frozen
+        # host) within about KEEPALIVE_SECONDS and drops its lock: a standby watcher then takes
+        # over (a killed process closes its socket, and loses the lock at once)
+        with translated(self.url):
+            db.execute("SET tcp_keepalives_idle = 5")
+            db.execute("SET tcp_keepalives_interval = 2")
+            db.execute("SET tcp_keepalives_count = 3")
         deadline = time.monotonic() + timeout
         try:
             with translated(self.url):
@@ -103,6 +112,13 @@ class AdvisoryLock:
                             "the server was closed",
                             hint="nothing the target did not confirm was recorded; run the "
                                  "command again (an unfinished batch is settled first)") from None
+
+    def alive(self) -> bool:
+        try:
+            self.check()
+        except StateLost:
+            return False
+        return self.db is not None
 
     def release(self) -> None:
         db, self.db = self.db, None

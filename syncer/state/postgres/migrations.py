@@ -47,6 +47,8 @@ MIGRATIONS: list[str] = [
         project TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, "user" TEXT,
         command TEXT NOT NULL, started_at TEXT NOT NULL, backend_pid INTEGER NOT NULL);
     """,
+    # 2: whether the Git working tree had uncommitted changes when a run began
+    "ALTER TABLE runs ADD COLUMN git_dirty INTEGER",
 ]
 
 

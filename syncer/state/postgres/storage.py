@@ -18,7 +18,7 @@ from ...errors import StateError
 from ...model.schema import Schema
 from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
-from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, flag
 from .connection import connect, translated
 from .lock import AdvisoryLock
 from .migrations import migrate, version
@@ -267,9 +267,9 @@ class PostgresStorage:
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:
         self._run('INSERT INTO runs (project, id, command, started_at, "user", host, pid, '
-                  "git_commit) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                  "git_commit, git_dirty) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                   (self.project, run_id, command, started_at, info.get("user"), info.get("host"),
-                   info.get("pid"), info.get("git_commit")))
+                   info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty"))))
 
     def finish_run(self, run_id: str, finished_at: str, outcome: str, summary: str) -> None:
         self._run("UPDATE runs SET finished_at=%s, outcome=%s, summary=%s WHERE project=%s AND "

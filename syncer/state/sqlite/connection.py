@@ -8,9 +8,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import StateError
+from ...errors import DiskFull, StateError
+from ...space import is_full
 
 DAMAGE = "malformed"  # "database disk image is malformed"
+
+
+def full_or_damaged(path: Path, exc: sqlite3.Error) -> StateError | DiskFull | None:
+    """The error to report for ``exc`` (None: not a known state failure, re-raise it)."""
+    if is_full(exc, path):
+        return DiskFull("the state database", path, str(exc))
+    if type(exc) is sqlite3.DatabaseError and DAMAGE in str(exc):
+        return damaged(path, str(exc))
+    return None
 
 
 def damaged(path: Path, detail: str) -> StateError:
@@ -53,7 +63,8 @@ class CheckedCursor(sqlite3.Cursor):
 def translated(connection: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
-    except sqlite3.DatabaseError as exc:
-        if type(exc) is sqlite3.DatabaseError and DAMAGE in str(exc):
-            raise damaged(getattr(connection, "state_path", Path("?")), str(exc)) from None
+    except sqlite3.Error as exc:
+        error = full_or_damaged(getattr(connection, "state_path", Path("?")), exc)
+        if error is not None:
+            raise error from None
         raise

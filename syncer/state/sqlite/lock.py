@@ -53,6 +53,9 @@ class FileLock:
         handle.flush()
         self._handle = handle
 
+    def alive(self) -> bool:
+        return self._handle is not None  # the kernel keeps a file lock while its holder lives
+
     def release(self) -> None:
         if self._handle is not None:
             self._handle.seek(0)

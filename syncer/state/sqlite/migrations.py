@@ -72,6 +72,12 @@ def _blobs_last(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE snapshot_chunks_new RENAME TO snapshot_chunks")
 
 
+def _git_dirty(db: sqlite3.Connection) -> None:
+    """Migration 5: whether the Git working tree had uncommitted changes when a run began."""
+    if "git_dirty" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}:
+        db.execute("ALTER TABLE runs ADD COLUMN git_dirty INTEGER")
+
+
 MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     # 1: the initial layout
     """
@@ -99,6 +105,7 @@ MIGRATIONS: list[str | Callable[[sqlite3.Connection], None]] = [
     _split_snapshot_keys,
     _chunks_per_batch,
     _blobs_last,
+    _git_dirty,
 ]
 
 

@@ -11,11 +11,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ...errors import StateError
+from ...errors import DiskFull, StateError
 from ...model.schema import Schema
 from ...sources.fingerprint import FileStamp
 from ..base import DatasetState, Lock, OpenBatch, now
-from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded
+from ...space import is_full
+from ..storage import COLUMNS, ORDER, Blob, Chunk, Entry, Folded, flag
 from .connection import checked_connection, damaged
 from .lock import FileLock
 from .migrations import MIGRATIONS
@@ -86,6 +87,9 @@ class SqliteStorage(WholeState):
                 self._check_integrity()
             self._migrate()
         except sqlite3.DatabaseError as exc:
+            if is_full(exc, path):
+                self.db.close()
+                raise DiskFull("the state database", path, str(exc)) from None
             self._damaged(str(exc))
 
     @property
@@ -137,10 +141,13 @@ class SqliteStorage(WholeState):
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            # SQLite ends the transaction itself on some errors (a full disk): a ROLLBACK then
+            # fails with "no transaction is active" and would hide the real cause
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -289,10 +296,10 @@ class SqliteStorage(WholeState):
     # -- runs -------------------------------------------------------------------------------
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:
-        self.db.execute("INSERT INTO runs (id, command, started_at, user, host, pid, git_commit) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        self.db.execute("INSERT INTO runs (id, command, started_at, user, host, pid, git_commit, "
+                        "git_dirty) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (run_id, command, started_at, info.get("user"), info.get("host"),
-                         info.get("pid"), info.get("git_commit")))
+                         info.get("pid"), info.get("git_commit"), flag(info.get("git_dirty"))))
 
     def finish_run(self, run_id: str, finished_at: str, outcome: str, summary: str) -> None:
         self.db.execute("UPDATE runs SET finished_at=?, outcome=?, summary=? WHERE id=?",

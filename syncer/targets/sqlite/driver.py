@@ -19,7 +19,8 @@ from typing import Any
 
 import polars as pl
 
-from ...errors import TargetError
+from ...errors import DiskFull, SyncError, TargetError
+from ...space import is_full
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ..base import Batch, Capabilities, RowError
@@ -77,6 +78,9 @@ class SqliteDriver:
         self.path = Path(target.path)
         self._db: sqlite3.Connection | None = None
         self._adbc: Any = None
+        #: tables prepare() found missing: created by the first batch, in its transaction, so
+        #: a first apply that fails leaves no empty table behind
+        self._to_create: dict[str, str] = {}
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -88,8 +92,8 @@ class SqliteDriver:
                 self._db.execute(f"CREATE TABLE IF NOT EXISTS {MARKERS} "
                                  "(batch_id TEXT PRIMARY KEY, dataset TEXT, applied_at TEXT)")
             except (sqlite3.Error, OSError) as exc:
-                raise TargetError(f"cannot open SQLite target '{self.target.name}' at "
-                                  f"{self.path}: {exc}") from None
+                raise self._failed(exc, f"cannot open SQLite target '{self.target.name}' at "
+                                        f"{self.path}") from None
         return self._db
 
     def close(self) -> None:
@@ -112,8 +116,9 @@ class SqliteDriver:
         table = _database(self.db).table(dataset.table_name)
         try:
             if not table.exists():
-                table.create({c.name: _PY_TYPES[c.type] for c in schema.columns},
-                             pk=schema.key[0] if len(schema.key) == 1 else (schema.key or None))
+                self._to_create[dataset.table_name] = table.db.create_table_sql(
+                    dataset.table_name, {c.name: _PY_TYPES[c.type] for c in schema.columns},
+                    pk=schema.key[0] if len(schema.key) == 1 else (schema.key or None))
                 return
             for column in schema.columns:
                 if column.name not in table.columns_dict:
@@ -122,8 +127,8 @@ class SqliteDriver:
                 table.create_index(list(schema.key), f"{dataset.table_name}_syncer_key",
                                    unique=True, if_not_exists=True)
         except sqlite3.Error as exc:
-            raise TargetError(f"SQLite target '{self.target.name}', table "
-                              f"{dataset.table_name}: {exc}") from None
+            raise self._failed(exc, f"SQLite target '{self.target.name}', table "
+                                    f"{dataset.table_name}") from None
 
     def apply(self, batch: Batch) -> list[RowError]:
         """One transaction: reset, deletes, upserts and the batch marker commit together.
@@ -138,6 +143,8 @@ class SqliteDriver:
         cursor = conn.cursor()
         committed = False
         try:
+            if batch.dataset.table_name in self._to_create:
+                cursor.execute(self._to_create[batch.dataset.table_name])
             loading = batch.reset or self._empty(cursor, table)
             if batch.reset:
                 cursor.execute(f"DELETE FROM {table}")
@@ -166,12 +173,21 @@ class SqliteDriver:
         except (sqlite3.Error, _adbc_error()) as exc:  # ADBC raises its own DB-API error classes
             if isinstance(exc.__cause__, KeyboardInterrupt):  # ADBC's form of Ctrl-C
                 raise KeyboardInterrupt from None
-            raise TargetError(f"SQLite target '{self.target.name}', table "
-                              f"{batch.dataset.table_name}: {exc}") from None
+            raise self._failed(exc, f"SQLite target '{self.target.name}', table "
+                                    f"{batch.dataset.table_name}") from None
         finally:
-            if not committed:  # whatever failed (a bug too): nothing of the batch stays
-                conn.rollback()
+            if committed:
+                self._to_create.pop(batch.dataset.table_name, None)
+            else:  # whatever failed (a bug too): nothing of the batch stays
+                _roll_back(conn)
             cursor.close()
+
+    def _failed(self, exc: BaseException, what: str) -> SyncError:
+        """SQLite's error as syncer's: a full disk says so (and where), anything else names
+        the target and keeps SQLite's message."""
+        if is_full(exc, self.path):
+            return DiskFull(f"the SQLite target '{self.target.name}'", self.path, str(exc))
+        return TargetError(f"{what}: {exc}")
 
     def _bulk(self) -> Any:
         """The ADBC connection used for writes (opened once, after the table exists)."""
@@ -210,6 +226,16 @@ class SqliteDriver:
         yield from read_blocks((r for chunk in rows for r in chunk), names, block_rows)
 
     # -- helpers ----------------------------------------------------------------------------
+
+
+def _roll_back(conn: Any) -> None:
+    """Undo the batch (its table too, if it made it).  SQLite may have ended the transaction
+    itself (a full disk): then there is nothing to roll back, and the error that ended it is
+    the one to report."""
+    try:
+        conn.rollback()
+    except (sqlite3.Error, _adbc_error()):
+        pass
 
 
 def _adbc_error() -> type[Exception]:
