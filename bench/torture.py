@@ -89,7 +89,7 @@ TARGETS = {
     # interpolated values count as secrets and would be masked in every message)
     "zilliz": ("version: 1\ntarget:\n  name: t\n  type: zilliz\n  url: {url}\n"
                "  endpoint: {url}\n  api_key: ${{ZILLIZ_API_KEY}}\n"
-               "  cluster_id: in01-torture000000000\n"
+               "  cluster_id: in01-emulator0000000\n"
                "  stage: {{url: \"s3://{bucket}/syncer\", endpoint_url: \"{s3}\"}}\n"
                "  poll_interval: 0.02\n  rate_limit: 1000\n  max_rows_per_import: 400\n"),
 }
@@ -391,7 +391,7 @@ def landed_zilliz(_root: Path, server: Any, batches: set[str]) -> bool:
     """Whether the import job of one of ``batches`` completed (its file name carries the batch
     id), asked of the emulator's store directly."""
     return any(server.emulator.store.query(
-        "SELECT 1 FROM jobs WHERE state = 'Completed' AND file_name LIKE ?", (f"%/{b}.json",))
+        "SELECT 1 FROM jobs WHERE state = 'Completed' AND file_name LIKE ?", (f"%/{b}.%",))
         for b in batches)
 
 

@@ -90,6 +90,9 @@ def emulate_zilliz(
                           "(default: zilliz-emulator-key).")] = None,
     job_delay: Annotated[float, typer.Option(
         "--job-delay", help="Seconds an import job takes from Pending to Completed.")] = 0.5,
+    cluster_id: Annotated[str, typer.Option(
+        "--cluster-id", help="The one cluster id the import-job API knows (others are refused "
+                             "as an unknown cluster).")] = "in01-emulator",
     rate_429: Rate429 = 0.0,
     rate_500: Rate500 = 0.0,
     rate_drop: RateDrop = 0.0,
@@ -107,6 +110,6 @@ def emulate_zilliz(
         faults = _faults(rate_429, rate_500, rate_drop, rate_timeout, stall_ms, rate_slow_queue,
                          slow_queue_ms, latency_ms, seed)
         serve(host, port, s3_endpoint=s3_endpoint, data_dir=data, api_key=api_key,
-              faults=faults, job_delay=job_delay)
+              faults=faults, job_delay=job_delay, cluster_id=cluster_id)
     except (ValueError, OSError) as exc:
         raise SyncError(f"cannot start the emulator: {exc}") from None

@@ -248,7 +248,7 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: P
     target: TargetSpec = manifest.target.resolve_paths(path.parent)  # type: ignore[attr-defined]
     out: list[Dataset] = []
     names: dict[str, int | None] = {}
-    tables: dict[str, int | None] = {}
+    tables: dict[str, set[str | None]] = {}
     for index, spec in enumerate(manifest.datasets):  # type: ignore[attr-defined]
         line = lines.line(("datasets", index))
         if spec.name in names:
@@ -258,12 +258,16 @@ def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: P
                                     "give each dataset a unique name"))
             continue
         names[spec.name] = line
-        if spec.table_name in tables:
+        # datasets share a table only in partitions of their own (zilliz `partition:`)
+        partition = getattr(spec, "partition", None)
+        shared = tables.get(spec.table_name)
+        if shared is not None and (partition is None or None in shared or partition in shared):
             problems.append(Problem(path, lines.line(("datasets", index, "table")),
                                     f"table '{spec.table_name}' is written by two datasets",
-                                    "give each dataset its own `table:`"))
+                                    "give each dataset its own `table:` (or, on zilliz, "
+                                    "each its own `partition:`)"))
             continue
-        tables[spec.table_name] = line
+        tables.setdefault(spec.table_name, set()).add(partition)
         resolved = resolve_source(spec.source, path, lines.line(("datasets", index, "source")),
                                   problems, root)
         if resolved is None:

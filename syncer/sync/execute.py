@@ -251,9 +251,11 @@ class Executor:
         if not rejected:
             with phase(dataset.id, "state"):
                 self.store.fold_batch(batch.id)
+            _folded(driver, batch)
             return
         keys = [_frame_of(batch, e.kind).get_column(KEY)[e.index] for e in rejected]
         self.store.fold_batch(batch.id, rejected=keys)
+        _folded(driver, batch)
         raise TargetError(f"{len(rejected)} row(s) rejected by the target (not recorded):\n"
                           + "\n".join(f"  {_where(batch, dataset, e)}: {e.message}"
                                       for e in rejected[:20])
@@ -278,6 +280,14 @@ def _mark(driver: Driver, dataset: DatasetSpec, batch_id: str) -> None:
     """The batch landed: a target that keeps syncer's marker apart from the rows names it."""
     if isinstance(driver, Marks):
         driver.mark(dataset, batch_id)
+
+
+def _folded(driver: Driver, batch: Batch) -> None:
+    """Tell a driver that wants to know (an optional ``folded(batch)``: the zilliz driver then
+    deletes the batch's staged files) that the batch is folded into the state."""
+    hook = getattr(driver, "folded", None)
+    if hook is not None:
+        hook(batch)
 
 
 class _Shown:

@@ -115,7 +115,10 @@ class Driver(Protocol):
         how many rows the state says the dataset held before the batch."""
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections.
+
+        A driver may also have ``folded(batch)``: the executor calls it once the batch is folded
+        into the state (the zilliz driver deletes the batch's staged import files then)."""
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import syncer.targets.zilliz.driver as zilliz_driver
+import syncer.targets.zilliz.files as zilliz_files
 import syncer.targets.zilliz.jobs as zilliz_jobs
 from syncer.targets.alias_swap import AliasSwap
 from syncer.emulators.base import FaultConfig, Request, Response
@@ -285,12 +286,36 @@ def _corrupt_second_vector(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(zilliz_jobs, "import_file", corrupted)
 
 
+def _corrupt_second_vector_parquet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same in Parquet: the vector column as a list whose second row is one value short."""
+    import pyarrow as pa
+
+    table_of = zilliz_files.arrow_table
+
+    def corrupted(frame: Any, schema: Any, dynamic: bool) -> Any:
+        table = table_of(frame, schema, dynamic)
+        vectors = table.column("embedding").to_pylist()
+        if len(vectors) > 1:
+            vectors[1] = vectors[1][:-1]
+        return table.set_column(table.schema.get_field_index("embedding"), "embedding",
+                                pa.array(vectors, pa.list_(pa.float32())))
+
+    monkeypatch.setattr(zilliz_files, "arrow_table", corrupted)
+
+
+# the import files of both formats: JSON as the option, Parquet as the default
+FORMATS = {"json": ("  import_format: json\n", _corrupt_second_vector),
+           "parquet": ("", _corrupt_second_vector_parquet)}
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_a_failed_job_is_reported_with_its_reason_and_nothing_is_recorded(
-        zc: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    zc.manifest(mode="upsert")
+        zc: Project, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    target, corrupt = FORMATS[fmt]
+    zc.manifest(mode="upsert", target=target)
     zc.write(V1)
     with monkeypatch.context() as patch:
-        _corrupt_second_vector(patch)
+        corrupt(patch)
         result = zc.apply()
     assert result.code == 1, str(result)
     assert "Traceback" not in result.output
@@ -317,14 +342,16 @@ def test_a_failed_job_is_reported_with_its_reason_and_nothing_is_recorded(
     zc.assert_no_changes()
 
 
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
 def test_a_failed_upsert_job_leaves_the_change_pending_and_the_next_apply_restores_it(
-        zc: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    zc.manifest(mode="upsert")
+        zc: Project, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    target, corrupt = FORMATS[fmt]
+    zc.manifest(mode="upsert", target=target)
     zc.write(V1)
     zc.apply_ok()
     zc.write(V2)
     with monkeypatch.context() as patch:
-        _corrupt_second_vector(patch)
+        corrupt(patch)
         result = zc.apply()
     assert result.code == 1, str(result)
     assert "the keys it was to write were deleted first" in result.err, str(result)
@@ -470,8 +497,9 @@ def test_a_crash_before_the_import_was_created_is_sent_again(zc: Project) -> Non
 def test_an_apply_killed_while_its_job_runs_is_settled_by_the_next(
         zc: Project, monkeypatch: pytest.MonkeyPatch, note: bool) -> None:
     """Killed right after jobs/import/create: the next run finds the job by the batch id in its
-    file name (the .job note, or the job list when the note is gone), follows it, folds it."""
-    zc.manifest(mode="append")
+    file name (the .job note, or the job list when the note is gone), follows it, folds it.
+    (``keep_staged``: the first apply's files stay, so there is a note per apply to delete.)"""
+    zc.manifest(mode="append", target="  keep_staged: true\n")
     zc.write(V1)
     zc.apply_ok()
     zc.write(V2 + [_doc(20)])

@@ -15,9 +15,13 @@ from .routes_aliases import AliasRoutes
 from .routes_collections import CollectionRoutes
 from .routes_entities import EntityRoutes
 from .routes_jobs import JobRoutes
+from .routes_partitions import PartitionRoutes
 from .store import ZillizStore
 
 DEFAULT_API_KEY = "zilliz-emulator-key"
+#: the cluster id the emulator answers to (``in01-`` + 16 hex digits is the service's shape; any
+#: other id is refused as an unknown cluster)
+DEFAULT_CLUSTER_ID = "in01-emulator"
 MAX_PENDING_JOBS = 10_000
 _V2 = "/v2/vectordb"
 
@@ -27,13 +31,15 @@ class ZillizEmulator(EmulatorApp):
 
     ``s3_endpoint`` is where import files are read from; ``data_dir`` holds ``zilliz.sqlite3``
     (a temporary directory, removed on :meth:`close`, when None); ``job_delay`` is how long each
-    import job takes; ``max_pending_jobs`` the per-collection limit of pending or running jobs.
+    import job takes; ``max_pending_jobs`` the per-collection limit of pending or running jobs;
+    ``cluster_id`` the one cluster its control plane knows (None: any).
     """
 
     def __init__(self, s3_endpoint: str, data_dir: Path | None = None,
                  api_key: str = DEFAULT_API_KEY, faults: FaultConfig | None = None,
                  job_delay: float = 0.5, max_pending_jobs: int = MAX_PENDING_JOBS,
-                 s3_region: str = "us-east-1") -> None:
+                 s3_region: str = "us-east-1",
+                 cluster_id: str | None = DEFAULT_CLUSTER_ID) -> None:
         super().__init__(faults)
         self._tempdir: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -47,12 +53,13 @@ class ZillizEmulator(EmulatorApp):
         with self.store.transaction() as db:  # jobs cut short by a stop run again
             db.execute("UPDATE jobs SET state = 'Pending', progress = 0 WHERE state = 'Importing'")
         self._worker = JobWorker(self.store, self.objects, self.faults, job_delay)
-        self._jobs = JobRoutes(self.store, self._worker.notify, max_pending_jobs)
+        self._jobs = JobRoutes(self.store, self._worker.notify, max_pending_jobs, cluster_id)
         routes: dict[str, Handler] = {
             **self._jobs.routes(),
             **CollectionRoutes(self.store).routes(),
             **EntityRoutes(self.store).routes(),
             **AliasRoutes(self.store).routes(),
+            **PartitionRoutes(self.store).routes(),
         }
         for path, handler in routes.items():
             self.add_route("POST", f"{_V2}/{path}", self._authorized(handler))

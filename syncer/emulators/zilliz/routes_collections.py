@@ -54,7 +54,8 @@ class CollectionRoutes:
             "enableDynamicField": schema.dynamic, "shardsNum": 1,
             "consistencyLevel": "Bounded", "aliases": self.store.aliases_of(collection.id),
             "fields": [f.describe() for f in schema.fields], "indexes": list(schema.indexes),
-            "load": "LoadStateLoaded", "partitionsNum": 1,
+            "load": "LoadStateLoaded",
+            "partitionsNum": len(self.store.partitions(collection.id)),
             "properties": [{"key": k, "value": v}
                            for k, v in self.store.properties_of(collection.id).items()]})
 
@@ -81,6 +82,7 @@ class CollectionRoutes:
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM entities WHERE collection_id = ?", (collection.id,))
             conn.execute("DELETE FROM properties WHERE collection_id = ?", (collection.id,))
+            conn.execute("DELETE FROM partitions WHERE collection_id = ?", (collection.id,))
             conn.execute("DELETE FROM collections WHERE id = ?", (collection.id,))
         return ok()
 

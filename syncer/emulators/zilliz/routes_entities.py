@@ -6,10 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..base import Handler, Request, Response
-from .errors import INVALID_PARAMETER, api_error
+from .errors import INVALID_PARAMETER, PARTITION_NOT_FOUND, api_error
 from .filters import parse_filter
 from .rows import RowProblem, check_row, entity_output
-from .store import Collection, ZillizStore, pk_text
+from .store import DEFAULT_PARTITION, Collection, ZillizStore, pk_text
 from .wire import ok, positive, read_body, requested_collection
 
 MAX_QUERY_WINDOW = 16_384
@@ -43,12 +43,34 @@ class EntityRoutes:
                 raise api_error(INVALID_PARAMETER, f"invalid parameter: row {index}: {problem}") from None
         return entities
 
+    def _partition(self, body: Mapping[str, Any], collection: Collection) -> str:
+        """The request's ``partitionName`` (``_default`` when absent); an unknown one refused."""
+        name = body.get("partitionName") or DEFAULT_PARTITION
+        if name not in self.store.partitions(collection.id):
+            raise api_error(PARTITION_NOT_FOUND, f"partition not found[partition={name}]")
+        return str(name)
+
+    def _partitions(self, body: Mapping[str, Any], collection: Collection) -> list[str] | None:
+        """The request's ``partitionNames`` (None: every partition); unknown ones refused."""
+        names = body.get("partitionNames")
+        if not names:
+            return None
+        if not isinstance(names, list):
+            raise api_error(INVALID_PARAMETER, "invalid parameter: partitionNames must be a list")
+        known = self.store.partitions(collection.id)
+        for name in names:
+            if name not in known:
+                raise api_error(PARTITION_NOT_FOUND, f"partition not found[partition={name}]")
+        return [str(n) for n in names]
+
     def insert(self, request: Request) -> Response:
         body = read_body(request)
         collection = requested_collection(self.store, body)
+        partition = self._partition(body, collection)
         entities = self._rows(body, collection)
         with self.store.transaction() as conn:
-            self.store.insert(conn, collection, entities)  # never de-duplicated, as on Milvus
+            # never de-duplicated, as on Milvus
+            self.store.insert(conn, collection, entities, partition)
         pk = collection.schema.primary.name
         return ok({"insertCount": len(entities), "insertIds": [e[pk] for e in entities]})
 
@@ -58,12 +80,13 @@ class EntityRoutes:
         if collection.schema.auto_id:
             raise api_error(INVALID_PARAMETER, "upsert into an autoId collection is not supported "
                                                "by the emulator")
+        partition = self._partition(body, collection)
         entities = self._rows(body, collection)
         pk = collection.schema.primary.name
         with self.store.transaction() as conn:
             conn.executemany("DELETE FROM entities WHERE collection_id = ? AND pk = ?",
                              [(collection.id, pk_text(e[pk])) for e in entities])
-            self.store.insert(conn, collection, entities)
+            self.store.insert(conn, collection, entities, partition)
         return ok({"upsertCount": len(entities), "upsertIds": [e[pk] for e in entities]})
 
     def delete(self, request: Request) -> Response:
@@ -73,7 +96,9 @@ class EntityRoutes:
         if not isinstance(text, str) or not text.strip():
             raise api_error(INVALID_PARAMETER, "invalid parameter: filter is required")
         predicate = parse_filter(text)
-        doomed = [seq for seq, entity in self.store.entities(collection.id) if predicate(entity)]
+        partition = [self._partition(body, collection)] if body.get("partitionName") else None
+        doomed = [seq for seq, entity in self.store.entities(collection.id, partition)
+                  if predicate(entity)]
         with self.store.transaction() as conn:
             conn.executemany("DELETE FROM entities WHERE seq = ?", [(s,) for s in doomed])
         return ok({}, cost=0)
@@ -89,7 +114,8 @@ class EntityRoutes:
         if outputs is not None and (not isinstance(outputs, list)
                                     or not all(isinstance(o, str) for o in outputs)):
             raise api_error(INVALID_PARAMETER, "invalid parameter: outputFields must be a list")
-        matched = [entity for _seq, entity in self.store.entities(collection.id)
+        matched = [entity for _seq, entity in
+                   self.store.entities(collection.id, self._partitions(body, collection))
                    if predicate(entity)]
         if outputs == ["count(*)"]:
             return ok([{"count(*)": len(matched)}], cost=0)

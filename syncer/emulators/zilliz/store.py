@@ -38,7 +38,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     file_name TEXT NOT NULL, file_size INTEGER NOT NULL DEFAULT 0, total_rows INTEGER NOT NULL
     DEFAULT 0, imported_rows INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL,
     complete_time TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS partitions (
+    collection_id INTEGER NOT NULL, name TEXT NOT NULL, PRIMARY KEY (collection_id, name));
 """
+#: columns added after the first release: (table, column, definition), added when missing
+_ADDED = (("entities", "partition", "TEXT NOT NULL DEFAULT '_default'"),
+          ("jobs", "partition", "TEXT NOT NULL DEFAULT '_default'"),
+          ("jobs", "details", "TEXT NOT NULL DEFAULT '[]'"))
+DEFAULT_PARTITION = "_default"
 
 
 def pk_text(value: Any) -> str:
@@ -59,6 +66,11 @@ class ZillizStore(SqliteStore):
     def __init__(self, path: Path) -> None:
         super().__init__(path, _DDL)
         self._last_id = int(time.time() * 1000) << 16
+        with self.transaction() as db:
+            for table, column, definition in _ADDED:
+                have = {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
     def next_id(self) -> int:
         """A fresh auto id (increasing, like Milvus' timestamp-based ids)."""
@@ -68,7 +80,7 @@ class ZillizStore(SqliteStore):
 
     def clear(self) -> None:
         with self.transaction() as db:
-            for table in ("collections", "properties", "aliases", "entities", "jobs"):
+            for table in ("collections", "properties", "aliases", "entities", "jobs", "partitions"):
                 db.execute(f"DELETE FROM {table}")
 
     # -- collections and aliases
@@ -114,16 +126,30 @@ class ZillizStore(SqliteStore):
     # -- entities
 
     def insert(self, db: sqlite3.Connection, collection: Collection,
-               entities: Sequence[Mapping[str, Any]]) -> None:
+               entities: Sequence[Mapping[str, Any]],
+               partition: str = DEFAULT_PARTITION) -> None:
         pk = collection.schema.primary.name
-        db.executemany("INSERT INTO entities (collection_id, pk, data) VALUES (?, ?, ?)",
-                       [(collection.id, pk_text(e[pk]), json.dumps(e, ensure_ascii=False))
-                        for e in entities])
+        db.executemany("INSERT INTO entities (collection_id, pk, data, partition) VALUES "
+                       "(?, ?, ?, ?)",
+                       [(collection.id, pk_text(e[pk]), json.dumps(e, ensure_ascii=False),
+                         partition) for e in entities])
 
-    def entities(self, collection_id: int) -> list[tuple[int, dict[str, Any]]]:
-        return [(r["seq"], json.loads(r["data"])) for r in self.query(
-            "SELECT seq, data FROM entities WHERE collection_id = ? ORDER BY seq",
-            (collection_id,))]
+    def entities(self, collection_id: int, partitions: Sequence[str] | None = None
+                 ) -> list[tuple[int, dict[str, Any]]]:
+        """The entities of a collection (of some of its partitions), in insertion order."""
+        sql = "SELECT seq, data FROM entities WHERE collection_id = ?"
+        args: list[Any] = [collection_id]
+        if partitions:
+            sql += f" AND partition IN ({', '.join('?' * len(partitions))})"
+            args += list(partitions)
+        return [(r["seq"], json.loads(r["data"])) for r in self.query(f"{sql} ORDER BY seq",
+                                                                      args)]
+
+    def partitions(self, collection_id: int) -> list[str]:
+        """The partitions of a collection: ``_default`` and those created."""
+        return [DEFAULT_PARTITION, *(r["name"] for r in self.query(
+            "SELECT name FROM partitions WHERE collection_id = ? ORDER BY name",
+            (collection_id,)))]
 
     def key_counts(self, collection: str, db: str = DEFAULT_DB) -> dict[Any, int]:
         """How many entities hold each primary key (a test asserts there is one of each)."""

@@ -60,17 +60,25 @@ def requested_collection(store: ZillizStore, body: Mapping[str, Any]) -> Collect
 
 def object_urls(body: Mapping[str, Any]) -> list[str]:
     """``objectUrls: [[url], ...]`` (or flat ``[url, ...]``) or ``objectUrl: url``."""
+    return [url for group in object_url_groups(body) for url in group]
+
+
+def object_url_groups(body: Mapping[str, Any]) -> list[list[str]]:
+    """The file groups of ``objectUrls: [[url], ...]`` (a group is one file, a folder, or the
+    ``.npy`` files of one NumPy row group; a flat ``[url, ...]`` is one file per group) or
+    ``objectUrl: url``."""
     raw = body.get("objectUrls")
-    if raw is None and body.get("objectUrl"):
+    if not raw and body.get("objectUrl"):
         raw = [[body["objectUrl"]]]
-    urls: list[str] = []
+    groups: list[list[str]] = []
     for group in raw if isinstance(raw, list) else []:
-        for url in group if isinstance(group, list) else [group]:
-            if isinstance(url, str) and url:
-                urls.append(url)
-    if not urls:
+        urls = [u for u in (group if isinstance(group, list) else [group])
+                if isinstance(u, str) and u]
+        if urls:
+            groups.append(urls)
+    if not groups:
         raise api_error(INVALID_PARAMETER, "invalid parameter: objectUrl or objectUrls is required")
-    return urls
+    return groups
 
 
 def positive(body: Mapping[str, Any], name: str, default: int, maximum: int | None = None) -> int:

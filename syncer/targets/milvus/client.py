@@ -124,6 +124,8 @@ class Client:
             except _failures():
                 pass  # closing must not mask the real outcome
             self._client = None
+            if self.target.is_lite:
+                _release_lite(self.target.uri)
 
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call a MilvusClient method; turn any pymilvus failure into one TargetError."""
@@ -168,14 +170,16 @@ class Client:
             if field.max_length is not None:
                 options["max_length"] = field.max_length
             collection.add_field(field.name, getattr(data_type, field.type), **options)
-        index = self.connection.prepare_index_params()
-        index.add_index(field_name=spec.vector_column, index_type="AUTOINDEX",
-                        metric_type=spec.metric)
         extra: dict[str, Any] = {}
+        if self.indexed(spec):
+            index = self.connection.prepare_index_params()
+            index.add_index(field_name=spec.vector_column, index_type="AUTOINDEX",
+                            metric_type=spec.metric)
+            extra["index_params"] = index
         if marker is not None:
             extra["properties"] = {MARKER: marker}
         self.call(f"creating collection '{name}'", "create_collection", name, schema=collection,
-                  index_params=index, **extra)
+                  **extra)
         self.load(name)
         self._fields[name] = declared_fields(schema)
 
@@ -185,11 +189,23 @@ class Client:
         self.call(f"marking collection '{name}'", "alter_collection_properties", name,
                   properties={BATCH_MARKER: batch_id})
 
+    def indexed(self, spec: MilvusDataset) -> bool:
+        """Whether the vector field gets an index.  Milvus Lite opens a collection that has an
+        index *released* (its load state is not kept in the file), so a reader in another
+        process would have to call ``load_collection`` first; a Lite collection without an
+        index is loaded whenever the file is opened, and searched exactly with COSINE, the
+        default.  So on Milvus Lite a COSINE collection has no index; L2 and IP keep theirs (a
+        search without it would silently use COSINE)."""
+        return not (self.target.is_lite and spec.metric == "COSINE")
+
     def index_problems(self, name: str, spec: MilvusDataset) -> list[str]:
-        """The vector field needs an index with the declared metric; create a missing one."""
+        """The vector field needs an index with the declared metric; create a missing one
+        (none on Milvus Lite with COSINE: see :meth:`indexed`)."""
         vector = spec.vector_column
         names = self.call(f"listing the indexes of '{name}'", "list_indexes", name,
                           field_name=vector) or []
+        if not names and not self.indexed(spec):
+            return []
         if not names:
             index = self.connection.prepare_index_params()
             index.add_index(field_name=vector, index_type="AUTOINDEX", metric_type=spec.metric)
@@ -340,6 +356,19 @@ def transient(exc: BaseException) -> bool:
 def _not_found(exc: BaseException) -> bool:
     text = message(exc).lower()
     return "not exist" in text or "not found" in text
+
+
+def _release_lite(uri: str) -> None:
+    """Stop the embedded Milvus Lite server of ``uri`` and release the file's lock: pymilvus
+    keeps it until the process exits, which would shut other processes out of the file for as
+    long as a ``syncer watch`` runs (closing a client only drops the connection)."""
+    try:
+        from milvus_lite.server_manager import server_manager_instance
+    except ImportError:  # another milvus-lite layout: it stops at exit
+        return
+    release = getattr(server_manager_instance, "release_server", None)
+    if callable(release):
+        release(uri)
 
 
 def _where(target: MilvusTarget) -> str:

@@ -152,42 +152,68 @@ class Collections:
                 if "alias" not in exc.server_message.lower():
                     raise  # an alias still points at it: someone else reads it; keep it
 
+    # -- partitions -------------------------------------------------------------------------
+    def ensure_partition(self, name: str, partition: str) -> None:
+        """Create the partition when the collection lacks it."""
+        has = self._post("partitions/has", {"collectionName": name, "partitionName": partition},
+                         what=f"checking partition '{partition}' of '{name}'") or {}
+        if not has.get("has"):
+            self._post("partitions/create", {"collectionName": name, "partitionName": partition},
+                       what=f"creating partition '{partition}' of '{name}'")
+
+    def empty_partition(self, name: str, partition: str) -> None:
+        """Drop the partition (released first, as the service wants) and create it again."""
+        body = {"collectionName": name, "partitionName": partition}
+        self._post("partitions/release", {"collectionName": name, "partitionNames": [partition]},
+                   what=f"releasing partition '{partition}' of '{name}'")
+        self._post("partitions/drop", body, what=f"dropping partition '{partition}' of '{name}'")
+        self._post("partitions/create", body,
+                   what=f"creating partition '{partition}' of '{name}'")
+        self._post("partitions/load", {"collectionName": name, "partitionNames": [partition]},
+                   what=f"loading partition '{partition}' of '{name}'")
+
     # -- entities ---------------------------------------------------------------------------
-    def delete_keys(self, name: str, schema: Schema, keys: list[Any]) -> None:
+    def delete_keys(self, name: str, schema: Schema, keys: list[Any],
+                    partition: str | None = None) -> None:
         pk = schema.key[0]
         for start in range(0, len(keys), KEYS_PER_FILTER):
             part = keys[start:start + KEYS_PER_FILTER]
-            self._post("entities/delete", {"collectionName": name, "filter": in_filter(pk, part)},
-                       what=f"deleting {len(part)} keys from '{name}'")
+            body = {"collectionName": name, "filter": in_filter(pk, part)}
+            if partition:
+                body["partitionName"] = partition
+            self._post("entities/delete", body, what=f"deleting {len(part)} keys from '{name}'")
 
-    def present(self, name: str, schema: Schema, keys: list[Any], *, count: bool = False) -> int:
-        """How many of ``keys`` the collection holds (with ``count``: all of them; else stop at
-        the first chunk that holds any)."""
+    def present(self, name: str, schema: Schema, keys: list[Any], *, count: bool = False,
+                partition: str | None = None) -> int:
+        """How many of ``keys`` the collection (or its ``partition``) holds (with ``count``: all
+        of them; else stop at the first chunk that holds any)."""
         pk = schema.key[0]
         found: set[Any] = set()
         for start in range(0, len(keys), KEYS_PER_FILTER):
             part = keys[start:start + KEYS_PER_FILTER]
-            rows = self._post("entities/query",
-                              {"collectionName": name, "filter": in_filter(pk, part),
-                               "outputFields": [pk], "limit": QUERY_WINDOW},
-                              what=f"querying '{name}'") or []
+            rows = self._query(name, partition, what=f"querying '{name}'",
+                               filter=in_filter(pk, part), outputFields=[pk], limit=QUERY_WINDOW)
             found.update(key_of(row[pk]) for row in rows if pk in row)
             if found and not count:
                 break
         return len(found)
 
-    def count(self, name: str) -> int:
-        counted = self._post("entities/query",
-                             {"collectionName": name, "filter": "",
-                              "outputFields": ["count(*)"]}, what=f"counting '{name}'") or []
+    def count(self, name: str, partition: str | None = None) -> int:
+        counted = self._query(name, partition, what=f"counting '{name}'", filter="",
+                              outputFields=["count(*)"])
         return int(counted[0]["count(*)"]) if counted else 0
 
-    def query_page(self, name: str, names: list[str], offset: int,
-                   limit: int) -> list[dict[str, Any]]:
-        return list(self._post("entities/query",
-                               {"collectionName": name, "filter": "", "outputFields": names,
-                                "offset": offset, "limit": limit},
-                               what=f"reading '{name}'") or [])
+    def query_page(self, name: str, names: list[str], offset: int, limit: int,
+                   partition: str | None = None) -> list[dict[str, Any]]:
+        return self._query(name, partition, what=f"reading '{name}'", filter="",
+                           outputFields=names, offset=offset, limit=limit)
+
+    def _query(self, name: str, partition: str | None, *, what: str,
+               **body: Any) -> list[dict[str, Any]]:
+        body["collectionName"] = name
+        if partition:
+            body["partitionNames"] = [partition]
+        return list(self._post("entities/query", body, what=what) or [])
 
 
 def rest_field(field: Field) -> dict[str, Any]:

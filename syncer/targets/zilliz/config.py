@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from ...model.manifest import StrictModel, TargetSpec, without_userinfo
-from ..milvus.config import MilvusDataset
+from ..milvus.config import IDENTIFIER, MAX_NAME, MilvusDataset
 
 _S3_URL = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])(?:/(?P<prefix>.*))?$")
 _HTTP_URL = re.compile(r"^https?://[^/\s]+(/.*)?$")
@@ -74,7 +74,16 @@ class ZillizTarget(TargetSpec):
     db_name: str | None = Field(None, description="database (default: the cluster's default)")
     stage: ZillizStage = Field(description="where import files are staged: {url: s3://bucket/"
                                            "prefix, endpoint_url:, region:}")
-    max_rows_per_import: int = Field(100_000, ge=1, description="rows per import job (file)")
+    max_rows_per_import: int = Field(100_000, ge=1, description="rows per import job")
+    import_format: Literal["parquet", "json"] = Field(
+        "parquet", description="import files: parquet (the default, what Zilliz recommends) or "
+                               "json ({\"rows\": [...]})")
+    max_file_bytes: int = Field(16 * 1024 ** 3, ge=1024, description="largest import file; a "
+                                "job's rows are split into several files past it (the service's "
+                                "limit: 16 GB)")
+    keep_staged: bool = Field(False, description="keep the staged import files once their job "
+                                                 "completed (to look at them); by default they "
+                                                 "are deleted")
     timeout: float = Field(60.0, gt=0, description="seconds per HTTP request")
     retries: int = Field(5, ge=0, description="retries on 429 / 5xx / connection errors")
     poll_interval: float = Field(2.0, gt=0, description="seconds between job progress checks")
@@ -103,6 +112,10 @@ class ZillizDataset(MilvusDataset):
     column: it becomes the collection's primary key.
     """
 
+    partition: str | None = Field(None, description="the partition rows are imported into, "
+                                                    "created when missing (default: the "
+                                                    "collection's _default)")
+
     @model_validator(mode="after")
     def _milvus_shape(self) -> ZillizDataset:
         # the milvus checks, worded for this target
@@ -111,4 +124,11 @@ class ZillizDataset(MilvusDataset):
         except ValueError as exc:
             raise ValueError(str(exc).replace("a milvus dataset", "a zilliz dataset")
                              .replace("a Milvus", "a Zilliz")) from None
+        if self.partition is not None:
+            if not IDENTIFIER.match(self.partition) or len(self.partition) > MAX_NAME:
+                raise ValueError(f"partition '{self.partition}' is not a valid partition name "
+                                 "(letters, digits and _, not starting with a digit)")
+            if self.alias is not None:
+                raise ValueError("`partition:` and `alias:` do not go together: a replace with "
+                                 "an alias loads a whole new collection")
         return self

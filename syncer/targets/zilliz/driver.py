@@ -1,10 +1,13 @@
 """The Zilliz Cloud target: rows go in through import jobs, as the service documents it.
 
-A change is written as a JSON import file (``{"rows": [...]}``), uploaded to the stage bucket
-under ``<prefix>/<target>/<dataset>/<batch id>.json``, imported with ``jobs/import/create`` and
-followed with ``getProgress`` until it is ``Completed`` or ``Failed`` (its reason shown, with the
-file and the batch row when the reason names one).  An import is insert-only and keeps duplicate
-primary keys, so:
+A change is written as import files (Parquet by default, or JSON: ``import_format:``), uploaded
+to the stage bucket under ``<prefix>/<target>/<dataset>/<batch id>.parquet`` (``.2.parquet``, ...
+past the per-file limit), imported into the dataset's ``partition:`` (if any) with
+``jobs/import/create`` and followed with ``getProgress`` until it is ``Completed`` or ``Failed``
+(its reason shown, with the file and the batch row when the reason names one).  The staged files
+of a batch are deleted once it is settled (``keep_staged: true`` keeps them); what a crash left
+is swept from the dataset's staging folder by the next run that writes the dataset.  An import is
+insert-only and keeps duplicate primary keys, so:
 
 * ``upsert`` -> ``entities/delete`` of the removed keys and of the keys about to be written,
   then one import of the new and changed rows;
@@ -69,12 +72,20 @@ class ZillizDriver:
         self._outcomes: dict[str, bool] = {}
 
     def close(self) -> None:
-        self.rest.close()
+        try:
+            # the batches settled here were folded or abandoned since
+            self.jobs.cleanup.discard_settled()
+        finally:
+            self.rest.close()
 
     # -- protocol ---------------------------------------------------------------------------
     def prepare(self, dataset: DatasetSpec, schema: Schema) -> Capabilities:
         spec = _spec(dataset)
+        self.jobs.check_cluster()
         self.jobs.stage()
+        # any batch of this dataset a crash left open was settled before: what is staged for
+        # it now is left over
+        self.jobs.cleanup.sweep(self.target.name, dataset.name)
         if spec.alias:
             # the alias may move only once the new collection holds every row: one batch
             # (one import job), never several
@@ -88,18 +99,24 @@ class ZillizDriver:
         info = self.collections.describe(name)
         if info is None:
             self.collections.create(name, spec, schema)
+            if spec.partition:
+                self.collections.ensure_partition(name, spec.partition)
             return
         problems = self.collections.differences(info, spec, schema)
         if problems:
             raise schema_mismatch(self._name, name, problems)
         self.collections.know_fields(name, fields_of_answer(info))
+        if spec.partition:
+            self.collections.ensure_partition(name, spec.partition)
 
     def apply(self, batch: Batch) -> list[RowError]:
         spec = _spec(batch.dataset)
         if batch.reset and spec.alias:
             return self._replace_into_alias(batch, spec)
         name = spec.table_name
-        if batch.reset:
+        if batch.reset and spec.partition:
+            self.collections.empty_partition(name, spec.partition)
+        elif batch.reset:
             self.collections.drop(name)
             self.collections.create(name, spec, batch.schema)
         frame, errors, positions = import_rows(batch, self.collections.fields_of(name))
@@ -107,7 +124,7 @@ class ZillizDriver:
             # an import keeps duplicate keys: the rows it replaces must go first
             keys = [*batch.deletes.get_column(batch.schema.key[0]).to_list(),
                     *frame.get_column(batch.schema.key[0]).to_list()]
-            self.collections.delete_keys(name, batch.schema, keys)
+            self.collections.delete_keys(name, batch.schema, keys, spec.partition)
         if frame.height:
             self._import(batch, spec, name, frame, positions)
         self._outcomes[batch.id] = True
@@ -116,6 +133,15 @@ class ZillizDriver:
     def settle(self, batch: Batch, known_rows: int) -> bool:
         if batch.id in self._outcomes:
             return self._outcomes[batch.id]
+        landed = self._settle(batch)
+        self.jobs.cleanup.forget(batch)  # folded or abandoned next, it needs its files no more
+        return landed
+
+    def folded(self, batch: Batch) -> None:
+        """The executor folded ``batch`` into the state: its staged files may go."""
+        self.jobs.cleanup.discard(batch.id)
+
+    def _settle(self, batch: Batch) -> bool:
         spec = _spec(batch.dataset)
         if batch.reset and spec.alias:
             return self._settle_alias(batch, spec)
@@ -128,12 +154,14 @@ class ZillizDriver:
             # deletes only (idempotent): landed when none of the keys is left.  Judged before the
             # rows are looked at: rebuilt from the journal, such a batch has no value columns
             return not collections.present(name, batch.schema,
-                                           batch.deletes.get_column(pk).to_list())
+                                           batch.deletes.get_column(pk).to_list(),
+                                           partition=spec.partition)
         frame, _errors, _positions = import_rows(batch, collections.fields_of(name))
         if frame.height == 0:
             # every row would be refused: nothing was imported, only the deletes were sent
             return not collections.present(name, batch.schema,
-                                           batch.deletes.get_column(pk).to_list())
+                                           batch.deletes.get_column(pk).to_list(),
+                                           partition=spec.partition)
         job = self.jobs.find_finished(batch, name)
         if job is not None and job.get("state") == "Completed":
             return True
@@ -143,7 +171,8 @@ class ZillizDriver:
         # an insert-only batch (append, or a later part of a replace): never import it twice.
         # Its keys are new ones; a job the service no longer lists is judged by them
         keys = frame.get_column(pk).to_list()
-        present = collections.present(name, batch.schema, keys, count=True)
+        present = collections.present(name, batch.schema, keys, count=True,
+                                      partition=spec.partition)
         if present == len(keys):
             return True
         if present == 0:
@@ -170,14 +199,14 @@ class ZillizDriver:
         name = spec.alias if spec.alias else spec.table_name
         if self.collections.describe(name) is None:
             return
-        total = self.collections.count(name)
+        total = self.collections.count(name, spec.partition)
         if total > QUERY_WINDOW:
             raise TargetError(f"{self._name}: '{name}' holds {total} entities; reading back more "
                               f"than {QUERY_WINDOW} (the query window) is not supported yet")
         names = schema.names
         for offset in range(0, total, page):
             rows = self.collections.query_page(name, names, offset,
-                                               min(page, QUERY_WINDOW - offset))
+                                               min(page, QUERY_WINDOW - offset), spec.partition)
             if not rows:
                 return
             yield frame_of([plain_row(r, schema) for r in rows], names)

@@ -1,5 +1,6 @@
-"""Zilliz import jobs: a batch's rows written as a JSON import file, staged in the bucket, imported
-with ``jobs/import/create`` and followed with ``getProgress`` until ``Completed`` or ``Failed``.
+"""Zilliz import jobs: a batch's rows written as import files (Parquet, or JSON: :mod:`.files`),
+staged in the bucket, imported with ``jobs/import/create`` and followed with ``getProgress`` until
+``Completed`` or ``Failed``; the staged files are deleted once their batch is settled.
 
 An import is never sent twice: when the outcome of ``jobs/import/create`` is unknown, or after a
 crash, the job is looked up by the batch id its file name carries (a ``.job`` note next to the
@@ -10,17 +11,27 @@ so a collection never has 10,000 pending jobs.
 from __future__ import annotations
 
 import re
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from ...errors import TargetError
-from ...model.schema import Schema
 from ...secrets import redact
 from ..base import Batch
 from ..http import OutcomeUnknown, Poll
+from .cleanup import Cleanup
 from .config import ZillizDataset, ZillizTarget
+from .files import (
+    EXTENSIONS,
+    MAX_FILES_PER_JOB,
+    ImportPart,
+    import_file,
+    json_parts,
+    parquet_parts,
+)
 from .rest import TOO_MANY_JOBS, ApiError, Rest
 from .stage import Stage
 
@@ -46,8 +57,20 @@ class Jobs:
         self.poll = Poll(target.poll_interval)
         self._stage: Stage | None = None
         self._stage_checked = False
+        self._cluster_checked = False
         #: batches whose job this process followed for its whole import_timeout
         self.timed_out: set[str] = set()
+        #: what becomes of the staged files
+        self.cleanup = Cleanup(self.stage, target.keep_staged)
+
+    def check_cluster(self) -> None:
+        """Ask the control plane for one job of the cluster, once: a wrong ``cluster_id`` (or
+        a key that cannot reach it) is refused before anything is recorded or sent."""
+        if not self._cluster_checked:
+            self.rest.post("control", "jobs/import/list",
+                           {"clusterId": self.target.cluster_id, "pageSize": 1,
+                            "currentPage": 1}, what="checking the cluster's import jobs")
+            self._cluster_checked = True
 
     def stage(self) -> Stage:
         """The stage bucket, checked once."""
@@ -63,26 +86,54 @@ class Jobs:
         """Import ``frame`` (the batch's rows, ``positions`` their indexes in the batch) into
         ``collection`` and follow the job to its end; ImportFailed when the job failed."""
         stage = self.stage()
-        key = stage.key(batch)
-        stage.put(key, import_file(frame, batch.schema))
-        job_id = self.create(batch, collection, key)
+        extension = EXTENSIONS[self.target.import_format]
+        with tempfile.TemporaryDirectory(prefix="syncer-zilliz-") as folder:
+            parts = self.parts(batch, spec, frame, Path(folder))
+            keys = [stage.key(batch, extension, n) for n in range(1, len(parts) + 1)]
+            for key, part in zip(keys, parts, strict=True):
+                if part.path is not None:
+                    stage.put_file(key, part.path)
+                else:
+                    stage.put(key, part.data or b"")
+        job_id = self.create(batch, collection, keys, spec.partition)
+        note = f"{keys[0]}.job"
         try:
-            stage.put(f"{key}.job", job_id.encode())  # lets a settle find the job in one call
+            stage.put(note, job_id.encode())  # lets a settle find the job in one call
         except TargetError:
             pass  # the job list is scanned instead
         job = self.follow(job_id, collection, batch)
         if job.get("state") == "Completed":
+            self.cleanup.completed(batch.id, [*keys, note])
             return
+        files = [(stage.url(k), p.first_row) for k, p in zip(keys, parts, strict=True)]
         raise ImportFailed(failure(self.name, job, batch, spec, collection, frame, positions,
-                                   stage.url(key)))
+                                   files))
 
-    def create(self, batch: Batch, collection: str, key: str) -> str:
-        """Create the import job of the staged file ``key``; its id.  An unknown outcome is
+    def parts(self, batch: Batch, spec: ZillizDataset, frame: pl.DataFrame,
+              folder: Path) -> list[ImportPart]:
+        """The import files of ``frame``, in the target's format, each under the file limit."""
+        limit = self.target.max_file_bytes
+        if self.target.import_format == "json":
+            parts = json_parts(frame, batch.schema, limit, import_file)
+        else:
+            parts = parquet_parts(frame, batch.schema, spec.dynamic_fields, folder,
+                                  max_bytes=limit)
+        if len(parts) > MAX_FILES_PER_JOB:
+            raise TargetError(f"{self.name}: batch {batch.id} needs {len(parts)} import files, "
+                              f"more than the {MAX_FILES_PER_JOB} one job may take",
+                              hint="lower `max_rows_per_import:` or raise `max_file_bytes:`")
+        return parts
+
+    def create(self, batch: Batch, collection: str, keys: list[str],
+               partition: str | None = None) -> str:
+        """Create the import job of the staged files ``keys``; its id.  An unknown outcome is
         settled by looking for the job before another is created (an import is insert-only)."""
         stage = self.stage()
         body: dict[str, Any] = {"clusterId": self.target.cluster_id, "collectionName": collection,
-                                "objectUrls": [[stage.url(key)]], "accessKey": stage.access_key,
-                                "secretKey": stage.secret_key}
+                                "objectUrls": [[stage.url(k)] for k in keys],
+                                "accessKey": stage.access_key, "secretKey": stage.secret_key}
+        if partition:
+            body["partitionName"] = partition
         if stage.token:
             body["token"] = stage.token
         if self.target.db_name:
@@ -189,11 +240,12 @@ class Jobs:
         return self.follow(str(job["jobId"]), collection, batch)
 
     def find(self, batch: Batch, collection: str) -> dict[str, Any] | None:
-        """The import job of ``batch`` (its file name carries the batch id), or None."""
+        """The import job of ``batch`` (its file names carry the batch id), or None."""
         stage = self.stage()
-        key = stage.key(batch)
-        noted = stage.get_text(f"{key}.job")
-        if noted:
+        for extension in dict.fromkeys([EXTENSIONS[self.target.import_format], "parquet", "json"]):
+            noted = stage.get_text(f"{stage.key(batch, extension)}.job")
+            if not noted:
+                continue
             try:
                 job = self.progress(noted)
             except ApiError as exc:
@@ -222,19 +274,25 @@ class Jobs:
 
 
 def failure(where: str, job: dict[str, Any], batch: Batch, spec: ZillizDataset, collection: str,
-            frame: pl.DataFrame, positions: list[int], url: str) -> str:
-    """Why a job failed, with its file and the source row its reason names."""
+            frame: pl.DataFrame, positions: list[int], files: list[tuple[str, int]]) -> str:
+    """Why a job failed, with its files and the source row its reason names (``files``: each
+    file's URL and the frame index of its first row)."""
     reason = redact(str(job.get("reason") or "no reason given"))
     for detail in job.get("details") or []:
         if detail.get("reason") and str(detail["reason"]) not in reason:
             reason += f"; {detail.get('fileName', '')}: {redact(str(detail['reason']))}"
+    shown = "\n  ".join(f"file: {url}" for url, _ in files[:5])
+    if len(files) > 5:
+        shown += f"\n  ... and {len(files) - 5} more files"
     text = (f"{where}: import job {job.get('jobId')} into '{collection}' failed: "
-            f"{reason}\n  file: {url}")
+            f"{reason}\n  {shown}")
+    named = [(url, first) for url, first in files if url.rsplit("/", 1)[-1] in reason]
+    first_row = named[0][1] if named else files[0][1] if files else 0
     match = re.search(r"\brow[\s:=#]*(\d+)", reason, re.IGNORECASE)
-    if match and 1 <= int(match.group(1)) <= frame.height:
-        index = int(match.group(1)) - 1
+    if match and 1 <= first_row + int(match.group(1)) <= frame.height:
+        index = first_row + int(match.group(1)) - 1
         pk = batch.schema.key[0]
-        text += (f"\n  row {index + 1} of the file is the source row with {pk} = "
+        text += (f"\n  row {int(match.group(1))} of the file is the source row with {pk} = "
                  f"{frame.get_column(pk)[index]!r} (batch row {positions[index]})")
     text += "\n  nothing of this batch was recorded"
     if spec.mode == "upsert":
@@ -244,18 +302,9 @@ def failure(where: str, job: dict[str, Any], batch: Batch, spec: ZillizDataset, 
     return text
 
 
-def import_file(frame: pl.DataFrame, schema: Schema) -> bytes:
-    """``{"rows": [...]}``: one object per row; dates as ISO text, JSON columns as JSON text
-    (the service parses a string given for a JSON field), vectors as lists of floats."""
-    json_columns = [c.name for c in schema.columns if c.type == "json"]
-    if json_columns:
-        frame = frame.with_columns([pl.when(pl.col(c) == "null").then(None).otherwise(pl.col(c))
-                                    .alias(c) for c in json_columns])
-    return b'{"rows": ' + frame.write_json().encode("utf-8") + b"}\n"
-
-
 def carries(job: dict[str, Any], batch_id: str) -> bool:
-    """Whether the job imports the file of ``batch_id``."""
+    """Whether the job imports the files of ``batch_id``."""
     names = [str(job.get("fileName") or "")]
     names += [str(d.get("fileName") or "") for d in job.get("details") or []]
-    return any(f"{batch_id}.json" in name for name in names)
+    pattern = re.compile(rf"(^|[/,]){re.escape(batch_id)}\.")
+    return any(pattern.search(name) for name in names)

@@ -121,7 +121,8 @@ class Rest:
                     attempt < http.retries:
                 continue  # refused, not processed: safe to send again
             auth = code in _AUTH_CODES or any(w in message.lower() for w in
-                                              ("apikey", "api key", "token", "authenticat"))
+                                              ("apikey", "api key", "token", "authenticat",
+                                               "cluster not found"))
             raise ApiError(f"{self.name}: {what}: {message} (code {code})", code=code,
                            server_message=message, hint=AUTH_HINT if auth else None)
         raise TargetError(f"{self.name}: {what}: still rate limited after "

@@ -6,6 +6,7 @@ boto3 is imported here only, when a zilliz target is applied: syncer runs withou
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ...errors import TargetError
@@ -53,10 +54,41 @@ class Stage:
             options["region_name"] = "us-east-1"  # S3-compatible stores need some region
         self.client = session.client("s3", **options)
 
-    def key(self, batch: Batch) -> str:
-        """The object key of a batch's import file: the file name carries the batch id."""
-        parts = [self.stage.prefix, batch.target, batch.dataset.name, f"{batch.id}.json"]
-        return "/".join(p for p in parts if p)
+    def folder(self, target: str, dataset: str) -> str:
+        """The key prefix (ending in ``/``) of a dataset's import files and job notes."""
+        parts = [self.stage.prefix, target, dataset]
+        return "/".join(p for p in parts if p) + "/"
+
+    def key(self, batch: Batch, extension: str = "json", part: int = 1) -> str:
+        """The object key of a batch's import file (``part`` of several): the file name carries
+        the batch id, ``<batch>.parquet``, ``<batch>.2.parquet``, ..."""
+        name = f"{batch.id}.{extension}" if part == 1 else f"{batch.id}.{part}.{extension}"
+        return self.folder(batch.target, batch.dataset.name) + name
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a file from disk (in parts, when it is large)."""
+        self._call(f"uploading {self.url(key)}", "upload_file", Filename=str(path),
+                   Bucket=self.stage.bucket, Key=key)
+
+    def listed(self, prefix: str) -> list[str]:
+        """The keys under ``prefix`` (directly in it: not in deeper folders)."""
+        keys: list[str] = []
+        options: dict[str, Any] = {"Bucket": self.stage.bucket, "Prefix": prefix}
+        while True:
+            answer = self._call(f"listing {self.url(prefix)}", "list_objects_v2", **options)
+            keys += [str(o["Key"]) for o in answer.get("Contents") or []
+                     if "/" not in str(o["Key"])[len(prefix):]]
+            if not answer.get("IsTruncated"):
+                return keys
+            options["ContinuationToken"] = answer["NextContinuationToken"]
+
+    def delete(self, keys: list[str]) -> None:
+        """Delete objects (a missing one is no error)."""
+        for start in range(0, len(keys), 1000):
+            part = keys[start:start + 1000]
+            self._call(f"deleting {len(part)} staged files", "delete_objects",
+                       Bucket=self.stage.bucket,
+                       Delete={"Objects": [{"Key": k} for k in part], "Quiet": True})
 
     def url(self, key: str) -> str:
         return f"s3://{self.stage.bucket}/{key}"
