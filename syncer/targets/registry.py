@@ -14,6 +14,7 @@ from ..model.manifest import DatasetSpec, TargetSpec
 from .base import Driver, DriverFactory
 from .hexabase.config import HexabaseDataset, HexabaseTarget
 from .milvus.config import MilvusDataset, MilvusTarget
+from .postgres.config import PostgresDataset, PostgresTarget
 from .sqlite.config import SqliteTarget
 from .zilliz.config import ZillizDataset, ZillizTarget
 
@@ -32,6 +33,8 @@ class TargetType:
 
 TARGET_TYPES: dict[str, TargetType] = {
     "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver"),
+    "postgres": TargetType(PostgresTarget, PostgresDataset,
+                           "syncer.targets.postgres.driver:PostgresDriver"),
     "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase.driver:HexabaseDriver"),
     "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver"),
     "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver"),
