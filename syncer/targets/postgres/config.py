@@ -17,9 +17,10 @@ from pydantic import Field, field_validator, model_validator
 from ... import secrets
 from ...model.manifest import DatasetSpec, TargetSpec
 
-#: PostgreSQL truncates longer names (63 bytes); the replace swap needs room for a suffix
+#: PostgreSQL truncates longer names (63 bytes); the replace swap needs room for its suffixes
+#: (``__syncer_new``, and ``__syncer_new_pkey`` for its key: 17 bytes)
 MAX_NAME = 63
-SUFFIX_ROOM = 16
+SUFFIX_ROOM = 18
 IDENTIFIER = re.compile(r"^[^\x00\"]+$")
 
 

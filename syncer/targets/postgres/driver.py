@@ -81,6 +81,9 @@ class PostgresDriver:
             cursor = self.db.execute(sql, params)
             return list(cursor.fetchall()) if cursor.description else []
         except psycopg.Error as exc:
+            if self._db is not None and self._db.broken:  # reconnect next time (watch)
+                self._db.close()
+                self._db = None
             raise self.fail(exc, table) from None
 
     def close(self) -> None:

@@ -142,12 +142,16 @@ class Loader:
             keys = batch.deletes.select(list(schema.key))
             cursor.adbc_ingest(DELETES, _arrow(keys, schema, list(schema.key)), mode="replace",
                                temporary=True)
+            # without statistics the planner takes the temporary table for a big one and scans
+            # the whole target table (1M rows: 1.2 s) instead of probing its key index (0.15 s)
+            cursor.execute(f"ANALYZE pg_temp.{ddl.quote(DELETES)}")
             cursor.execute(ddl.delete_using(schema, table, f"pg_temp.{ddl.quote(DELETES)}"))
             batch.wrote(batch.deletes.height)
         if not batch.upsert_rows:
             return
         if batch.dataset.mode == "upsert" and not self._empty(cursor, table):
             self._stage(cursor, batch)
+            cursor.execute(f"ANALYZE pg_temp.{ddl.quote(STAGE)}")
             cursor.execute(ddl.upsert(schema, table, f"pg_temp.{ddl.quote(STAGE)}"))
         else:  # append, or the first load of an upsert: nothing to conflict with
             self._load(cursor, batch, batch.dataset.table_name)
