@@ -523,3 +523,26 @@ def test_the_bundled_example_applies(env: Env) -> None:
     assert env.pg.query("SELECT count(*) FROM {s}.products")[0][0] > 0
     plan = env.run("plan", "-m", manifests, "--state", state, "--json")
     assert json.loads(plan.out)["changes"] is False
+
+
+def test_watch_self_heal_repairs_drift_on_postgres(env: Env) -> None:
+    import io
+
+    from syncer.model.project import load_project
+    from syncer.watch import Status, WatchConfig, Watcher, configure_logging
+
+    env.manifest(dataset("upsert"))
+    env.source(V1)
+    env.apply_ok()
+    tamper(env)
+    log = io.StringIO()
+    configure_logging("json", log)
+    status = Status()
+    watcher = Watcher(WatchConfig.resolve(env.manifests, env.state, {}, self_heal=True),
+                      status=status)
+    watcher._use(load_project(env.manifests))
+    watcher._reconcile({"db/items"}, "interval")
+    assert "repairing it" in log.getvalue(), log.getvalue()
+    assert env.rows() == expected(V1)
+    assert 'syncer_drift_rows{target="db",dataset="items"} 0' in status.metrics()
+    assert drift(env).code == 0

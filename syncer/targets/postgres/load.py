@@ -212,5 +212,5 @@ def _slices(batch: Batch, schema: Schema) -> Iterator[tuple[pl.DataFrame, Any]]:
 
 
 def _arrow(frame: pl.DataFrame, schema: Schema, names: list[str]) -> Any:
-    """The columns as an Arrow table (large strings: what ADBC's PostgreSQL driver takes)."""
-    return frame.select(names).to_arrow(compat_level=pl.CompatLevel.oldest())
+    """The columns as an Arrow table sharing the frame's memory (ADBC takes string views)."""
+    return frame.select(names).to_arrow(compat_level=pl.CompatLevel.newest())
