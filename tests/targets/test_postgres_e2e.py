@@ -546,3 +546,29 @@ def test_watch_self_heal_repairs_drift_on_postgres(env: Env) -> None:
     assert env.rows() == expected(V1)
     assert 'syncer_drift_rows{target="db",dataset="items"} 0' in status.metrics()
     assert drift(env).code == 0
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("items__syncer_new", "is reserved"),
+    ("x" * 50, "not a usable PostgreSQL table name"),
+])
+def test_table_names_the_target_cannot_hold_are_refused_by_validate(env: Env, table: str,
+                                                                    message: str) -> None:
+    env.manifest(dataset("upsert", extra=f"    table: {table}\n").replace("    table: items\n",
+                                                                          ""))
+    env.source(V1)
+    result = env.run("validate", "-m", env.manifests)
+    assert result.code == 1, str(result)
+    assert message in result.output and "db.yaml:" in result.output, str(result)
+
+
+def test_a_literal_password_in_the_url_is_never_shown(env: Env) -> None:
+    parts = urlsplit(env.pg.server)
+    secret = "Literal-Pw-0987"
+    url = urlunsplit(parts._replace(netloc=f"{parts.username}:{secret}@{parts.hostname}:"
+                                           f"{parts.port}"))
+    env.manifest(dataset("upsert"), url=url)
+    env.source(V1)
+    result = env.apply()
+    assert result.code == 1 and "password authentication failed" in result.output, str(result)
+    assert secret not in result.output

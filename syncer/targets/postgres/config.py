@@ -21,6 +21,8 @@ from ...model.manifest import DatasetSpec, TargetSpec
 #: (``__syncer_new``, and ``__syncer_new_pkey`` for its key: 17 bytes)
 MAX_NAME = 63
 SUFFIX_ROOM = 18
+#: the replace swap's tables are ``<table>__syncer_new`` and ``<table>__syncer_old``
+SWAP_MARK = "__syncer_"
 IDENTIFIER = re.compile(r"^[^\x00\"]+$")
 
 
@@ -105,6 +107,9 @@ class PostgresDataset(DatasetSpec):
         if not IDENTIFIER.match(name) or len(name.encode()) > MAX_NAME - SUFFIX_ROOM:
             raise ValueError(f"'{name}' is not a usable PostgreSQL table name (at most "
                              f"{MAX_NAME - SUFFIX_ROOM} bytes, no double quote); set `table:`")
+        if SWAP_MARK in name.casefold():
+            raise ValueError(f"table name '{name}' is reserved: a replace builds its new table "
+                             f"beside the live one as '<table>{SWAP_MARK}new'; set `table:`")
         for column in self.columns or {}:
             if not IDENTIFIER.match(column) or len(column.encode()) > MAX_NAME:
                 raise ValueError(f"column '{column}' is not a valid PostgreSQL column name (at "

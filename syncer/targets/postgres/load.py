@@ -29,7 +29,7 @@ from ...errors import TargetError
 from ...model.schema import Schema
 from ..base import Batch, BatchRefused
 from . import ddl, errors
-from .config import PostgresTarget
+from .config import SWAP_MARK, PostgresTarget
 
 STAGE = "_syncer_stage"
 DELETES = "_syncer_deletes"
@@ -119,7 +119,7 @@ class Loader:
     def _replace(self, cursor: Any, batch: Batch) -> None:
         """Load a new table and swap it in by rename (the old one dropped), in this transaction."""
         schema, name = batch.schema, batch.dataset.table_name
-        new, old = f"{name}__syncer_new", f"{name}__syncer_old"
+        new, old = f"{name}{SWAP_MARK}new", f"{name}{SWAP_MARK}old"
         for leftover in (new, old):  # a crash between two statements leaves nothing: still, be sure
             cursor.execute(f"DROP TABLE IF EXISTS {ddl.qualified(self.schema, leftover)}")
         cursor.execute(ddl.create_table(schema, ddl.qualified(self.schema, new), key=False))
