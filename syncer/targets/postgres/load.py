@@ -72,9 +72,12 @@ class Loader:
         return self._conn
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except _adbc_error():
+                pass  # a connection the server already dropped
 
     def apply(self, batch: Batch) -> None:
         conn = self.conn
@@ -96,12 +99,12 @@ class Loader:
                 raise KeyboardInterrupt from None
             raise self._refused(exc, name) from None
         finally:
-            if not committed:  # whatever failed (an interrupt, a bug): nothing of it stays
-                try:
+            try:
+                cursor.close()
+                if not committed:  # whatever failed (an interrupt, a bug): nothing of it stays
                     conn.rollback()
-                except _adbc_error():
-                    self.close()  # the connection is gone: the server rolled back
-            cursor.close()
+            except _adbc_error():
+                self.close()  # the connection is gone: the server rolled back
 
     def _refused(self, exc: Exception, table: str) -> TargetError:
         text = (f"PostgreSQL target '{self.target.name}' ({self.target.display}), table "
