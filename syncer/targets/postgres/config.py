@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -27,16 +27,25 @@ IDENTIFIER = re.compile(r"^[^\x00\"]+$")
 
 
 def password_of(url: str) -> str | None:
-    """The password a libpq URL carries (in the authority or as ``?password=``), if any."""
+    """The password a libpq URL carries (in the authority, percent-decoded as libpq reads it,
+    or as ``?password=``), if any."""
     try:
         parts = urlsplit(url)
-        found = parts.password
+        found = unquote(parts.password) if parts.password else None
     except ValueError:
         return None
     for key, value in parse_qsl(parts.query, keep_blank_values=True):
         if key == "password":
             found = value
     return found or None
+
+
+def register_password(url: str) -> None:
+    """Make the URL's password a secret, as written and as libpq reads it."""
+    password = password_of(url)
+    if password:
+        secrets.register(password)
+        secrets.register(quote(password, safe=""))
 
 
 def display_url(url: str) -> str:
@@ -69,9 +78,7 @@ class PostgresTarget(TargetSpec):
     @classmethod
     def _libpq_url(cls, value: str) -> str:
         value = value.strip()
-        password = password_of(value)
-        if password:
-            secrets.register(password)
+        register_password(value)
         if not re.match(r"^postgres(ql)?://", value, re.IGNORECASE):
             raise ValueError(f"url must be a postgresql:// URL (got '{display_url(value)}')")
         try:

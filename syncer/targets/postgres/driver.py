@@ -15,14 +15,13 @@ from typing import Any
 
 import polars as pl
 
-from ... import secrets
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ..base import Batch, Capabilities, RowError
 from ..frames import read_blocks
 from . import ddl, errors
-from .config import PostgresTarget, password_of
+from .config import PostgresTarget, register_password
 from .load import Loader
 
 MARKERS = "_syncer_batches"
@@ -46,9 +45,7 @@ class PostgresDriver:
     def __init__(self, target: PostgresTarget, *, transport: object = None) -> None:
         self.target = target
         self.schema = target.schema_
-        password = password_of(target.url)
-        if password:
-            secrets.register(password)
+        register_password(target.url)
         self._db: Any = None
         self._loader: Loader | None = None
 
