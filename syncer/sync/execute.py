@@ -22,11 +22,11 @@ from ..profile import phase
 from .progress import Reporter
 from ..model.manifest import DatasetSpec
 from ..model.project import Dataset, Project
-from ..model.schema import KEY, ROW, SRC, Schema
+from ..model.schema import KEY, ROW, SRC, Schema, display_key
 from ..secrets import redact
 from ..state import OP, StateStore
 from ..targets import base
-from ..targets.base import Batch, Capabilities, Driver, Marks, RowError, RowSource
+from ..targets.base import Batch, BatchRefused, Capabilities, Driver, Marks, RowError, RowSource
 
 
 @dataclass
@@ -241,9 +241,12 @@ class Executor:
         try:
             with phase(dataset.id, "write"):
                 rejected = driver.apply(batch)
-        except TargetError:
+        except TargetError as exc:
             if not interrupts.requested():  # interrupted: stop now, the next run settles it
                 self._settle_failed(batch, driver, known)
+            if isinstance(exc, BatchRefused):  # name the row's source file and line
+                raise TargetError(f"{exc.message}\n  {_position(exc.row, 0, dataset)}: {exc.reason}",
+                                  hint=exc.hint) from None
             raise
         # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
         # stays open and the next run settles it with the target before planning anything new
@@ -332,12 +335,19 @@ def _frame_of(batch: Batch, kind: str) -> pl.DataFrame:
 
 def _where(batch: Batch, dataset: Dataset, error: RowError) -> str:
     """``file:line`` of a rejected row, so the message points at the source to fix."""
+    frame = _frame_of(batch, error.kind)
+    if error.kind == "delete":
+        return f"key {frame.get_column(KEY)[error.index]}"
+    return _position(frame, error.index, dataset)
+
+
+def _position(frame: pl.DataFrame, index: int, dataset: Dataset) -> str:
+    """``file:line`` of row ``index`` of ``frame`` (its key when the source is not known)."""
     from ..sources.lines import record_lines
 
-    frame = _frame_of(batch, error.kind)
-    if error.kind == "delete" or SRC not in frame.columns:
-        return f"key {frame.get_column(KEY)[error.index]}"
-    src, row = frame.get_column(SRC)[error.index], frame.get_column(ROW)[error.index]
+    if SRC not in frame.columns or ROW not in frame.columns:
+        return f"key {display_key(frame.get_column(KEY)[index])}"
+    src, row = frame.get_column(SRC)[index], frame.get_column(ROW)[index]
     path = dataset.files[src]
     line = record_lines(path, dataset.format, dataset.spec.source, [row]).get(row)
     return f"{path.name}:{line}" if line else path.name

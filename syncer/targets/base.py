@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from ..errors import TargetError
 from ..model.manifest import DatasetSpec, TargetSpec
 
 if TYPE_CHECKING:
@@ -84,6 +85,17 @@ class RowError:
     kind: str  # "upsert" | "delete"
     index: int
     message: str
+
+
+class BatchRefused(TargetError):
+    """The target refused a whole batch (nothing of it landed) because of one row: ``row`` is
+    that row (a one-row frame of the batch's rows, with ``__src``/``__row`` when known), so the
+    executor can name its source file and line."""
+
+    def __init__(self, message: str, row: pl.DataFrame, reason: str) -> None:
+        super().__init__(message)
+        self.row = row
+        self.reason = reason
 
 
 @dataclass(frozen=True)

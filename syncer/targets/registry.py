@@ -14,6 +14,7 @@ from ..model.manifest import DatasetSpec, TargetSpec
 from .base import Driver, DriverFactory, Probe
 from .hexabase.config import HexabaseDataset, HexabaseTarget
 from .milvus.config import MilvusDataset, MilvusTarget
+from .postgres.config import PostgresDataset, PostgresTarget
 from .sqlite.config import SqliteTarget
 from .zilliz.config import ZillizDataset, ZillizTarget
 
@@ -36,6 +37,9 @@ class TargetType:
 TARGET_TYPES: dict[str, TargetType] = {
     "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver",
                          "syncer.targets.sqlite.probe:SqliteProbe"),
+    "postgres": TargetType(PostgresTarget, PostgresDataset,
+                           "syncer.targets.postgres.driver:PostgresDriver",
+                           "syncer.targets.postgres.probe:PostgresProbe"),
     "hexabase": TargetType(HexabaseTarget, HexabaseDataset,
                            "syncer.targets.hexabase.driver:HexabaseDriver",
                            "syncer.targets.hexabase.probe:HexabaseProbe"),
