@@ -1,21 +1,20 @@
 """Target types, keyed by the manifest's ``target.type``: models and (lazily) drivers.
 
 Drivers are imported only when a target of their type is applied, so an optional dependency
-(pymilvus, boto3) is needed only by those who use that target.
+(pymilvus, boto3) is needed only by those who use that target.  The models of a type are
+imported when a manifest names it (building a type's pydantic models costs milliseconds at
+every start; a sqlite project never builds the others').
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model.manifest import DatasetSpec, TargetSpec
 from .base import Driver, DriverFactory
-from .hexabase.config import HexabaseDataset, HexabaseTarget
-from .milvus.config import MilvusDataset, MilvusTarget
-from .sqlite.config import SqliteTarget
-from .zilliz.config import ZillizDataset, ZillizTarget
 
 if TYPE_CHECKING:
     import httpx
@@ -30,12 +29,56 @@ class TargetType:
     driver: str  # "module:attribute" of the driver class, imported on first use
 
 
-TARGET_TYPES: dict[str, TargetType] = {
-    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver"),
-    "hexabase": TargetType(HexabaseTarget, HexabaseDataset, "syncer.targets.hexabase.driver:HexabaseDriver"),
-    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver"),
-    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver"),
-}
+def _sqlite() -> TargetType:
+    from .sqlite.config import SqliteTarget
+
+    return TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver")
+
+
+def _hexabase() -> TargetType:
+    from .hexabase.config import HexabaseDataset, HexabaseTarget
+
+    return TargetType(HexabaseTarget, HexabaseDataset,
+                      "syncer.targets.hexabase.driver:HexabaseDriver")
+
+
+def _milvus() -> TargetType:
+    from .milvus.config import MilvusDataset, MilvusTarget
+
+    return TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver")
+
+
+def _zilliz() -> TargetType:
+    from .zilliz.config import ZillizDataset, ZillizTarget
+
+    return TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver")
+
+
+class TargetTypes(Mapping[str, TargetType]):
+    """``target.type`` -> :class:`TargetType`, each built (its config module imported) on its
+    first lookup; the names are known without importing anything."""
+
+    def __init__(self, loaders: dict[str, Callable[[], TargetType]]) -> None:
+        self._loaders = loaders
+        self._built: dict[str, TargetType] = {}
+
+    def __getitem__(self, name: str) -> TargetType:
+        if name not in self._built:
+            self._built[name] = self._loaders[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
+if TYPE_CHECKING:  # read-only use (lookup, `in`, iteration), which narrows like a dict's
+    TARGET_TYPES: dict[str, TargetType]
+else:
+    TARGET_TYPES = TargetTypes(
+        {"sqlite": _sqlite, "hexabase": _hexabase, "milvus": _milvus, "zilliz": _zilliz})
 
 
 def open_driver(target: TargetSpec, *, transport: httpx.BaseTransport | None = None) -> Driver:
