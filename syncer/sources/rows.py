@@ -103,8 +103,13 @@ def load_rows(dataset: Dataset) -> SourceRows:
 def _check_empty_keys(dataset: Dataset, schema: Schema, frame: pl.DataFrame) -> None:
     if not schema.key:
         return
+    # only a text value can be "": a typed key is checked for nulls alone (no cast of a
+    # million numbers to text), and the rows are filtered only when one is empty
     empty = pl.any_horizontal(
-        [pl.col(k).is_null() | (pl.col(k).cast(pl.String) == "") for k in schema.key])
+        [pl.col(k).is_null() | (pl.col(k) == "") if frame.schema[k] == pl.String
+         else pl.col(k).is_null() for k in schema.key])
+    if not frame.select(empty.any()).item():
+        return
     blanks = frame.filter(empty)
     if blanks.height:
         where = _where(dataset, blanks.head(1))
