@@ -11,34 +11,122 @@ import sys
 import threading
 import traceback
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import click
 import typer
 
-from .commands import apply, drift, history, init, plan, show, validate
-from .commands.emulate import emulate_app
-from .commands.options import global_options
-from .commands.state import state_app
-from .commands.watch import watch
 from . import interrupts
+from .commands.options import global_options
 from .errors import Interrupted, SyncError
 from .secrets import redact
 from .ui import console, silence
 
-app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Keep data stores in line with the datasets declared in a Git repository.")
-app.callback()(global_options)
-app.command()(init.init)
-app.command()(validate.validate)
-app.command()(plan.plan)
-app.command()(apply.apply)
-app.command()(watch)
-app.command()(history.history)
-app.command()(show.show)
-app.command()(drift.drift)
-app.command()(drift.adopt)
-app.command()(validate.schema)
-app.add_typer(state_app, name="state")
-app.add_typer(emulate_app, name="emulate")
+HELP = "Keep data stores in line with the datasets declared in a Git repository."
+
+
+def _commands() -> dict[str, Callable[..., Any]]:
+    """Every command, in the order ``--help`` lists them; imported only when asked for."""
+    def plan() -> Any:
+        from .commands import plan
+        return plan.plan
+
+    def apply() -> Any:
+        from .commands import apply
+        return apply.apply
+
+    def init() -> Any:
+        from .commands import init
+        return init.init
+
+    def validate() -> Any:
+        from .commands import validate
+        return validate.validate
+
+    def schema() -> Any:
+        from .commands import validate
+        return validate.schema
+
+    def watch() -> Any:
+        from .commands.watch import watch
+        return watch
+
+    def history() -> Any:
+        from .commands import history
+        return history.history
+
+    def show() -> Any:
+        from .commands import show
+        return show.show
+
+    def drift() -> Any:
+        from .commands import drift
+        return drift.drift
+
+    def adopt() -> Any:
+        from .commands import drift
+        return drift.adopt
+
+    def state() -> Any:
+        from .commands.state import state_app
+        return state_app
+
+    def emulate() -> Any:
+        from .commands.emulate import emulate_app
+        return emulate_app
+
+    return {"init": init, "validate": validate, "plan": plan, "apply": apply, "watch": watch,
+            "history": history, "show": show, "drift": drift, "adopt": adopt, "schema": schema,
+            "state": state, "emulate": emulate}
+
+
+GROUPS = ("state", "emulate")
+#: global options that take a value (``--env-file FILE``): the word after them is not a command
+VALUED = ("--env-file",)
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The typer app with every command, or with ``only`` that one (the others' modules are not
+    imported and their parameters not inspected: a quicker start for the command being run)."""
+    built = typer.Typer(add_completion=True, no_args_is_help=True,
+                        pretty_exceptions_enable=False, help=HELP)
+    built.callback()(global_options)
+    for name, load in _commands().items():
+        if only is not None and name != only:
+            continue
+        if name in GROUPS:
+            built.add_typer(load(), name=name)
+        else:
+            built.command(name=name)(load())
+    return built
+
+
+def command_named(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` (without the program) runs, when it names a known one after the
+    global options; None for help, completion, ``--version`` or a mistyped name (the full app
+    answers those, listing every command)."""
+    if os.environ.get("_SYNCER_COMPLETE"):
+        return None
+    words = iter(argv)
+    for word in words:
+        if word in VALUED:
+            next(words, None)
+        elif word.startswith("-"):
+            if word in ("--help", "--version") or word.startswith("--install-completion") \
+                    or word.startswith("--show-completion"):
+                return None
+        else:
+            return word if word in _commands() else None
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the full app, for callers that drive it in-process (tests, docs)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
+
 
 def _usage_errors() -> tuple[type[Exception], ...]:
     """click's usage errors, and those of the click that typer >= 0.20 vendors (other classes)."""
@@ -58,7 +146,7 @@ def main() -> None:
     try:
         # without standalone mode click *returns* the code of a typer.Exit (e.g. plan's 2)
         with interrupts.watching():
-            code = app(standalone_mode=False)
+            code = build_app(command_named(sys.argv[1:]))(standalone_mode=False)
     except SystemExit as exc:
         if isinstance(exc.__context__, BrokenPipeError):  # click's exit 1 on a closed pipe
             _closed_pipe()

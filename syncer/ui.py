@@ -13,16 +13,11 @@ Machine output (``--json``, ``--format markdown``) is never affected; errors are
 from __future__ import annotations
 
 import os
+import re
 import sys
-import time
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import (BarColumn, Progress, ProgressColumn, Task, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
-from rich.text import Text
 
 from .model.markdown import format_value
 from .model.plan import DatasetPlan, Plan
@@ -30,6 +25,8 @@ from .sync.progress import Reporter
 from .secrets import redact
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from .sync.execute import ApplyResult
     from .model.changes import RowChange
 
@@ -72,11 +69,26 @@ def plain_output() -> None:
     SETTINGS.no_color = True
 
 
-class _Console(Console):
-    def on_broken_pipe(self) -> None:
-        """A reader that stopped reading (``syncer plan | head``) is not an error: the rest
-        of the output goes nowhere and the command finishes (an apply is not cut short)."""
-        silence(self.file)
+def escape(text: str) -> str:
+    """Text with rich's markup escaped (rich is imported on the first output that needs it)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
+
+
+@cache
+def _console_class() -> type[Console]:
+    """rich's Console, told that a closed pipe is not an error; built on first use, so a
+    command that prints nothing through rich (``plan --json``) never imports rich."""
+    from rich.console import Console
+
+    class QuietPipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """A reader that stopped reading (``syncer plan | head``) is not an error: the rest
+            of the output goes nowhere and the command finishes (an apply is not cut short)."""
+            silence(self.file)
+
+    return QuietPipeConsole
 
 
 def silence(stream: Any) -> None:
@@ -93,14 +105,39 @@ def silence(stream: Any) -> None:
 def console(stderr: bool = False, no_color: bool = False) -> Console:
     plain = colour_disabled(no_color)
     # no colour system at all: rich's no_color alone still writes bold and dim escapes
-    return _Console(stderr=stderr, no_color=plain, color_system=None if plain else "auto",
+    return _console_class()(stderr=stderr, no_color=plain, color_system=None if plain else "auto",
                     highlight=False, soft_wrap=True)
 
 
 def note(message: str, *, level: int = NORMAL) -> None:
     """A dim line on stderr, shown when the verbosity reaches ``level``."""
-    if SETTINGS.verbosity >= level:
-        console(stderr=True).print(f"[dim]{escape(message)}[/dim]")
+    if SETTINGS.verbosity < level:
+        return
+    if _plain_stderr() and not _EMOJI_CODE.search(message):
+        # what rich would print here, without importing it: no colour, no wrapping, no markup
+        try:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+        except BrokenPipeError:
+            silence(sys.stderr)
+        return
+    console(stderr=True).print(f"[dim]{escape(message)}[/dim]")
+
+
+#: rich would turn ``:name:`` into an emoji: such a message goes through rich
+_EMOJI_CODE = re.compile(r":\S*?:")
+
+
+def _plain_stderr() -> bool:
+    """stderr gets no colour from rich: disabled, or not a terminal and no colour forced."""
+    if colour_disabled():
+        return True
+    forced = any(os.environ.get(name) for name in ("FORCE_COLOR", "TTY_COMPATIBLE",
+                                                    "TTY_INTERACTIVE"))
+    try:
+        return not forced and not sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def info(out: Console, text: str) -> None:
@@ -223,66 +260,6 @@ def render_result(out: Console, result: ApplyResult) -> None:
         out.print()
     out.print(f"[bold]Apply complete.[/bold] {len(ok)} dataset(s) in sync." if not result.failed
               else f"[bold red]Apply finished with {len(result.failed)} failed dataset(s).[/bold red]")
-
-
-class RowsColumn(ProgressColumn):
-    """``1,234,567/2,000,000 rows  410,000 rows/s``: counts with thousands separators."""
-
-    def render(self, task: Task) -> Text:
-        total = f"{int(task.total):,}" if task.total is not None else "?"
-        speed = f"  {task.speed:,.0f} rows/s" if task.speed else ""
-        return Text(f"{int(task.completed):,}/{total} rows{speed}")
-
-
-class BarReporter(Reporter):
-    """Progress bars on stderr, shown only on a terminal and for work worth watching: rows
-    written as the target takes them, the rate, the time spent and the time left."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self._progress: Progress | None = None
-        self._tasks: dict[str, Any] = {}
-        self._started: dict[str, tuple[float, int]] = {}
-
-    def start(self, dataset_id: str, total: int) -> None:
-        self._started[dataset_id] = (time.perf_counter(), total)
-        note(f"applying {dataset_id}: {total:,} row change(s)", level=VERBOSE)
-        if not self.enabled or total < 1000 or quiet():
-            return
-        if self._progress is None:
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                      RowsColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                                      console=console(stderr=True), transient=True)
-            self._progress.start()
-        self._tasks[dataset_id] = self._progress.add_task(f"applying {dataset_id}", total=total)
-
-    def stage(self, dataset_id: str, what: str) -> None:
-        if self._progress is not None and dataset_id in self._tasks:
-            self._progress.update(self._tasks[dataset_id],
-                                  description=f"{what} {escape(dataset_id)}")
-
-    def advance(self, dataset_id: str, rows: int) -> None:
-        if self._progress is not None and dataset_id in self._tasks:
-            self._progress.advance(self._tasks[dataset_id], rows)
-
-    def done(self, dataset_id: str) -> None:
-        started, total = self._started.pop(dataset_id, (time.perf_counter(), 0))
-        note(f"{dataset_id}: {total:,} row change(s) sent in {time.perf_counter() - started:.2f}s",
-             level=VERBOSE)
-        if self._progress is not None and dataset_id in self._tasks:
-            self._progress.remove_task(self._tasks.pop(dataset_id))
-        if self._progress is not None and not self._tasks:
-            self._progress.stop()
-            self._progress = None
-
-    def note(self, message: str) -> None:
-        note(message)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-        self._tasks.clear()
 
 
 def render_profile(rows: list[tuple[str, str, float, float]], elapsed: float) -> None:

@@ -336,3 +336,44 @@ def test_a_word_that_is_no_boolean_is_refused_among_plain_ones() -> None:
         normalise(raw, schema, Path("x.csv"), lambda rows: {r: r + 2 for r in rows})
     assert "'maybe' is not a valid boolean" in str(caught.value)
     assert caught.value.problem.line == 4
+
+
+def test_a_large_parquet_file_is_read_in_slices_with_the_same_rows(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over PARQUET_SLICE rows a Parquet source is read a slice at a time (memory stays flat):
+    the rows, their types and the lines named in errors are those of reading it whole."""
+    from syncer.sources import readers
+
+    monkeypatch.setattr(readers, "PARQUET_SLICE", 4)
+    frame = pl.DataFrame({
+        "sku": [f"S{i:02d}" for i in range(25)],
+        "qty": [None if i % 7 == 0 else i for i in range(25)],
+        "day": [dt.date(2024, 1, 1 + i) for i in range(25)],
+    })
+    frame.write_parquet(project.data / "items.parquet", row_group_size=3)
+    project.manifest(manifest("../data/items.parquet", key="sku", mode="upsert", columns="""
+sku: string
+qty: integer
+day: date
+"""))
+    raw = readers.read_file(project.data / "items.parquet", "parquet",
+                            _source_spec(project))
+    blocks = list(raw.batches)
+    assert [b.height for b in blocks] == [4, 4, 4, 4, 4, 4, 1]
+    assert pl.concat(blocks).equals(pl.read_parquet(project.data / "items.parquet"))
+    project.apply_ok()
+    assert project.table("items", ["sku", "qty", "day"]) == {
+        (f"S{i:02d}", None if i % 7 == 0 else i, f"2024-01-{1 + i:02d}"): 1 for i in range(25)}
+    assert project.plan_json()["changes"] is False
+    frame.with_columns(pl.col("qty") + 1).write_parquet(project.data / "items.parquet")
+    plan = project.plan_json()["datasets"][0]
+    assert (plan["inserts"], plan["updates"], plan["deletes"]) == (0, 21, 0)
+    frame.vstack(frame.head(1)).write_parquet(project.data / "items.parquet")
+    refused = project.plan()
+    assert refused.code == 1 and "duplicate key" in refused.err, str(refused)
+
+
+def _source_spec(project: Project):  # type: ignore[no-untyped-def]
+    from syncer.model.project import load_project
+
+    return load_project(project.root / "manifests").datasets[0].spec.source

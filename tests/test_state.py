@@ -259,6 +259,27 @@ def test_a_no_change_plan_loads_no_row_machinery(shop: Project) -> None:
     assert "HEAVY [] 0" in done.stderr, done.stderr
 
 
+def test_a_no_change_plan_loads_only_what_it_prints_with(shop: Project) -> None:
+    """The start of a no-change ``plan --json`` stays short: rich (nothing goes through it),
+    the other commands, and the models of target types the manifests do not name are never
+    imported; so a slow start cannot come back unnoticed."""
+    shop.apply_ok()
+    script = ("import sys; from syncer.cli import main\n"
+              "sys.argv = ['syncer', 'plan', '-m', 'manifests', '--state', sys.argv[1], '--json']\n"
+              "try:\n    main()\nexcept SystemExit as exc:\n    code = exc.code\n"
+              "unwanted = ('rich', 'syncer.bars', 'syncer.commands.apply', 'syncer.commands.watch',"
+              " 'syncer.commands.emulate', 'syncer.commands.state', 'syncer.targets.hexabase.config',"
+              " 'syncer.targets.milvus.config', 'syncer.targets.zilliz.config')\n"
+              "print('LOADED', [m for m in unwanted if m in sys.modules], code, file=sys.stderr)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("FORCE_COLOR", None)
+    done = subprocess.run([sys.executable, "-c", script, str(shop.state)], cwd=shop.root,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert json.loads(done.stdout)["changes"] is False, done.stderr
+    assert "LOADED [] 0" in done.stderr, done.stderr
+    assert done.stderr.startswith("state: "), done.stderr  # the note, printed without rich
+
+
 def test_a_checkout_moved_elsewhere_is_not_read_again(shop: Project, reads: list[str],
                                                       tmp_path: Path, cli: Any,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ from ..sync.session import Selection, session
 from ..errors import DiskFull, SyncError
 from ..model.plan import SavedPlan
 from ..profile import report
-from ..ui import (BarReporter, ReadStatus, console, render_plan, render_profile,
+from ..bars import BarReporter
+from ..ui import (ReadStatus, console, render_plan, render_profile,
                   render_result)
 from .options import (AllowDeletes, AllowExisting, DatasetOpt, JsonOpt, LockTimeout, Manifests,
                       NoColor, NoTargetCheck, ProfileOpt, Refresh, StateOpt, TargetOpt)

@@ -44,7 +44,7 @@ def read_file(path: Path, fmt: str, source: SourceSpec) -> RawFile:
         if fmt == "json":
             return _whole(_read_json(path, source))
         if fmt == "parquet":
-            return _whole(_read_parquet(path))
+            return _read_parquet(path)
     raise SourceError(path, f"unsupported format '{fmt}'")
 
 
@@ -357,12 +357,36 @@ def _element_offset(text: str, index: int) -> int:
     return offsets[index] if index < len(offsets) else 0
 
 
-def _read_parquet(path: Path) -> pl.DataFrame:
+#: rows of a Parquet file read at once: a larger file is read in slices of this many rows
+PARQUET_SLICE = 262_144
+
+
+def _read_parquet(path: Path) -> RawFile:
+    """A Parquet file, in slices of PARQUET_SLICE rows (polars reads the row groups a slice
+    needs), so a file of millions of rows is never whole in memory; a smaller one at once."""
     try:
-        frame = pl.read_parquet(path)
+        lazy = pl.scan_parquet(path)
+        columns = lazy.collect_schema().names()
+        total = lazy.select(pl.len()).collect().item()
+        whole = pl.read_parquet(path) if total <= PARQUET_SLICE else None
     except Exception as exc:  # polars raises several unrelated types for a bad file
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise SourceError(path, f"not a readable Parquet file ({first})",
-                          hint="check that the file is Parquet, or set `format:`") from None
-    check_named(path, frame.columns)
-    return frame
+        raise _parquet_error(path, exc) from None
+    check_named(path, columns)
+    if whole is not None:
+        return _whole(whole)
+
+    def slices() -> Iterator[pl.DataFrame]:
+        for start in range(0, total, PARQUET_SLICE):
+            try:
+                frame = lazy.slice(start, PARQUET_SLICE).collect()
+            except Exception as exc:
+                raise _parquet_error(path, exc) from None
+            yield frame
+
+    return RawFile(columns, slices())
+
+
+def _parquet_error(path: Path, exc: Exception) -> SourceError:
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return SourceError(path, f"not a readable Parquet file ({first})",
+                       hint="check that the file is Parquet, or set `format:`")

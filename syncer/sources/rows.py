@@ -142,8 +142,11 @@ def _empty_keys(schema: Schema, frame: pl.DataFrame) -> list[BadValues]:
     """Rows whose key (any part of it) is null or empty, as BadValues of the key."""
     if not schema.key:
         return []
+    # only a text value can be "": a typed key is checked for nulls alone (no cast of a
+    # million numbers to text)
     empty = frame.select(pl.any_horizontal(
-        [pl.col(k).is_null() | (pl.col(k).cast(pl.String) == "") for k in schema.key])).to_series()
+        [pl.col(k).is_null() | (pl.col(k) == "") if frame.schema[k] == pl.String
+         else pl.col(k).is_null() for k in schema.key])).to_series()
     count = int(empty.sum())
     if not count:
         return []

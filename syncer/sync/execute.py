@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -17,6 +19,7 @@ from .. import interrupts
 from ..errors import Interrupted, StateLost, SyncError, TargetError
 from ..model.plan import DatasetPlan
 from .plan import Planned
+from .rows import Rows
 from .session import Drivers
 from ..profile import phase
 from .progress import Reporter
@@ -203,18 +206,23 @@ class Executor:
         assert item.diff is not None
         changes = item.diff.changes
         target = dataset.target
-        batches: list[tuple[pl.DataFrame, pl.DataFrame, RowSource | None]]
+        batches: Iterable[tuple[pl.DataFrame, pl.DataFrame, RowSource | None]]
         if driver.streams and capabilities.max_batch_rows is None and (
                 changes.upserts.height > base.SLICE_ROWS):
             # one batch whose rows are read a slice at a time, by the journal and then the
             # target: a first load of millions of rows is never whole in memory (a smaller
             # batch is read once, below, rather than once by each of them)
             batches = [(changes.upserts.empty(), changes.deletes, changes.upserts)]
-        else:
+        elif capabilities.max_batch_rows is None:
             with phase(item.id, "write"):  # the rows to write, read from where the plan left them
                 collected = changes.upserts.collect()
-            batches = [(up, dels, None) for up, dels in
-                       _batches(collected, changes.deletes, capabilities.max_batch_rows)]
+            batches = [(collected, changes.deletes, None)]
+        else:
+            # batches cut from the rows read a slice at a time: memory holds one slice and one
+            # batch, not every row to write (each batch is journaled, then sent, as before)
+            batches = ((up, dels, None) for up, dels in
+                       batches_of(changes.upserts, changes.deletes, capabilities.max_batch_rows,
+                                  lambda: phase(item.id, "write")))
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
         for number, (upserts, deletes, stream) in enumerate(batches):
@@ -353,16 +361,33 @@ def _position(frame: pl.DataFrame, index: int, dataset: Dataset) -> str:
     return f"{path.name}:{line}" if line else path.name
 
 
-def _batches(upserts: pl.DataFrame, deletes: pl.DataFrame, size: int | None):  # type: ignore[no-untyped-def]
-    """Deletes first (so a key that moves is never deleted after its new row), then writes."""
-    if size is None:
-        yield upserts, deletes
-        return
-    empty_up, empty_del = upserts.clear(), deletes.clear()
+def batches_of(upserts: Rows, deletes: pl.DataFrame, size: int,
+             reading: Callable[[], AbstractContextManager[object]] = nullcontext,
+             ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
+    """Batches of ``size`` rows: deletes first (so a key that moves is never deleted after its
+    new row), then writes, cut from ``upserts`` read a slice at a time (inside ``reading()``):
+    the batches are the same as if every row had been read first, the memory is not."""
+    empty_up, empty_del = upserts.empty(), deletes.clear()
     for start in range(0, deletes.height, size):
         yield empty_up, deletes.slice(start, size)
-    for start in range(0, upserts.height, size):
-        yield upserts.slice(start, size), empty_del
+    held: list[pl.DataFrame] = []  # rows read and not yet sent: fewer than ``size``
+    count = 0
+    slices = iter(upserts.slices(max(size, base.SLICE_ROWS)))
+    while True:
+        with reading():
+            frame = next(slices, None)
+        if frame is None:
+            break
+        if held:
+            frame = pl.concat([*held, frame])
+            held, count = [], 0
+        whole = frame.height - frame.height % size
+        for start in range(0, whole, size):
+            yield frame.slice(start, size), empty_del
+        if whole < frame.height:
+            held, count = [frame.slice(whole)], frame.height - whole
+    if count:
+        yield pl.concat(held), empty_del
     if upserts.height == 0 and deletes.height == 0:
         yield empty_up, empty_del
 

@@ -1,22 +1,20 @@
 """Target types, keyed by the manifest's ``target.type``: models and (lazily) drivers.
 
 Drivers are imported only when a target of their type is applied, so an optional dependency
-(pymilvus, boto3) is needed only by those who use that target.
+(pymilvus, boto3) is needed only by those who use that target.  The models of a type are
+imported when a manifest names it (building a type's pydantic models costs milliseconds at
+every start; a sqlite project never builds the others').
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..model.manifest import DatasetSpec, TargetSpec
 from .base import Driver, DriverFactory, Probe
-from .hexabase.config import HexabaseDataset, HexabaseTarget
-from .milvus.config import MilvusDataset, MilvusTarget
-from .postgres.config import PostgresDataset, PostgresTarget
-from .sqlite.config import SqliteTarget
-from .zilliz.config import ZillizDataset, ZillizTarget
 
 if TYPE_CHECKING:
     import httpx
@@ -34,20 +32,68 @@ class TargetType:
     probe: str
 
 
-TARGET_TYPES: dict[str, TargetType] = {
-    "sqlite": TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver",
-                         "syncer.targets.sqlite.probe:SqliteProbe"),
-    "postgres": TargetType(PostgresTarget, PostgresDataset,
-                           "syncer.targets.postgres.driver:PostgresDriver",
-                           "syncer.targets.postgres.probe:PostgresProbe"),
-    "hexabase": TargetType(HexabaseTarget, HexabaseDataset,
-                           "syncer.targets.hexabase.driver:HexabaseDriver",
-                           "syncer.targets.hexabase.probe:HexabaseProbe"),
-    "milvus": TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver",
-                         "syncer.targets.milvus.probe:MilvusProbe"),
-    "zilliz": TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver",
-                         "syncer.targets.zilliz.probe:ZillizProbe"),
-}
+def _sqlite() -> TargetType:
+    from .sqlite.config import SqliteTarget
+
+    return TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver",
+                      "syncer.targets.sqlite.probe:SqliteProbe")
+
+
+def _postgres() -> TargetType:
+    from .postgres.config import PostgresDataset, PostgresTarget
+
+    return TargetType(PostgresTarget, PostgresDataset,
+                      "syncer.targets.postgres.driver:PostgresDriver",
+                      "syncer.targets.postgres.probe:PostgresProbe")
+
+
+def _hexabase() -> TargetType:
+    from .hexabase.config import HexabaseDataset, HexabaseTarget
+
+    return TargetType(HexabaseTarget, HexabaseDataset,
+                      "syncer.targets.hexabase.driver:HexabaseDriver",
+                      "syncer.targets.hexabase.probe:HexabaseProbe")
+
+
+def _milvus() -> TargetType:
+    from .milvus.config import MilvusDataset, MilvusTarget
+
+    return TargetType(MilvusTarget, MilvusDataset, "syncer.targets.milvus.driver:MilvusDriver",
+                      "syncer.targets.milvus.probe:MilvusProbe")
+
+
+def _zilliz() -> TargetType:
+    from .zilliz.config import ZillizDataset, ZillizTarget
+
+    return TargetType(ZillizTarget, ZillizDataset, "syncer.targets.zilliz.driver:ZillizDriver",
+                      "syncer.targets.zilliz.probe:ZillizProbe")
+
+
+class TargetTypes(Mapping[str, TargetType]):
+    """``target.type`` -> :class:`TargetType`, each built (its config module imported) on its
+    first lookup; the names are known without importing anything."""
+
+    def __init__(self, loaders: dict[str, Callable[[], TargetType]]) -> None:
+        self._loaders = loaders
+        self._built: dict[str, TargetType] = {}
+
+    def __getitem__(self, name: str) -> TargetType:
+        if name not in self._built:
+            self._built[name] = self._loaders[name]()
+        return self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
+if TYPE_CHECKING:  # read-only use (lookup, `in`, iteration), which narrows like a dict's
+    TARGET_TYPES: dict[str, TargetType]
+else:
+    TARGET_TYPES = TargetTypes({"sqlite": _sqlite, "postgres": _postgres, "hexabase": _hexabase,
+                                "milvus": _milvus, "zilliz": _zilliz})
 
 
 def open_driver(target: TargetSpec, *, transport: httpx.BaseTransport | None = None) -> Driver:
