@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import yaml
 
+from tests import pg
 from tests.conftest import REPO
 
 WORKFLOW = REPO / "examples" / "ci" / "github-actions.yml"
@@ -30,13 +32,36 @@ def git(cwd: Path, *args: str) -> None:
 
 
 @pytest.fixture
-def origin(tmp_path: Path) -> Path:
+def schema(pg_server: str) -> Iterator[str]:
+    """The target's schema on the test server, of this test's own (dropped afterwards)."""
+    import psycopg
+
+    name = pg.fresh_name("ci_shop")
+    yield name
+    with psycopg.connect(pg_server, autocommit=True) as db:
+        db.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def target_url(pg_url: str) -> str:
+    """The target's URL (DATABASE_URL): the state's server and database, no password, no
+    state options."""
+    parts = urlsplit(pg_url)
+    return urlunsplit((parts.scheme, f"{parts.username}@{parts.hostname}:{parts.port}",
+                       parts.path, "", ""))
+
+
+@pytest.fixture
+def origin(tmp_path: Path, schema: str) -> Path:
     """A data repository as docs/ci.md lays it out: manifests/, data/, syncer.yaml."""
     repo = tmp_path / "origin"
     repo.mkdir()
     for folder in ("manifests", "data"):
         (repo / folder).mkdir()
-    (repo / "manifests" / "shop.yaml").write_text((REPO / "manifests" / "shop.yaml").read_text())
+    # the shop example on a PostgreSQL target every job reaches (a schema of this test's own)
+    example = (REPO / "manifests" / "postgres" / "shop.yaml").read_text()
+    assert "url: ${DATABASE_URL}" in example and "schema: shop " in example
+    (repo / "manifests" / "shop.yaml").write_text(
+        example.replace("../../data/", "../data/").replace("schema: shop ", f"schema: {schema} "))
     for name in ("products.csv", "prices.jsonl", "categories.tsv"):
         (repo / "data" / name).write_bytes((REPO / "data" / name).read_bytes())
     (repo / "syncer.yaml").write_text("state: ${SYNCER_STATE_URL}\nproject: shop\n")
@@ -48,7 +73,9 @@ def origin(tmp_path: Path) -> Path:
 
 def run_job(job: str, clone: Path, url: str, password: str, summary: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
-    env.update({"SYNCER_STATE_URL": url, "PGPASSWORD": password, "NO_COLOR": "1",
+    env.update({"SYNCER_STATE_URL": url, "DATABASE_URL": target_url(url),
+                "PGPASSWORD": password,
+                "NO_COLOR": "1",
                 "GITHUB_STEP_SUMMARY": str(summary), "PYTHONPATH": str(REPO),
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"})
     out = []
@@ -81,6 +108,7 @@ def test_the_workflow_runs_twice_on_fresh_clones_with_a_postgresql_state(
             again = subprocess.run([sys.executable, "-m", "syncer", "plan", "-m", "manifests",
                                     "--detailed-exitcode"], cwd=clone, capture_output=True,
                                    text=True, env={**os.environ, "SYNCER_STATE_URL": url,
+                                                   "DATABASE_URL": target_url(url),
                                                    "PGPASSWORD": password,
                                                    "PYTHONPATH": str(REPO)})
             assert again.returncode == 0, again.stdout + again.stderr
@@ -93,7 +121,9 @@ def test_two_clones_share_one_lock(origin: Path, pg_url: str, tmp_path: Path) ->
     clones = [tmp_path / "laptop-a", tmp_path / "laptop-b"]
     for clone in clones:
         git(tmp_path, "clone", "-q", str(origin), str(clone))
-    env = {**os.environ, "SYNCER_STATE_URL": pg_url, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    env = {**os.environ, "SYNCER_STATE_URL": pg_url, "DATABASE_URL": target_url(pg_url),
+           "PGPASSWORD": urlsplit(pg_url).password or "", "PYTHONPATH": str(REPO),
+           "NO_COLOR": "1"}
     env.pop("SYNCER_STATE", None)
     hold = ("import sys, time; from pathlib import Path\n"
             "from syncer.state import open_state\n"
