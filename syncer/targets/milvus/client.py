@@ -8,6 +8,7 @@ pymilvus is imported here only, when a milvus target is applied: syncer runs wit
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,6 +105,8 @@ class Client:
             try:
                 with _lite_log(lite_errors):
                     self._client = pymilvus.MilvusClient(**options)
+                if self.target.is_lite:
+                    _LITE_CLIENTS[uri] += 1
             except _failures() as exc:  # pymilvus raises many types on connect (and milvus-lite)
                 text = "; ".join([message(exc), *lite_errors])
                 if "milvus-lite" in text or "milvus_lite is required" in text:
@@ -125,7 +128,10 @@ class Client:
                 pass  # closing must not mask the real outcome
             self._client = None
             if self.target.is_lite:
-                _release_lite(self.target.uri)
+                _LITE_CLIENTS[self.target.uri] -= 1
+                if _LITE_CLIENTS[self.target.uri] <= 0:  # the last client of the file (a
+                    del _LITE_CLIENTS[self.target.uri]   # plan's probe and the driver share it)
+                    _release_lite(self.target.uri)
 
     def call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         """Call a MilvusClient method; turn any pymilvus failure into one TargetError."""
@@ -356,6 +362,11 @@ def transient(exc: BaseException) -> bool:
 def _not_found(exc: BaseException) -> bool:
     text = message(exc).lower()
     return "not exist" in text or "not found" in text
+
+
+#: open clients per Milvus Lite file: the embedded server is per file and process, shared by
+#: every client of it, so it is stopped only when the last one closes
+_LITE_CLIENTS: Counter[str] = Counter()
 
 
 def _release_lite(uri: str) -> None:

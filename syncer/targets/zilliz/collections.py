@@ -12,7 +12,7 @@ from ...model.schema import Schema
 from ..milvus.rows import in_filter, key_of
 from ..milvus.schema import MAX_VARCHAR, Field, declared_fields, schema_differences
 from .config import ZillizDataset
-from .probe import BATCH_MARKER
+from .probe import marker_key
 from .rest import ApiError, Rest
 
 #: keys per ``entities/delete`` or ``entities/query`` filter
@@ -47,10 +47,11 @@ class Collections:
             raise
         return dict(info or {})
 
-    def mark(self, name: str, batch_id: str) -> None:
-        """Name ``batch_id`` in the collection's properties: the last batch syncer wrote."""
+    def mark(self, name: str, batch_id: str, partition: str | None = None) -> None:
+        """Name ``batch_id`` in the collection's properties: the last batch syncer wrote (to
+        the ``partition``, when the dataset names one)."""
         self._post("collections/alter_properties",
-                   {"collectionName": name, "properties": {BATCH_MARKER: batch_id}},
+                   {"collectionName": name, "properties": {marker_key(partition): batch_id}},
                    what=f"marking collection '{name}'")
 
     def exists(self, name: str) -> bool:

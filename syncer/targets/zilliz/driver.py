@@ -187,7 +187,7 @@ class ZillizDriver:
         spec = _spec(dataset)
         name = self.collections.alias_target(spec.alias) if spec.alias else spec.table_name
         if name is not None:
-            self.collections.mark(name, batch_id)
+            self.collections.mark(name, batch_id, spec.partition)
 
     def read_back(self, dataset: DatasetSpec, schema: Schema, page: int = 1000
                   ) -> Iterator[pl.DataFrame]:

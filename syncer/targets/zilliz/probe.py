@@ -15,6 +15,12 @@ from .rest import ApiError, Rest
 BATCH_MARKER = "syncer.batch"
 
 
+def marker_key(partition: str | None) -> str:
+    """The property holding the marker: one per partition when datasets share a collection in
+    partitions of their own (each is written, and checked, apart from the others)."""
+    return f"{BATCH_MARKER}.{partition}" if partition else BATCH_MARKER
+
+
 def properties_of(info: dict[str, Any]) -> dict[str, str]:
     """A describe answer's ``properties`` (a list of ``{key, value}``) as a dict."""
     found = info.get("properties") or []
@@ -41,11 +47,13 @@ class ZillizProbe:
             if exc.not_found:
                 return Found(False, marks=True)
             raise
-        counted = self._post("entities/query", {"collectionName": name, "filter": "",
-                                                "outputFields": ["count(*)"]},
-                             f"counting '{name}'") or []
+        query: dict[str, Any] = {"collectionName": name, "filter": "",
+                                 "outputFields": ["count(*)"]}
+        if dataset.partition:  # the dataset's own partition: its rows and its marker
+            query["partitionNames"] = [dataset.partition]
+        counted = self._post("entities/query", query, f"counting '{name}'") or []
         rows = int(counted[0]["count(*)"]) if counted else 0
-        marker = properties_of(dict(info or {})).get(BATCH_MARKER)
+        marker = properties_of(dict(info or {})).get(marker_key(dataset.partition))
         return Found(True, rows, marker, marks=True)
 
     def close(self) -> None:
