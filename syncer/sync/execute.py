@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -18,6 +17,8 @@ import polars as pl
 from .. import interrupts
 from ..errors import Interrupted, StateLost, SyncError, TargetError
 from ..model.plan import DatasetPlan
+from .batches import batches_of
+from .beside import JournalBeside
 from .plan import Planned
 from .rows import Rows
 from .session import Drivers
@@ -241,20 +242,28 @@ class Executor:
     def _send(self, batch: Batch, dataset: Dataset, driver: Driver,
               capabilities: Capabilities) -> None:
         known = self._known_rows(dataset) if capabilities.max_batch_rows is not None else 0
-        self.reporter.stage(dataset.id, "recording")
-        with phase(dataset.id, "state"):
-            self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name, batch.schema,
-                                  batch.reset, batch.upsert_slices(), batch.deletes)
+        beside = self._journal(batch, dataset, driver)
+        if beside is not None:
+            batch = replace(batch, journaled=beside.wait)
         self.reporter.stage(dataset.id, "writing")
         try:
             with phase(dataset.id, "write"):
                 rejected = driver.apply(batch)
+            if beside is not None:
+                beside.wait()  # the driver waited before its commit: this returns at once
         except TargetError as exc:
-            if not interrupts.requested():  # interrupted: stop now, the next run settles it
+            # a journal stopped before it was written leaves nothing to settle: the driver
+            # commits only after it (before_commit), so nothing of the batch landed
+            journaled = beside is None or beside.abandon()
+            if journaled and not interrupts.requested():  # interrupted: the next run settles
                 self._settle_failed(batch, driver, known)
             if isinstance(exc, BatchRefused):  # name the row's source file and line
                 raise TargetError(f"{exc.message}\n  {_position(exc.row, 0, dataset)}: {exc.reason}",
                                   hint=exc.hint) from None
+            raise
+        except BaseException:
+            if beside is not None:
+                beside.abandon()  # the thread is done with the state before anything else
             raise
         # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
         # stays open and the next run settles it with the target before planning anything new
@@ -271,6 +280,20 @@ class Executor:
                           + "\n".join(f"  {_where(batch, dataset, e)}: {e.message}"
                                       for e in rejected[:20])
                           + (f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""))
+
+    def _journal(self, batch: Batch, dataset: Dataset, driver: Driver) -> JournalBeside | None:
+        """Write the batch down before it is sent; for a streamed batch and a driver that
+        commits it in one transaction, beside the load instead (see :mod:`.beside`)."""
+        def write(rows: Iterable[pl.DataFrame]) -> None:
+            with phase(dataset.id, "state"):
+                self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name,
+                                      batch.schema, batch.reset, rows, batch.deletes)
+
+        if batch.stream is not None and getattr(driver, "overlaps_journal", False):
+            return JournalBeside(write, batch.upsert_slices())
+        self.reporter.stage(dataset.id, "recording")
+        write(batch.upsert_slices())
+        return None
 
     def _settle_failed(self, batch: Batch, driver: Driver, known: int) -> None:
         try:
@@ -359,37 +382,6 @@ def _position(frame: pl.DataFrame, index: int, dataset: Dataset) -> str:
     path = dataset.files[src]
     line = record_lines(path, dataset.format, dataset.spec.source, [row]).get(row)
     return f"{path.name}:{line}" if line else path.name
-
-
-def batches_of(upserts: Rows, deletes: pl.DataFrame, size: int,
-             reading: Callable[[], AbstractContextManager[object]] = nullcontext,
-             ) -> Iterator[tuple[pl.DataFrame, pl.DataFrame]]:
-    """Batches of ``size`` rows: deletes first (so a key that moves is never deleted after its
-    new row), then writes, cut from ``upserts`` read a slice at a time (inside ``reading()``):
-    the batches are the same as if every row had been read first, the memory is not."""
-    empty_up, empty_del = upserts.empty(), deletes.clear()
-    for start in range(0, deletes.height, size):
-        yield empty_up, deletes.slice(start, size)
-    held: list[pl.DataFrame] = []  # rows read and not yet sent: fewer than ``size``
-    count = 0
-    slices = iter(upserts.slices(max(size, base.SLICE_ROWS)))
-    while True:
-        with reading():
-            frame = next(slices, None)
-        if frame is None:
-            break
-        if held:
-            frame = pl.concat([*held, frame])
-            held, count = [], 0
-        whole = frame.height - frame.height % size
-        for start in range(0, whole, size):
-            yield frame.slice(start, size), empty_del
-        if whole < frame.height:
-            held, count = [frame.slice(whole)], frame.height - whole
-    if count:
-        yield pl.concat(held), empty_del
-    if upserts.height == 0 and deletes.height == 0:
-        yield empty_up, empty_del
 
 
 __all__ = ["ApplyResult", "DatasetResult", "Executor", "Reporter", "ROW", "SRC", "Schema"]

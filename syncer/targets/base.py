@@ -56,6 +56,17 @@ class Batch:
     stream: RowSource | None = None
     #: called with the rows of each part written (set by the executor)
     progress: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    #: waits for the batch's journal entry, which the executor writes beside the load for a
+    #: driver that says ``overlaps_journal = True`` (see :meth:`before_commit`)
+    journaled: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+
+    def before_commit(self) -> None:
+        """Wait until the state has written this batch down.  A driver whose target commits
+        a batch in one transaction (and says ``overlaps_journal = True``) calls it right
+        before that commit: the target never holds a batch the state's journal lacks, so a
+        crash between the two commits is settled from the journal as before."""
+        if self.journaled is not None:
+            self.journaled()
 
     def wrote(self, rows: int) -> None:
         """``rows`` more of this batch were written (or deleted)."""

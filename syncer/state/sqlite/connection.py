@@ -30,8 +30,11 @@ def damaged(path: Path, detail: str) -> StateError:
 
 
 def checked_connection(path: Path) -> sqlite3.Connection:
-    """Autocommit (transactions are explicit), 30 s busy timeout, damage reported by any query."""
-    db = sqlite3.connect(path, isolation_level=None, timeout=30, factory=CheckedConnection)
+    """Autocommit (transactions are explicit), 30 s busy timeout, damage reported by any query.
+    Usable from another thread (a batch's journal is written beside its load, while the
+    thread that opened the state waits for it: never two at once)."""
+    db = sqlite3.connect(path, isolation_level=None, timeout=30, factory=CheckedConnection,
+                         check_same_thread=False)
     db.state_path = path
     return db
 

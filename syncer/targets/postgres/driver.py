@@ -33,6 +33,7 @@ class PostgresDriver:
     """Driver for ``type: postgres``."""
 
     streams = True  # rows are COPYed a slice at a time, in the batch's one transaction
+    overlaps_journal = True  # ... which commits after Batch.before_commit
 
     def __init__(self, target: PostgresTarget, *, transport: object = None) -> None:
         self.target = target

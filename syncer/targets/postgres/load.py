@@ -99,6 +99,7 @@ class Loader:
                            "VALUES ($1, $2, $3) ON CONFLICT (table_name) DO UPDATE SET "
                            "dataset = EXCLUDED.dataset, batch_id = EXCLUDED.batch_id, "
                            "applied_at = now()", (name, batch.dataset.name, batch.id))
+            batch.before_commit()  # the state's journal holds the batch before the target does
             conn.commit()
             committed = True
         except _adbc_error() as exc:  # ADBC raises its own DB-API error classes

@@ -77,6 +77,7 @@ class SqliteDriver:
     """Driver for ``type: sqlite``."""
 
     streams = True  # rows are ingested a slice at a time, in that one transaction
+    overlaps_journal = True  # ... which commits after Batch.before_commit
 
     def __init__(self, target: SqliteTarget, *, transport: object = None) -> None:
         self.target = target
@@ -179,6 +180,7 @@ class SqliteDriver:
                            "CONFLICT (table_name) DO UPDATE SET dataset=excluded.dataset, "
                            "batch_id=excluded.batch_id, applied_at=excluded.applied_at",
                            (batch.dataset.table_name, batch.dataset.name, batch.id))
+            batch.before_commit()  # the state's journal holds the batch before the target does
             conn.commit()
             committed = True
             return []
