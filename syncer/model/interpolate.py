@@ -1,7 +1,9 @@
 """``${VAR}`` interpolation in manifests: where it is allowed, and what a malformed one is.
 
 Interpolated values are secrets (:mod:`syncer.secrets`), so they may only go where nothing
-stores or prints them: a target's settings (its path, URLs, credentials).  Names and paths
+stores or prints them: a target's settings (its path, URLs, credentials).  A value that is a
+whole URL (``url: ${DATABASE_URL}``) keeps only its credentials secret: the password, query
+values and token-like path segments (:func:`syncer.secrets.register_url`).  Names and paths
 that reach the state, the plans and the messages (the target's name, everything under
 ``datasets:``: dataset names, tables, source paths, columns, keys) refuse ``${VAR}``, rather
 than each output redacting them.  ``$$`` is a literal ``$``; any other ``${`` that is not a
@@ -65,7 +67,13 @@ def interpolate(value: Any, where: PathKey, path: Path, lines: LineMap,
                                     f"export {name}=... before running syncer (or write "
                                     f"${{{name}:-default}}, or ${{{name}-}} to allow empty)"))
             return ""
-        secrets.register(value)
+        if "://" in value and match.group(0) == match.string:
+            # a whole URL (`url: ${DATABASE_URL}`): its credentials are secret (the password,
+            # query values, token-like path segments), not where it points, which the state
+            # records and messages name ("moved: was postgresql://db:5432/app/public:items")
+            secrets.register_url(value)
+        else:
+            secrets.register(value)
         return value
 
     return _VAR.sub(substitute, value)

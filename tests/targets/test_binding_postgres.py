@@ -13,6 +13,8 @@ import socket
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.targets.test_postgres_e2e import (V1, V2, Env, dataset, env, expected,  # noqa: F401
                                              pg_target)
 
@@ -108,3 +110,20 @@ def test_a_server_that_cannot_be_reached_is_said_and_exits_1(env: Env) -> None:
     offline = plan(env, "--no-target-check")
     assert offline.code == 0, str(offline)
     assert "not checked" in offline.output or "did not look" in offline.output, str(offline)
+
+
+def test_a_url_from_the_environment_shows_where_it_points_never_its_password(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`url: ${DATABASE_URL}`, the whole URL from a secret (as in docs/ci.md): its password
+    stays hidden, the server, database and schema are named, not masked as a whole."""
+    monkeypatch.setenv("DATABASE_URL", env.pg.server)  # with the password in it
+    env.manifest(dataset("upsert"), url="${DATABASE_URL}")
+    env.source(V1)
+    env.apply_ok()
+    env.manifest(dataset("upsert").replace("table: items", "table: items2"),
+                 url="${DATABASE_URL}")
+    result = plan(env)
+    server = urlsplit(env.pg.server)
+    where = f"postgresql://{server.hostname}:{server.port}{server.path}/{env.pg.schema}"
+    assert f"moved: was {where}:items, now {where}:items2" in result.out, str(result)
+    assert env.pg.password not in result.output and "***:items" not in result.output
