@@ -148,3 +148,31 @@ def test_rows_picked_from_blocks_hold_only_their_own_bytes(tmp_path: Path) -> No
                    for b in chunk.buffers() if b is not None)
 
     assert held(picked) < 4096 < held(rows)
+
+
+@pytest.mark.parametrize(("columns", "values"), [
+    ({"id": "integer"}, lambda r, i: {"id": r.randint(-10**6, 10**6)}),
+    ({"id": "string"}, lambda r, i: {"id": str(r.randint(0, 10**6))}),
+    ({"id": "string"}, lambda r, i: {"id": r.choice(["a", "b", "10", "9"]) + str(i)}),
+    ({"day": "date", "n": "integer"}, lambda r, i: {"day": f"2024-0{r.randint(1, 9)}-1{i % 10}",
+                                                     "n": i}),
+])
+def test_samples_picked_in_chunks_are_the_smallest_of_all(
+        monkeypatch: pytest.MonkeyPatch, columns: dict[str, str], values: object) -> None:
+    """The smallest identities (the plan's samples) are picked a chunk of identities at a time
+    (memory of one chunk at 10M rows); tiny chunks pick exactly what one pass picks."""
+    import random
+
+    rng = random.Random(3)
+    spec = DatasetSpec.model_validate({"name": "items", "source": "x.csv", "mode": "upsert",
+                                       "key": list(columns), "columns": columns})
+    schema = Schema.declared(spec, list(columns))
+    make = values  # type: ignore[assignment]
+    rows = pl.DataFrame([make(rng, i) for i in range(500)])  # type: ignore[operator]
+    rows = rows.unique(subset=list(columns)).with_columns(
+        pl.lit(0, dtype=pl.Int32).alias(SRC), pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW))
+    keys = schema.digest(rows).select(KEY)
+    whole = planner.first_keys(keys, schema, 5)
+    monkeypatch.setattr(planner, "PICK_CHUNK", 7)
+    assert planner.first_keys(keys, schema, 5) == whole
+    assert len(whole) == 5
