@@ -163,7 +163,7 @@ LABELS = {"copy": ("bare COPY v1 (psycopg, CSV)", "`COPY rows FROM STDIN (FORMAT
           "load": ("the load itself: syncer apply v1's write phase", "`--profile` of the runs "
                    "above: binary COPY through ADBC, slice by slice, one transaction"),
           "v2": ("syncer apply v2 (after v1)", "`syncer apply --auto-approve --allow-deletes "
-                 "--json`: +5,000 ~10,000 -5,000"),
+                 "--json`: +{added:,} ~{changed:,} -{removed:,}"),
           "dlt": ("dlt merge v2 (after v1)", "`pipeline.run(rows)`, `write_disposition=\"merge\"`,"
                   " `primary_key=\"id\"`, pyarrow CSV reader")}
 
@@ -187,6 +187,7 @@ def report(results: dict[str, list[Any]], args: Any, data: Any, seconds: float) 
         if not runs:
             continue
         label, command = LABELS[key]
+        command = command.format(added=data.added, changed=data.changed, removed=data.removed)
         times = ", ".join(f"{s.seconds:.2f}" for s, _ in runs)
         peak = max(s.peak_bytes for s, _ in runs) / 2 ** 20
         bad = [s for s, _ in runs if s.returncode]
