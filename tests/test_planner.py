@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -158,17 +161,15 @@ def test_rows_picked_from_blocks_hold_only_their_own_bytes(tmp_path: Path) -> No
                                                      "n": i}),
 ])
 def test_samples_picked_in_chunks_are_the_smallest_of_all(
-        monkeypatch: pytest.MonkeyPatch, columns: dict[str, str], values: object) -> None:
+        monkeypatch: pytest.MonkeyPatch, columns: dict[str, str],
+        values: Callable[[random.Random, int], dict[str, Any]]) -> None:
     """The smallest identities (the plan's samples) are picked a chunk of identities at a time
     (memory of one chunk at 10M rows); tiny chunks pick exactly what one pass picks."""
-    import random
-
     rng = random.Random(3)
     spec = DatasetSpec.model_validate({"name": "items", "source": "x.csv", "mode": "upsert",
                                        "key": list(columns), "columns": columns})
     schema = Schema.declared(spec, list(columns))
-    make = values  # type: ignore[assignment]
-    rows = pl.DataFrame([make(rng, i) for i in range(500)])  # type: ignore[operator]
+    rows = pl.DataFrame([values(rng, i) for i in range(500)])
     rows = rows.unique(subset=list(columns)).with_columns(
         pl.lit(0, dtype=pl.Int32).alias(SRC), pl.int_range(pl.len(), dtype=pl.Int64).alias(ROW))
     keys = schema.digest(rows).select(KEY)

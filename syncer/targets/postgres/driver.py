@@ -23,7 +23,7 @@ from ..frames import read_blocks
 from . import ddl, errors
 from .config import PostgresTarget, register_password
 from .load import Loader
-from .probe import DATASETS, load_psycopg
+from .probe import DATASETS, connect, load_psycopg
 
 MARKERS = "_syncer_batches"
 APPLICATION = "syncer target"
@@ -54,14 +54,7 @@ class PostgresDriver:
     def db(self) -> Any:
         """The control connection (autocommit)."""
         if self._db is None:
-            psycopg = load_psycopg()
-            try:
-                self._db = psycopg.connect(self.target.url, autocommit=True,
-                                           connect_timeout=max(1, int(self.target.connect_timeout)),
-                                           application_name=APPLICATION)
-            except psycopg.Error as exc:
-                raise TargetError(f"cannot connect to {self.where()}: {errors.message(exc)}",
-                                  hint="check the url, the server and the password") from None
+            self._db = connect(self.target, APPLICATION)
         return self._db
 
     def _query(self, sql: str, params: dict[str, Any] | tuple[Any, ...] = (),

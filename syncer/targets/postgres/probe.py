@@ -29,6 +29,20 @@ def load_psycopg() -> Any:
     return psycopg
 
 
+def connect(target: PostgresTarget, application: str) -> Any:
+    """An autocommit psycopg connection to ``target`` (the driver's control connection and a
+    plan's probe), or a TargetError naming the target, never its password."""
+    psycopg = load_psycopg()
+    try:
+        return psycopg.connect(target.url, autocommit=True,
+                               connect_timeout=max(1, int(target.connect_timeout)),
+                               application_name=application)
+    except psycopg.Error as exc:
+        raise TargetError(f"cannot connect to PostgreSQL target '{target.name}' "
+                          f"({target.display}): {errors.message(exc)}",
+                          hint="check the url, the server and the password") from None
+
+
 class PostgresProbe:
     """Looks at one PostgreSQL target (one connection, opened on the first look)."""
 
@@ -37,20 +51,11 @@ class PostgresProbe:
         register_password(target.url)
         self._db: Any = None
 
-    def _where(self) -> str:
-        return f"PostgreSQL target '{self.target.name}' ({self.target.display})"
-
     def look(self, dataset: DatasetSpec) -> Found:
         psycopg = load_psycopg()
         schema, table = self.target.schema_, dataset.table_name
         if self._db is None:
-            try:
-                self._db = psycopg.connect(self.target.url, autocommit=True,
-                                           connect_timeout=max(1, int(self.target.connect_timeout)),
-                                           application_name="syncer plan")
-            except psycopg.Error as exc:
-                raise TargetError(f"cannot connect to {self._where()}: {errors.message(exc)}"
-                                  ) from None
+            self._db = connect(self.target, "syncer plan")
         db = self._db
         try:
             found = db.execute("SELECT to_regclass(%s)::text, to_regclass(%s)::text",
@@ -66,7 +71,8 @@ class PostgresProbe:
                 marker = last[0] if last else None
         except psycopg.Error as exc:
             self.close()
-            raise TargetError(f"{self._where()}: {errors.message(exc)}") from None
+            raise TargetError(f"PostgreSQL target '{self.target.name}' ({self.target.display}): "
+                              f"{errors.message(exc)}") from None
         return Found(True, rows, marker, marks=True)
 
     def close(self) -> None:
