@@ -7,12 +7,9 @@ Each batch is applied in one transaction that also records the batch id in the t
 
 from __future__ import annotations
 
-import importlib.abc
 import itertools
 import json
 import sqlite3
-import sys
-from contextlib import contextmanager
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +22,7 @@ from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ..base import Batch, Capabilities, RowError
 from ..frames import read_blocks
+from ..nopandas import without_pandas
 from .config import SqliteTarget
 from .probe import DATASETS
 
@@ -38,33 +36,9 @@ _PY_TYPES: dict[str, type] = {"string": str, "integer": int, "float": float, "bo
                               "vector": str}
 
 
-class _NoPandas(importlib.abc.MetaPathFinder):
-    def find_spec(self, name: str, *_: object) -> None:
-        if name == "pandas" or name.startswith("pandas."):
-            raise ModuleNotFoundError("pandas is not used by syncer's SQLite target", name=name)
-        return None
-
-
-@contextmanager
-def _without_pandas() -> Iterator[None]:
-    """sqlite-utils and ADBC's DB-API (through pyarrow.dataset) import pandas when it is
-    installed (pymilvus brings it), for DataFrame support syncer never uses: most of a second
-    on every apply.  Inside this block ``import pandas`` fails as if it were not installed,
-    which both handle; a pandas already loaded is left alone."""
-    if "pandas" in sys.modules:
-        yield
-        return
-    finder = _NoPandas()
-    sys.meta_path.insert(0, finder)
-    try:
-        yield
-    finally:
-        sys.meta_path.remove(finder)
-
-
 def _database(db: sqlite3.Connection) -> Any:
     """sqlite-utils' Database over ``db``, for the DDL."""
-    with _without_pandas():
+    with without_pandas():
         from sqlite_utils import Database
     return Database(db)
 
@@ -206,7 +180,7 @@ class SqliteDriver:
     def _bulk(self) -> Any:
         """The ADBC connection used for writes (opened once, after the table exists)."""
         if self._adbc is None:
-            with _without_pandas():
+            with without_pandas():
                 import adbc_driver_sqlite.dbapi as adbc
 
             self._adbc = adbc.connect(str(self.path))
