@@ -159,3 +159,15 @@ def test_a_big_file_is_read_in_segments_by_the_cli(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "t.db") as db:
         assert db.execute("SELECT count(*), count(DISTINCT id) FROM rows").fetchone() == (rows, rows)
         assert db.execute("SELECT note FROM rows WHERE id = 12345").fetchone() == ("x, 12345\ny",)
+
+
+def test_a_file_without_newlines_is_not_read_as_one_segment(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lines ended by a carriage return alone (no \\n to cut at): the serial reader streams
+    them, and the rows are the same."""
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"a,b\r" + b"".join(b"%d,x%d\r" % (i, i) for i in range(3000)))
+    serial, parallel, fates = _both(path, monkeypatch, 256)
+    assert fates == ["unsafe"]
+    assert _same(serial, parallel)
+    assert isinstance(parallel, pl.DataFrame) and parallel.height == 3000

@@ -31,6 +31,9 @@ import polars as pl
 SEGMENT = 4 << 20
 #: a file smaller than this is read serially (one or two segments gain nothing)
 MIN_BYTES = 3 * SEGMENT
+#: a segment over this many times SEGMENT (its lines are that long) is not read whole: the
+#: serial reader streams the rest of the file
+_LONGEST = 8
 #: how far a cut looks for the next newline at a time
 _PROBE = 64 << 10
 
@@ -94,8 +97,10 @@ def _segment(fd: int, size: int, index: int, count: int, options: tuple[Any, Any
 
     start, end = _cut(fd, size, index), _cut(fd, size, index + 1)
     last = index == count - 1
-    if end <= start:  # a line longer than a segment: nothing here, and nothing proven
-        return pl.DataFrame(), last
+    if end <= start:  # past the end (trusted), or inside a line longer than a segment
+        return pl.DataFrame(), last or start >= size
+    if end - start > _LONGEST * SEGMENT:  # lines of many segments (or no \n at all): stream them
+        return pl.DataFrame(), False
     data = os.pread(fd, end - start, start)
     read, parse, convert = options
     # one block for the whole segment (no row straddles two), the header in the first only
