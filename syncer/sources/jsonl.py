@@ -118,8 +118,7 @@ def read_jsonl(path: Path, encoding: str,
                wanted: list[str] | None) -> tuple[list[str], Iterator[pl.DataFrame]]:
     """The file's columns, and its rows in blocks of text columns, each with exactly those
     columns.  ``wanted``: the source columns the dataset declares (None: every key)."""
-    with path.open("rb") as handle:
-        check_bom(path, encoding, handle.read(4))
+    _prescan(path, encoding)
     blocks = _blocks(path, encoding)
     first = next(blocks, None)
     head = _parse(path, first) if first is not None else Parsed(pl.DataFrame(), 0)
@@ -168,6 +167,28 @@ def _all_keys(path: Path, encoding: str) -> list[str]:
         raise SourceError(path, "every row is an empty object: the file has no columns", line=1,
                           hint="write the rows' fields, or `[]` for no rows")
     return list(keys)
+
+
+def _prescan(path: Path, encoding: str) -> None:
+    """Bytes that are not text in ``encoding``, then NUL characters, anywhere in the file, are
+    said before any JSON error, as when the whole file was decoded first (one decode, ~0.1 s
+    for 100 MB)."""
+    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    line = 1
+    with path.open("rb") as handle:
+        check_bom(path, encoding, handle.read(4))
+        handle.seek(0)
+        while True:
+            data = handle.read(BLOCK)
+            try:
+                chunk = decoder.decode(data, final=not data)
+            except UnicodeDecodeError:
+                decode_text(path, encoding)  # raises the error naming the line
+                raise
+            _check_nul(path, chunk, line)
+            if not data:
+                return
+            line += chunk.count("\n")
 
 
 def _blocks(path: Path, encoding: str) -> Iterator[Block]:
