@@ -177,3 +177,40 @@ def test_a_bug_inside_apply_is_a_bug_not_a_target_error(project: Project,
     project.apply_ok()  # the next run settles the open batch ("not landed") and applies it
     assert project.table("products") == {("A", 1.0): 1, ("B", 2.0): 1}
     assert project.plan_json()["changes"] is False
+
+
+def _journal_mode(path: object) -> str:
+    with sqlite3.connect(str(path)) as db:
+        return str(db.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+def test_a_database_the_run_creates_is_loaded_without_wal_then_switched_to_wal(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """WAL would write a first load twice; a file nobody reads yet is loaded in rollback-journal
+    mode, and is in WAL mode once its first batch committed (readers never wait after that)."""
+    from syncer.targets.base import Batch
+
+    modes: list[str] = []
+    before_commit = Batch.before_commit
+    monkeypatch.setattr(Batch, "before_commit", lambda self: modes.append(
+        _journal_mode(project.target_db)) or before_commit(self))
+    _manifest(project, {"sku": "string", "price": "float"})
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "1"], ["B", "2"]]))
+    assert not project.target_db.exists()
+    project.apply_ok()
+    assert modes == ["delete"] and _journal_mode(project.target_db) == "wal"
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "3"], ["C", "2"]]))
+    project.apply_ok()
+    assert modes == ["delete", "wal"]
+    assert project.table("products") == {("A", 3.0): 1, ("C", 2.0): 1}
+
+
+def test_an_existing_database_is_written_in_wal_mode(project: Project) -> None:
+    project.target_db.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(project.target_db) as db:
+        db.execute("CREATE TABLE other (x)")
+    assert _journal_mode(project.target_db) == "delete"
+    _manifest(project, {"sku": "string", "price": "float"})
+    project.write("products.csv", csv_text(["sku", "price"], [["A", "1"]]))
+    project.apply_ok()
+    assert _journal_mode(project.target_db) == "wal"

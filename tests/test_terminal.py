@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,18 @@ def _closed_reader(args: list[str], cwd: Path) -> subprocess.CompletedProcess[by
     """Run syncer with its stdout on a pipe whose reader is already gone."""
     read, write = os.pipe()
     os.close(read)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # a run that hangs (once, in a loaded CI run) is made to dump every thread's stack
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"}
     try:
-        return subprocess.run([sys.executable, "-m", "syncer", *args], cwd=cwd, env=env,
-                              stdout=write, stderr=subprocess.PIPE, timeout=60, check=False)
+        process = subprocess.Popen([sys.executable, "-m", "syncer", *args], cwd=cwd, env=env,
+                                   stdout=write, stderr=subprocess.PIPE)
+        try:
+            _, stderr = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)  # faulthandler prints the threads' stacks
+            _, stderr = process.communicate(timeout=30)
+            pytest.fail(f"syncer {' '.join(args)} hung; its threads:\n{stderr.decode()}")
+        return subprocess.CompletedProcess(process.args, process.returncode, b"", stderr)
     finally:
         os.close(write)
 

@@ -21,6 +21,7 @@ import polars as pl
 from ..errors import SourceError
 from ..model.manifest import SourceSpec
 from .ahead import read_ahead
+from .csv_parallel import Unsafe, arrow_options, parallel_blocks
 from .header import check_named, read_header
 from .jsonl import decode_text, deep_line, frame_from_records, read_jsonl, too_deep
 from .lines import line_of_offset
@@ -98,9 +99,18 @@ def _csv_blocks(path: Path, source: SourceSpec, delimiter: str,
     if utf8:
         # in UTF-8 a NUL byte is a NUL character: one memchr over the raw bytes replaces a
         # search of every decoded value
-        with _translated(path):
-            if _has_nul(path):
-                raise _stray_error(path, source.encoding)
+        try:
+            with _translated(path):
+                if _has_nul(path):
+                    raise _stray_error(path, source.encoding)
+                # on every core; from a segment it cannot trust on, read serially (below)
+                for frame in parallel_blocks(path, arrow_options(header, "utf8", delimiter,
+                                                                 source.quotechar, block)):
+                    yielded += frame.height
+                    yield frame
+                return
+        except (Unsafe, pa.ArrowException, UnicodeDecodeError):
+            pass
     while True:
         skip = yielded  # after a restart, the rows already yielded are read again and dropped
         try:
@@ -133,18 +143,10 @@ def _arrow_blocks(path: Path, source: SourceSpec, delimiter: str, header: list[s
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(encoding="utf8" if utf8 else source.encoding,
-                                       column_names=header, skip_rows=1, block_size=block),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, quote_char=source.quotechar,
-                                         newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.large_string() for name in header},
-            # only an empty field is null: pyarrow's default list ("NA", "null", "nan",
-            # "N/A", ...) would turn real text such as the country code NA into nulls
-            null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True),
-    )
+    read, parse, convert = arrow_options(header, "utf8" if utf8 else source.encoding, delimiter,
+                                         source.quotechar, block)
+    reader = pacsv.open_csv(path, read_options=read, parse_options=parse,
+                            convert_options=convert)
     pool = pa.default_memory_pool()
     for batch in reader:
         frame = pl.from_arrow(batch)

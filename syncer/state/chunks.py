@@ -20,17 +20,32 @@ from ..model.schema import HASH, KEY
 
 OP = "__op"
 CHUNK_ROWS = 131_072
+#: rows of a chunk's record batches (whole rows): a lookup of a few rows decodes only theirs
+BATCH_ROWS = 8_192
+#: a lookup of more rows than this in one chunk decodes the chunk whole
+FEW_ROWS = 32
 
 
-def encode(frame: pl.DataFrame, compression: Literal["lz4", "zstd"] = "lz4") -> bytes:
+def encode(frame: pl.DataFrame, compression: Literal["lz4", "zstd"] = "lz4",
+           batch_rows: int | None = None) -> bytes:
     buffer = io.BytesIO()
-    frame.write_ipc(buffer, compression=compression)
+    frame.write_ipc(buffer, compression=compression, record_batch_size=batch_rows)
     return buffer.getvalue()
 
 
 def decode(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
     import polars as pl
     return pl.read_ipc(io.BytesIO(blob), columns=columns)
+
+
+def decode_rows(blob: bytes, positions: list[int]) -> pl.DataFrame:
+    """The rows at ``positions`` (ascending) of a chunk's whole rows.  Each is a slice the IPC
+    reader serves from its own record batch (:data:`BATCH_ROWS`; a chunk written whole, before
+    batches, is one batch), so a few rows cost a few batches, not the chunk."""
+    import polars as pl
+    if len(positions) > FEW_ROWS:
+        return decode(blob)[positions]
+    return pl.concat([pl.scan_ipc(io.BytesIO(blob)).slice(at, 1).collect() for at in positions])
 
 
 def apply_run(base: pl.DataFrame | None, puts: pl.DataFrame | None,
@@ -63,7 +78,7 @@ def chunks(frame: pl.DataFrame) -> list[tuple[int, bytes, bytes, str | None, str
 
     def one(part: pl.DataFrame) -> tuple[int, bytes, bytes, str | None, str | None]:
         keys = part.get_column(KEY)
-        return (part.height, encode(part, "zstd"), encode(part.select(KEY, HASH)),
+        return (part.height, encode(part, "zstd", BATCH_ROWS), encode(part.select(KEY, HASH)),
                 str(keys.min()) if part.height else None,
                 str(keys.max()) if part.height else None)
 

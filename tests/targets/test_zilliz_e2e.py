@@ -216,6 +216,40 @@ def test_upsert_deletes_before_it_imports_and_never_duplicates(zc: Project) -> N
     assert zc.rows() == _expected("upsert", [V1, V2])
 
 
+def test_an_upsert_into_a_collection_it_created_deletes_nothing_first(zc: Project) -> None:
+    # several jobs: none of the plan's keys can be in the collection this run created
+    zc.manifest(mode="upsert", target="  max_rows_per_import: 4\n")
+    zc.write(V1)
+    zc.apply_ok()
+    assert zc.recorder.count("collections/create") == 1
+    assert zc.recorder.count("jobs/import/create") == 3
+    assert zc.recorder.count("entities/delete") == 0
+    assert zc.rows() == _expected("upsert", [V1])
+    # the next run did not create it: the keys it writes are deleted before they are imported
+    zc.write(V2)
+    zc.recorder.clear()
+    zc.apply_ok()
+    assert zc.recorder.count("entities/delete") > 0
+    zc.assert_unique_keys()
+    assert zc.rows() == _expected("upsert", [V1, V2])
+
+
+def test_an_upsert_into_an_existing_empty_collection_still_deletes_first(zc: Project) -> None:
+    # created by someone else (or an earlier run): what it holds is not known, keys go first
+    zc.manifest(mode="upsert")
+    zc.write(V1)
+    zc.apply_ok()
+    for path in zc.state.parent.glob(f"{zc.state.name}*"):
+        path.unlink()  # a new state: a first load again
+    zc.server.ok("entities/delete", {"collectionName": "docs", "filter": "id >= 0"})
+    zc.recorder.clear()
+    zc.apply_ok()
+    assert zc.recorder.count("collections/create") == 0
+    assert zc.recorder.count("entities/delete") > 0
+    zc.assert_unique_keys()
+    assert zc.rows() == _expected("upsert", [V1])
+
+
 @pytest.mark.parametrize("seed", [3, 11])
 def test_no_duplicate_keys_after_any_sequence_of_upserts(zc: Project, seed: int) -> None:
     zc.manifest(mode="upsert", target="  max_rows_per_import: 7\n",

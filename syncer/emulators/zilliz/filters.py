@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..base import HTTPError
 from .errors import INVALID_PARAMETER, api_error
 
 _TOKEN = re.compile(r"""\s*(?:
@@ -113,12 +114,12 @@ class _Parser:
         name = self._take("name")
         if self._at("in"):
             self.position += 1
-            values = self._list()
+            values = _Members(self._list())
             return lambda e: _lookup(e, name) in values
         if self._at("not"):
             self.position += 1
             self._take("op", "in")
-            values = self._list()
+            values = _Members(self._list())
             return lambda e: (value := _lookup(e, name)) is not _MISSING and value not in values
         op = self._take("op")
         if op not in ("==", "!=", ">", ">=", "<", "<="):
@@ -138,6 +139,44 @@ class _Parser:
 
 
 _MISSING = object()
+
+
+def keys_in(text: str, pk: str) -> list[int | str] | None:
+    """The keys of a filter that is exactly ``<pk> in [...]`` with integer or string literals
+    (what syncer deletes and looks up by), else None: such a filter can be answered through the
+    primary key's index rather than by testing every entity."""
+    try:
+        tokens = _tokenize(text)
+    except HTTPError:
+        return None
+    if tokens[:2] != [("name", pk), ("op", "in")]:
+        return None
+    parser = _Parser(tokens, text)
+    parser.position = 2
+    try:
+        values = parser._list()
+    except HTTPError:
+        return None
+    if parser.position != len(tokens) or not all(
+            isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in values):
+        return None
+    return values
+
+
+class _Members:
+    """The literals of ``in [...]``, looked up in a set (a value that cannot be hashed, a JSON
+    list say, by comparing it with each): a filter of 1,000 keys over 100,000 entities is not
+    100 million comparisons."""
+
+    def __init__(self, values: list[Any]) -> None:
+        self.values = values
+        self.hashed = set(values)  # literals: numbers, strings, booleans
+
+    def __contains__(self, value: Any) -> bool:
+        try:
+            return value in self.hashed
+        except TypeError:
+            return value in self.values
 
 
 def _lookup(entity: Mapping[str, Any], name: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..base import Handler, Request, Response
 from .errors import INVALID_PARAMETER, PARTITION_NOT_FOUND, api_error
-from .filters import parse_filter
+from .filters import keys_in, parse_filter
 from .rows import RowProblem, check_row, entity_output
 from .store import DEFAULT_PARTITION, Collection, ZillizStore, pk_text
 from .wire import ok, positive, read_body, requested_collection
@@ -63,6 +63,15 @@ class EntityRoutes:
                 raise api_error(PARTITION_NOT_FOUND, f"partition not found[partition={name}]")
         return [str(n) for n in names]
 
+    def _candidates(self, collection: Collection, text: str, partitions: list[str] | None
+                    ) -> list[tuple[int, dict[str, Any]]]:
+        """The entities a filter may match: for ``<pk> in [...]``, those with one of its keys
+        (through the key's index), else all of them (of ``partitions``)."""
+        keys = keys_in(text, collection.schema.primary.name) if text.strip() else None
+        if keys is None:
+            return self.store.entities(collection.id, partitions)
+        return self.store.entities_by_pk(collection.id, [pk_text(k) for k in keys], partitions)
+
     def insert(self, request: Request) -> Response:
         body = read_body(request)
         collection = requested_collection(self.store, body)
@@ -97,7 +106,7 @@ class EntityRoutes:
             raise api_error(INVALID_PARAMETER, "invalid parameter: filter is required")
         predicate = parse_filter(text)
         partition = [self._partition(body, collection)] if body.get("partitionName") else None
-        doomed = [seq for seq, entity in self.store.entities(collection.id, partition)
+        doomed = [seq for seq, entity in self._candidates(collection, text, partition)
                   if predicate(entity)]
         with self.store.transaction() as conn:
             conn.executemany("DELETE FROM entities WHERE seq = ?", [(s,) for s in doomed])
@@ -114,8 +123,10 @@ class EntityRoutes:
         if outputs is not None and (not isinstance(outputs, list)
                                     or not all(isinstance(o, str) for o in outputs)):
             raise api_error(INVALID_PARAMETER, "invalid parameter: outputFields must be a list")
-        matched = [entity for _seq, entity in
-                   self.store.entities(collection.id, self._partitions(body, collection))
+        partitions = self._partitions(body, collection)
+        if outputs == ["count(*)"] and not text.strip():
+            return ok([{"count(*)": self.store.count(collection.id, partitions)}], cost=0)
+        matched = [entity for _seq, entity in self._candidates(collection, text, partitions)
                    if predicate(entity)]
         if outputs == ["count(*)"]:
             return ok([{"count(*)": len(matched)}], cost=0)

@@ -145,6 +145,33 @@ class ZillizStore(SqliteStore):
         return [(r["seq"], json.loads(r["data"])) for r in self.query(f"{sql} ORDER BY seq",
                                                                       args)]
 
+    def entities_by_pk(self, collection_id: int, pks: Sequence[str],
+                       partitions: Sequence[str] | None = None
+                       ) -> list[tuple[int, dict[str, Any]]]:
+        """The entities whose primary key (as :func:`pk_text`) is one of ``pks``, through the
+        key's index, in insertion order."""
+        found: list[tuple[int, dict[str, Any]]] = []
+        unique = list(dict.fromkeys(pks))
+        for start in range(0, len(unique), 500):
+            part = unique[start:start + 500]
+            sql = (f"SELECT seq, data FROM entities WHERE collection_id = ? AND pk IN "
+                   f"({', '.join('?' * len(part))})")
+            args: list[Any] = [collection_id, *part]
+            if partitions:
+                sql += f" AND partition IN ({', '.join('?' * len(partitions))})"
+                args += list(partitions)
+            found += [(r["seq"], json.loads(r["data"])) for r in self.query(sql, args)]
+        return sorted(found, key=lambda pair: pair[0])
+
+    def count(self, collection_id: int, partitions: Sequence[str] | None = None) -> int:
+        """How many entities a collection (some of its partitions) holds."""
+        sql = "SELECT count(*) AS n FROM entities WHERE collection_id = ?"
+        args: list[Any] = [collection_id]
+        if partitions:
+            sql += f" AND partition IN ({', '.join('?' * len(partitions))})"
+            args += list(partitions)
+        return int(self.query(sql, args)[0]["n"])
+
     def partitions(self, collection_id: int) -> list[str]:
         """The partitions of a collection: ``_default`` and those created."""
         return [DEFAULT_PARTITION, *(r["name"] for r in self.query(

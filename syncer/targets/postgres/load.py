@@ -29,6 +29,7 @@ import polars as pl
 from ...errors import TargetError
 from ...model.schema import Schema
 from ..base import Batch, BatchRefused
+from ..nopandas import without_pandas
 from . import ddl, errors
 from .config import SWAP_MARK, PostgresTarget
 
@@ -38,7 +39,8 @@ DELETES = "_syncer_deletes"
 
 def _adbc() -> Any:
     try:
-        import adbc_driver_postgresql.dbapi as adbc
+        with without_pandas():
+            import adbc_driver_postgresql.dbapi as adbc
     except ImportError:
         raise TargetError("the postgres target needs ADBC's PostgreSQL driver",
                           hint="pip install 'syncer-data[postgres]'") from None

@@ -70,6 +70,10 @@ class ZillizDriver:
         self.jobs = Jobs(self.rest, target)
         #: outcomes this process knows for sure (a job it followed to its end)
         self._outcomes: dict[str, bool] = {}
+        #: (dataset, collection) pairs whose collection this process created empty for the
+        #: dataset: only this dataset's batches import into it, and a plan's batches carry
+        #: distinct keys, so an upsert has nothing to delete there before it imports
+        self._created: set[tuple[str, str]] = set()
 
     def close(self) -> None:
         try:
@@ -96,9 +100,11 @@ class ZillizDriver:
 
     def _prepare_collection(self, spec: ZillizDataset, schema: Schema) -> None:
         name = spec.table_name
+        self._forget_created(name)  # another dataset may have written it since
         info = self.collections.describe(name)
         if info is None:
             self.collections.create(name, spec, schema)
+            self._created.add((spec.name, name))
             if spec.partition:
                 self.collections.ensure_partition(name, spec.partition)
             return
@@ -119,9 +125,13 @@ class ZillizDriver:
         elif batch.reset:
             self.collections.drop(name)
             self.collections.create(name, spec, batch.schema)
+            self._forget_created(name)
+            self._created.add((spec.name, name))
         frame, errors, positions = import_rows(batch, self.collections.fields_of(name))
-        if spec.mode == "upsert":
-            # an import keeps duplicate keys: the rows it replaces must go first
+        if spec.mode == "upsert" and (spec.name, name) not in self._created:
+            # an import keeps duplicate keys: the rows it replaces must go first (none can be
+            # in a collection this process created for the dataset: a first load sends no
+            # entities/delete, which at 1,000 keys a request was one request per 1,000 rows)
             keys = [*batch.deletes.get_column(batch.schema.key[0]).to_list(),
                     *frame.get_column(batch.schema.key[0]).to_list()]
             self.collections.delete_keys(name, batch.schema, keys, spec.partition)
@@ -129,6 +139,9 @@ class ZillizDriver:
             self._import(batch, spec, name, frame, positions)
         self._outcomes[batch.id] = True
         return errors
+
+    def _forget_created(self, collection: str) -> None:
+        self._created = {pair for pair in self._created if pair[1] != collection}
 
     def settle(self, batch: Batch, known_rows: int) -> bool:
         if batch.id in self._outcomes:
