@@ -32,7 +32,6 @@ from __future__ import annotations
 import codecs
 import io
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -41,7 +40,6 @@ import polars as pl
 
 from ..errors import SourceError
 from .header import check_bom
-from .lines import line_of_offset
 
 #: bytes of whole lines parsed at once: per-block work amortised, little memory in flight
 BLOCK = 8 << 20
@@ -374,20 +372,6 @@ def too_deep(path: Path, line: int | None, index: int | None = None) -> SourceEr
     where = f" (row {index + 1})" if index is not None and line is None else ""
     return SourceError(path, f"a value is nested deeper than Python can read{where}", line=line,
                        hint="flatten the value; a row needs a few levels of nesting at most")
-
-
-def deep_line(text: str) -> int | None:
-    """The line where the nesting is deepest first reached past 500 levels (error path)."""
-    depth = 0
-    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
-        token = match.group(0)
-        if token in "[{":
-            depth += 1
-            if depth > 500:
-                return line_of_offset(text, match.start())
-        elif token in "]}":
-            depth -= 1
-    return None
 
 
 def decode_text(path: Path, encoding: str) -> str:

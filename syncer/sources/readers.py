@@ -23,7 +23,7 @@ from ..model.manifest import SourceSpec
 from .ahead import read_ahead
 from .csv_parallel import Unsafe, arrow_options, parallel_blocks
 from .header import check_named, read_header
-from .jsonl import decode_text, deep_line, frame_from_records, read_jsonl, too_deep
+from .jsonl import decode_text, frame_from_records, read_jsonl, too_deep
 from .lines import line_of_offset
 
 
@@ -254,7 +254,7 @@ def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
         raise SourceError(path, f"invalid JSON: {exc.msg}", line=exc.lineno,
                           hint="check brackets, commas and quotes on that line") from None
     except RecursionError:
-        raise too_deep(path, deep_line(text)) from None
+        raise too_deep(path, _deep_line(text)) from None
     if not isinstance(value, list):
         raise SourceError(path, f"expected a top-level array of objects, found {type(value).__name__}",
                           line=1, hint="write the rows as [{...}, {...}]")
@@ -268,11 +268,27 @@ def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
     except SourceError as exc:
         if exc.line is not None or "nested" not in exc.message:
             raise
-        raise too_deep(path, deep_line(text)) from None
+        raise too_deep(path, _deep_line(text)) from None
     if value and not frame.width:
         raise SourceError(path, "every row is an empty object: the file has no columns", line=1,
                           hint="write the rows' fields, or `[]` for no rows")
     return frame
+
+
+def _deep_line(text: str) -> int | None:
+    """The line where the nesting is deepest first reached past 500 levels (error path)."""
+    import re
+
+    depth = 0
+    for match in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        token = match.group(0)
+        if token in "[{":
+            depth += 1
+            if depth > 500:
+                return line_of_offset(text, match.start())
+        elif token in "]}":
+            depth -= 1
+    return None
 
 
 def _element_offset(text: str, index: int) -> int:
