@@ -239,3 +239,17 @@ def test_bad_input_in_a_later_block_exits_1_naming_the_line(
         assert "Traceback" not in result.output and "Internal error" not in result.output
         assert f"items.jsonl:{line}" in result.output, str(result)
         assert words in result.output
+
+
+@pytest.mark.parametrize("depth", [150, 900])
+@pytest.mark.parametrize("opener", ["[", '{"a":'])
+def test_deep_nesting_is_read_per_line_not_by_pyarrow(tmp_path: Path, depth: int,
+                                                      opener: str) -> None:
+    """pyarrow and polars recurse over nested values: polars crashed the process at 1,000
+    levels, so a deep line never reaches them (json.loads reads it, or says it is too deep)."""
+    closer = "]" if opener == "[" else "}"
+    path = tmp_path / "d.jsonl"
+    path.write_text('{"sku": "A"}\n{"sku": "B", "v": ' + opener * depth + "1" + closer * depth
+                    + "}\n")
+    _, frame = streamed(path)
+    assert frame.equals(reference(path))

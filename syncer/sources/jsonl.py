@@ -87,9 +87,10 @@ class Block:
         return [numbered[i] for i in indexes]
 
 
-#: more ``[`` and ``{`` on one line than this: the careful way (pyarrow's parser recurses, and
-#: crashes the process a few thousand levels deep; json.loads stops at about 1,000)
-MAX_OPENERS = 1000
+#: more ``[`` and ``{`` on one line than this: the careful way.  pyarrow's parser and polars'
+#: conversion of its nested types recurse: polars crashed the process at 1,000 levels (512
+#: passed, 400 on a thread); a line of more than 100 lists or objects is read per line
+MAX_OPENERS = 100
 
 
 def _plain(dense: str, data: bytes) -> bool:
