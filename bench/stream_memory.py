@@ -117,7 +117,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--format", choices=("parquet", "jsonl"), default="parquet",
-                        help="the source's format (a JSONL source is read whole: see RESULTS)")
+                        help="the source's format (both are streamed: see RESULTS)")
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "data" / "stream")
     parser.add_argument("--syncer-path", type=Path, action="append", default=[],
                         help="a directory holding another `syncer` package (before/after)")

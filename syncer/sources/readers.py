@@ -2,8 +2,8 @@
 
 CSV/TSV go through pyarrow's multi-threaded parser (it rejects ragged rows, skips blank lines,
 transcodes any Python codec and treats empty and ``""`` alike as null, so re-quoting a file is not
-a change).  JSON and JSON Lines are parsed with the standard library, values turned into one
-canonical text form.  Parquet is read by polars.  Every failure becomes a SourceError that names
+a change).  JSON is parsed with the standard library, values turned into one canonical text form;
+JSON Lines are streamed in blocks to the same text (jsonl.py).  Parquet is read by polars.  Every failure becomes a SourceError that names
 the file and, when it can be known, the line.
 """
 
@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -23,7 +22,8 @@ from ..errors import SourceError
 from ..model.manifest import SourceSpec
 from .ahead import read_ahead
 from .csv_parallel import Unsafe, arrow_options, parallel_blocks
-from .header import check_bom, check_named, read_header
+from .header import check_named, read_header
+from .jsonl import decode_text, frame_from_records, read_jsonl, too_deep
 from .lines import line_of_offset
 
 
@@ -35,13 +35,18 @@ class RawFile:
     batches: Iterator[pl.DataFrame]
 
 
-def read_file(path: Path, fmt: str, source: SourceSpec) -> RawFile:
-    """Open one file; its blocks have one column per source column, rows in file order."""
+def read_file(path: Path, fmt: str, source: SourceSpec,
+              columns: list[str] | None = None) -> RawFile:
+    """Open one file; its blocks have one column per source column, rows in file order.
+    ``columns``: the source columns the dataset declares (None: all; JSON Lines reads its
+    header from the first block when it holds them all)."""
     with _translated(path):
         if fmt in ("csv", "tsv"):
             return _read_csv(path, fmt, source)
         if fmt == "jsonl":
-            return _whole(_read_jsonl(path, source))
+            header, blocks = read_jsonl(path, source.encoding, columns)
+            # the next block is parsed on a worker thread while the caller works on this one
+            return RawFile(header, read_ahead(_guarded(path, blocks)))
         if fmt == "json":
             return _whole(_read_json(path, source))
         if fmt == "parquet":
@@ -51,6 +56,12 @@ def read_file(path: Path, fmt: str, source: SourceSpec) -> RawFile:
 
 def _whole(frame: pl.DataFrame) -> RawFile:
     return RawFile(frame.columns, iter([frame]))
+
+
+def _guarded(path: Path, blocks: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``blocks``, with file-system errors met while they are read as SourceErrors."""
+    with _translated(path):
+        yield from blocks
 
 
 @contextmanager
@@ -233,40 +244,35 @@ def _csv_error(path: Path, source: SourceSpec, delimiter: str, text: str) -> Sou
     return SourceError(path, f"cannot parse CSV: {text.splitlines()[0] if text else 'unknown error'}")
 
 
-def _text(value: Any) -> str | None:
-    """One canonical text form for a JSON value (a column without a declared type)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def _frame_from_records(path: Path, records: list[dict[str, Any]], lines: list[int]) -> pl.DataFrame:
-    columns: dict[str, list[str | None]] = {}
-    for index, record in enumerate(records):
-        for name in record:
-            if name not in columns:
-                columns[name] = [None] * index
-        for name, values in columns.items():
-            try:
-                values.append(_text(record.get(name)))
-            except (RecursionError, ValueError):  # nested past what json.dumps can write
-                raise _too_deep(path, lines[index] if lines else None, index) from None
-    if records and not columns:
+def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
+    text = decode_text(path, source.encoding)
+    if not text.strip():
+        raise SourceError(path, "the file is empty", line=1, hint="write `[]` for no rows")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(path, f"invalid JSON: {exc.msg}", line=exc.lineno,
+                          hint="check brackets, commas and quotes on that line") from None
+    except RecursionError:
+        raise too_deep(path, _deep_line(text)) from None
+    if not isinstance(value, list):
+        raise SourceError(path, f"expected a top-level array of objects, found {type(value).__name__}",
+                          line=1, hint="write the rows as [{...}, {...}]")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise SourceError(path, f"row {index + 1} is a {type(item).__name__}, not an object",
+                              line=line_of_offset(text, _element_offset(text, index)),
+                              hint="every array element must be an object")
+    try:
+        frame = frame_from_records(path, value, [])
+    except SourceError as exc:
+        if exc.line is not None or "nested" not in exc.message:
+            raise
+        raise too_deep(path, _deep_line(text)) from None
+    if value and not frame.width:
         raise SourceError(path, "every row is an empty object: the file has no columns", line=1,
                           hint="write the rows' fields, or `[]` for no rows")
-    frame = pl.DataFrame({name: pl.Series(name, values, dtype=pl.String)
-                          for name, values in columns.items()}, height=len(records))
     return frame
-
-
-def _too_deep(path: Path, line: int | None, index: int | None = None) -> SourceError:
-    where = f" (row {index + 1})" if index is not None and line is None else ""
-    return SourceError(path, f"a value is nested deeper than Python can read{where}", line=line,
-                       hint="flatten the value; a row needs a few levels of nesting at most")
 
 
 def _deep_line(text: str) -> int | None:
@@ -283,73 +289,6 @@ def _deep_line(text: str) -> int | None:
         elif token in "]}":
             depth -= 1
     return None
-
-
-def _decode(path: Path, encoding: str) -> str:
-    data = path.read_bytes()
-    check_bom(path, encoding, data[:4])
-    try:
-        text = data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise SourceError(path, f"bytes at offset {exc.start} are not valid {encoding}", line=line,
-                          hint="set `encoding:` on the source") from None
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise SourceError(path, "the file contains a NUL byte", line=line,
-                          hint="remove it; is this really a text file?")
-    return text.lstrip("\ufeff")
-
-
-def _read_jsonl(path: Path, source: SourceSpec) -> pl.DataFrame:
-    text = _decode(path, source.encoding)
-    records: list[dict[str, Any]] = []
-    lines: list[int] = []
-    # JSON Lines ends lines with \n only: str.splitlines() would also split inside values at
-    # U+2028, U+0085 and friends, which JSON (and json.dumps(ensure_ascii=False)) leaves raw
-    for number, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise SourceError(path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=number,
-                              hint="each line must be one JSON object") from None
-        except RecursionError:
-            raise _too_deep(path, number) from None
-        if not isinstance(value, dict):
-            raise SourceError(path, f"expected a JSON object, found {type(value).__name__}",
-                              line=number, hint="each line must be one JSON object")
-        records.append(value)
-        lines.append(number)
-    return _frame_from_records(path, records, lines)
-
-
-def _read_json(path: Path, source: SourceSpec) -> pl.DataFrame:
-    text = _decode(path, source.encoding)
-    if not text.strip():
-        raise SourceError(path, "the file is empty", line=1, hint="write `[]` for no rows")
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SourceError(path, f"invalid JSON: {exc.msg}", line=exc.lineno,
-                          hint="check brackets, commas and quotes on that line") from None
-    except RecursionError:
-        raise _too_deep(path, _deep_line(text)) from None
-    if not isinstance(value, list):
-        raise SourceError(path, f"expected a top-level array of objects, found {type(value).__name__}",
-                          line=1, hint="write the rows as [{...}, {...}]")
-    for index, item in enumerate(value):
-        if not isinstance(item, dict):
-            raise SourceError(path, f"row {index + 1} is a {type(item).__name__}, not an object",
-                              line=line_of_offset(text, _element_offset(text, index)),
-                              hint="every array element must be an object")
-    try:
-        return _frame_from_records(path, value, [])
-    except SourceError as exc:
-        if exc.line is not None or "nested" not in exc.message:
-            raise
-        raise _too_deep(path, _deep_line(text)) from None
 
 
 def _element_offset(text: str, index: int) -> int:

@@ -55,7 +55,10 @@ class RowStream:
 def stream_rows(dataset: Dataset) -> RowStream:
     """Open every file of ``dataset``; read errors surface while the blocks are consumed."""
     spec = dataset.spec
-    first = read_file(dataset.files[0], dataset.format, spec.source)
+    # the declared source columns (a JSON Lines file's header can then come from its first block)
+    wanted = (None if spec.columns is None
+              else [c.source for c in Schema.declared(spec, []).columns])
+    first = read_file(dataset.files[0], dataset.format, spec.source, wanted)
     if spec.columns is None:  # the file's names become the target's columns
         check_columns(dataset.files[0], first.columns)
     schema = Schema.declared(spec, first.columns or list(spec.key or ()))
@@ -71,7 +74,7 @@ def stream_rows(dataset: Dataset) -> RowStream:
         for index, path in enumerate(dataset.files):
             lookup = partial(record_lines, path, dataset.format, spec.source)
             try:
-                raw = first if index == 0 else read_file(path, dataset.format, spec.source)
+                raw = first if index == 0 else read_file(path, dataset.format, spec.source, wanted)
                 if spec.columns is None and index and raw.columns != schema.names:
                     raise SourceError(path, "the columns differ from the first file of the glob "
                                       f"({', '.join(schema.names)})", line=1,
