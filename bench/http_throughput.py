@@ -108,6 +108,7 @@ class Setup:
     url: str
     source: Path  # where each run's data file is copied
     s3: zilliz.MotoS3 | None = None
+    emulator: subprocess.Popen[bytes] | None = None  # its peak RSS: bench/stream_memory.py
 
 
 @dataclass
@@ -172,7 +173,8 @@ def hexabase_setup(work: Path, latency_ms: int) -> Iterator[Setup]:
             except OSError:
                 time.sleep(0.1)
         (project / "manifests" / "hx.yaml").write_text(manifest(url))
-        yield Setup("hexabase", project, env, url, project / "data" / "rows.csv")
+        yield Setup("hexabase", project, env, url, project / "data" / "rows.csv",
+                    emulator=emulator)
     finally:
         stop(emulator)
 
@@ -195,7 +197,8 @@ def zilliz_setup(work: Path, latency_ms: int, job_delay: float) -> Iterator[Setu
             zilliz.wait_until(lambda: requests_so_far(url), "the zilliz emulator")
             (project / "manifests" / "zc.yaml").write_text(
                 zilliz.manifest(url, s3.endpoint, "stage"))
-            yield Setup("zilliz", project, env, url, project / "data" / "docs.parquet", s3)
+            yield Setup("zilliz", project, env, url, project / "data" / "docs.parquet", s3,
+                        emulator)
         finally:
             stop(emulator)
     finally:

@@ -34,16 +34,17 @@ S3_KEYS = {"AWS_ACCESS_KEY_ID": "AKIABENCHTHROUGHPUT1", "AWS_SECRET_ACCESS_KEY":
            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def manifest(url: str, s3_endpoint: str, bucket: str) -> str:
+def manifest(url: str, s3_endpoint: str, bucket: str, price: bool = True) -> str:
     """One upsert dataset into collection ``docs`` (the target's defaults otherwise: Parquet
-    import files, ``poll_interval: 2``, ``rate_limit: 20``, 100,000 rows per import job)."""
+    import files, ``poll_interval: 2``, ``rate_limit: 20``, 100,000 rows per import job).
+    ``price=False``: no ``price`` column (the data of ``bench/stream_memory.py``)."""
+    scalars = "      id: integer\n      title: string\n" + ("      price: float\n" if price else "")
     return ("version: 1\ntarget:\n  name: zc\n  type: zilliz\n"
             f"  url: {url}\n  endpoint: {url}\n  api_key: {API_KEY}\n  cluster_id: {CLUSTER_ID}\n"
             f'  stage: {{url: "s3://{bucket}/syncer", endpoint_url: "{s3_endpoint}"}}\n'
             "datasets:\n  - name: docs\n    source: ../data/docs.parquet\n    table: docs\n"
             "    mode: upsert\n    key: id\n    delete_missing: true\n    columns:\n"
-            "      id: integer\n      title: string\n      price: float\n"
-            f"      embedding: {{type: vector, dim: {DIM}}}\n")
+            f"{scalars}      embedding: {{type: vector, dim: {DIM}}}\n")
 
 
 def _rows(rng: Any, first_id: int, count: int) -> Any:

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
-"""Peak memory of a first load into Milvus Lite: the executor feeds the driver batches cut from
-the rows read a slice at a time, so the peak should not grow with the number of rows.
+"""Peak memory of a first load into Milvus Lite (or the zilliz or hexabase emulator): the
+executor feeds the driver batches cut from the rows read a slice at a time, so the peak should
+not grow with the number of rows.
 
 Usage::
 
     python bench/stream_memory.py --rows 1000000 [--format parquet|jsonl] [--runs 1]
-                                  [--syncer-path DIR ...]
+                                  [--syncer-path DIR ...] [--target milvus|zilliz|hexabase]
+                                  [--profile]
 
 Generates (seeded, vectorised) ``docs-<rows>.parquet`` (or ``.jsonl``): an integer ``id``, a
 ``title`` and an 8-dim ``embedding``; then runs ``syncer apply --auto-approve --json`` into a fresh Milvus Lite
@@ -13,6 +15,13 @@ file and reports the wall time and the peak RSS of the syncer process itself (``
 read at exit: Milvus Lite's server is a separate process, reported apart as the largest child).
 ``--syncer-path`` runs the same with another checkout of the package (a before/after pair),
 interleaved.  Prints a markdown table.
+
+``--target zilliz``: the same Parquet data into ``syncer emulate zilliz --latency-ms 0`` with a
+moto S3 server on 127.0.0.1 as the stage (:mod:`http_zilliz`).  ``--target hexabase``: the
+bench's scalar v1 CSV (ten columns: Hexabase has no vector type) into ``syncer emulate hexabase
+--latency-ms 0``.  Both as ``bench/http_throughput.py`` sets them up (fresh emulators per run);
+their table adds the emulator's own peak RSS (``VmHWM``: it is no child of the syncer process).
+``--profile`` passes ``--profile`` to the apply and prints its table (peak MB per phase).
 """
 
 from __future__ import annotations
@@ -27,10 +36,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 SEED = 22
+TARGETS = ("milvus", "zilliz", "hexabase")
+HTTP_HEADER = ["| target | syncer | source | rows | seconds (median) | rows/s | "
+               "peak MB (syncer process) | peak MB (largest child) | peak MB (emulator) |",
+               "|---|---|---|---:|---:|---:|---:|---:|---:|"]
 
 MANIFEST = """version: 1
 target:
@@ -88,7 +102,30 @@ def generate(rows: int, work: Path, fmt: str = "parquet") -> Path:
     return path
 
 
-def one_run(source: Path, package: Path, work: Path) -> dict[str, float]:
+def measured_apply(project: Path, package: Path, env: dict[str, str],
+                   profile: bool = False) -> dict[str, float]:
+    """``syncer apply --auto-approve --json`` in ``project`` with ``package`` first on the path:
+    its wall time, its own peak RSS and its largest child's (the RUNNER), its inserts."""
+    env = {**env, "PYTHONPATH": str(package), "NO_COLOR": "1"}
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "rss.json"
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", RUNNER, str(result), "apply", "--auto-approve",
+                               "--json", "-m", "manifests", "--state", "state/syncer.db",
+                               *(["--profile"] if profile else [])],
+                              cwd=project, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode != 0:
+            raise SystemExit(f"apply failed ({package}): {done.stderr[-2000:]}")
+        if profile:
+            print(done.stderr, file=sys.stderr, flush=True)
+        applied = json.loads(done.stdout)["datasets"][0]["inserts"]
+        rss = json.loads(result.read_text())
+    return {"seconds": seconds, "self_mb": rss["self"] / 2**20,
+            "children_mb": rss["children"] / 2**20, "inserts": applied}
+
+
+def one_run(source: Path, package: Path, work: Path, profile: bool = False) -> dict[str, float]:
     project = work / "project"
     shutil.rmtree(project, ignore_errors=True)
     for sub in ("manifests", "data", "lite", "state"):
@@ -96,47 +133,110 @@ def one_run(source: Path, package: Path, work: Path) -> dict[str, float]:
     ext = source.suffix.lstrip(".")
     (project / "manifests" / "vectors.yaml").write_text(MANIFEST.format(ext=ext))
     os.link(source, project / "data" / f"docs.{ext}")
-    env = {**os.environ, "PYTHONPATH": str(package), "NO_COLOR": "1"}
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "rss.json"
-        started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-c", RUNNER, str(result), "apply", "--auto-approve",
-                               "--json", "-m", "manifests", "--state", "state/syncer.db"],
-                              cwd=project, env=env, capture_output=True, text=True)
-        seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise SystemExit(f"apply failed ({package}): {done.stderr[-2000:]}")
-        applied = json.loads(done.stdout)["datasets"][0]["inserts"]
-        rss = json.loads(result.read_text())
-    return {"seconds": seconds, "self_mb": rss["self"] / 2**20,
-            "children_mb": rss["children"] / 2**20, "inserts": applied}
+    return measured_apply(project, package, dict(os.environ), profile)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def peak_rss_mb(pid: int) -> float:
+    """A live process's peak RSS (``VmHWM`` of /proc), in MB; NaN where there is no /proc."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    kib = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")),
+               "nan")
+    return float(kib) / 1024
+
+
+def http_source(target: str, rows: int, work: Path) -> Path:
+    """The source of an HTTP target: this script's vector Parquet for zilliz, the bench's v1 CSV
+    (scalars only) for hexabase."""
+    if target == "zilliz":
+        return generate(rows, work, "parquet")
+    import run as bench  # the bench's data generator (bench/run.py)
+
+    return Path(bench.generate(rows, work / "hexabase").v1)
+
+
+def http_run(target: str, source: Path, package: Path, work: Path,
+             profile: bool = False) -> dict[str, float]:
+    """One first load into a fresh emulator (and, for zilliz, a fresh moto S3 stage), set up by
+    ``bench/http_throughput.py`` with no added latency."""
+    import http_throughput as http
+    import http_zilliz as zilliz
+    setup = (http.zilliz_setup(work, 0, 0.5) if target == "zilliz"
+             else http.hexabase_setup(work, 0))
+    with setup as running:
+        if running.s3 is not None:  # this script's data has no price column
+            (running.project / "manifests" / "zc.yaml").write_text(
+                zilliz.manifest(running.url, running.s3.endpoint, "stage", price=False))
+        os.link(source, running.source)
+        measured: dict[str, Any] = measured_apply(running.project, package, running.env, profile)
+        assert running.emulator is not None
+        measured["emulator_mb"] = peak_rss_mb(running.emulator.pid)
+    return measured
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
-    parser.add_argument("--format", choices=("parquet", "jsonl"), default="parquet",
-                        help="the source's format (both are streamed: see RESULTS)")
+    parser.add_argument("--target", choices=TARGETS, default="milvus",
+                        help="milvus: Milvus Lite; zilliz, hexabase: their emulators (no latency)")
+    parser.add_argument("--format", choices=("parquet", "jsonl"), default=None,
+                        help="milvus: the source's format (both are streamed: see RESULTS); "
+                             "zilliz reads Parquet, hexabase the bench's CSV")
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "data" / "stream")
     parser.add_argument("--syncer-path", type=Path, action="append", default=[],
                         help="a directory holding another `syncer` package (before/after)")
-    args = parser.parse_args()
+    parser.add_argument("--profile", action="store_true",
+                        help="pass --profile to the apply and print its table (peak MB per phase)")
+    args = parser.parse_args(argv)
+    if args.target != "milvus" and args.format is not None:
+        parser.error(f"--format is for --target milvus ({args.target} reads "
+                     f"{'Parquet' if args.target == 'zilliz' else 'the bench CSV'})")
+    if args.rows < 1 or args.runs < 1:
+        parser.error("--rows and --runs must be at least 1")
+    args.format = {"milvus": args.format or "parquet", "zilliz": "parquet",
+                   "hexabase": "csv"}[args.target]
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
-    source = generate(args.rows, args.work, args.format)
+    http = args.target != "milvus"
+    if http:
+        sys.path.insert(0, str(BENCH_DIR))
+        source = http_source(args.target, args.rows, args.work)
+    else:
+        source = generate(args.rows, args.work, args.format)
     packages = [REPO_DIR, *args.syncer_path]
     runs: dict[Path, list[dict[str, float]]] = {p: [] for p in packages}
     for _ in range(args.runs):
         for package in packages:
-            runs[package].append(one_run(source, package, args.work))
+            if http:
+                measured = http_run(args.target, source, package, args.work, args.profile)
+            else:
+                measured = one_run(source, package, args.work, args.profile)
+            if measured["inserts"] != args.rows:
+                raise SystemExit(f"{measured['inserts']:,} rows inserted, not {args.rows:,}")
+            runs[package].append(measured)
             print(package, runs[package][-1], file=sys.stderr, flush=True)
-    print(f"| syncer | source | rows | seconds (median) | rows/s | peak MB (syncer process) | "
-          "peak MB (largest child) |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    if http:
+        print("\n".join(HTTP_HEADER))
+    else:
+        print(f"| syncer | source | rows | seconds (median) | rows/s | peak MB (syncer process) | "
+              "peak MB (largest child) |")
+        print("|---|---|---:|---:|---:|---:|---:|")
     for package, found in runs.items():
         seconds = statistics.median(r["seconds"] for r in found)
-        print(f"| {package} | {args.format} | {args.rows:,} | {seconds:.1f} | {args.rows / seconds:,.0f} | "
-              f"{max(r['self_mb'] for r in found):.0f} | {max(r['children_mb'] for r in found):.0f} |")
+        line = (f"| {package} | {args.format} | {args.rows:,} | {seconds:.1f} | "
+                f"{args.rows / seconds:,.0f} | {max(r['self_mb'] for r in found):.0f} | "
+                f"{max(r['children_mb'] for r in found):.0f} |")
+        if http:
+            line = f"| {args.target} {line} {max(r['emulator_mb'] for r in found):.0f} |"
+        print(line)
     return 0
 
 
