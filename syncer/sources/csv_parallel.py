@@ -61,8 +61,8 @@ def parallel_blocks(path: Path, options: tuple[Any, Any, Any]) -> Iterator[pl.Da
     import pyarrow as pa
 
     size = path.stat().st_size
-    if size < MIN_BYTES:
-        raise Unsafe(f"{path} is small: read serially")
+    if size < MIN_BYTES or not hasattr(os, "pread"):  # (no pread: Windows)
+        raise Unsafe(f"{path}: read serially")
     count = -(-size // SEGMENT)
     threads = workers()
     fd = os.open(path, os.O_RDONLY)
