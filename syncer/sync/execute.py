@@ -296,10 +296,8 @@ class Executor:
 
     def _settle_failed(self, batch: Batch, dataset: Dataset, driver: Driver,
                        capabilities: Capabilities) -> None:
-        # the rows the state held before the batch, read only now a batch failed: the failed
-        # batch is not folded, so the count is the one before it; read before every batch, it
-        # replayed every batch folded so far (a 10M-row zilliz first load: 100 replays, the
-        # last of 9.9M identities, its peak past 1 GB)
+        # the rows held before the (unfolded) failed batch, read only now: read before every
+        # batch, it replayed all folded so far (10M rows into zilliz: 100 replays, > 1 GB)
         try:
             known = self._known_rows(dataset) if capabilities.max_batch_rows is not None else 0
             landed = driver.settle(batch, known)
