@@ -189,8 +189,9 @@ def _closed_pipe() -> None:
     sys.exit(0)
 
 
-def run() -> None:
-    """The ``syncer`` command: :func:`main`, then a quick exit.
+def run(before_exit: Callable[[int], None] | None = None) -> None:
+    """The ``syncer`` command: :func:`main`, then a quick exit (``before_exit`` is told the
+    exit code first: :mod:`syncer.launch` remembers a plan there).
 
     Tearing the interpreter down after polars and pyarrow are loaded (their module graphs
     freed one object at a time) takes 0.1-0.3 s, longer than a plan with nothing to do.  Every
@@ -211,6 +212,8 @@ def run() -> None:
     elif not isinstance(code, int):  # sys.exit("message"): printed, exit 1 (as Python does)
         sys.stderr.write(f"{code}\n")
         code = 1
+    if before_exit is not None:
+        before_exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

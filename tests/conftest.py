@@ -13,6 +13,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,9 @@ from syncer.cli import main
 pytest_plugins = ["tests.fixtures.hexabase", "tests.fixtures.zilliz"]
 
 REPO = Path(__file__).resolve().parent.parent
+# every syncer the suite starts remembers its plans (syncer/memo.py) in a folder of the run's
+# own, not the user's cache; tests/test_memo.py gives each of its tests another
+os.environ["SYNCER_CACHE_DIR"] = tempfile.mkdtemp(prefix="syncer-test-cache-")
 
 
 @pytest.fixture(autouse=True)

@@ -9,14 +9,16 @@ from typing import Annotated, Optional
 
 import typer
 
+from .. import memo
 from ..sync.apply import plan as plan_only
+from ..sync.inputs import plan_inputs
 from ..errors import SyncError, problems_of
 from ..model.markdown import markdown
 from ..model.plan import failed_json
 from ..secrets import redact
 from ..profile import report
 from ..state.location import shown
-from ..ui import ReadStatus, console, note, render_plan, render_profile
+from ..ui import ReadStatus, console, note, render_plan, render_profile, verbose
 from .options import (AllowDeletes, AllowExisting, DatasetOpt, JsonOpt, Manifests, NoColor,
                       NoTargetCheck, ProfileOpt, Refresh, StateOpt, TargetOpt)
 from .options import selection as make_selection
@@ -64,10 +66,14 @@ def _plan(manifests: Path, state: str | None, target: str | None, dataset: str |
     selection = make_selection(manifests, state, target, dataset)
     note(f"state: {shown(selection.state)}")  # which state: a second one is a silent mistake
     with ReadStatus(enabled=not json_out and fmt == "text") as status:
-        _, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
-                               progress=status, target_check=target_check,
-                               allow_existing=allow_existing)
+        project, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
+                                     progress=status, target_check=target_check,
+                                     allow_existing=allow_existing)
     result = planned.plan
+    if not (profile or refresh or out is not None or verbose()):  # timings, files, drift
+        inputs = plan_inputs(project, result, selection)
+        if inputs is not None:
+            memo.offer(inputs)
     if profile:
         render_profile(report(), time.perf_counter() - started)
     if out is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -17,7 +18,9 @@ class SqliteTarget(TargetSpec):
     path: str = Field(description="database file, relative to the manifest file")
 
     def resolve_paths(self, base: Path) -> SqliteTarget:
-        return self.model_copy(update={"path": str((base / self.path).resolve())})
+        # absolute, symlinks kept: the file is opened through them, as named (where it is
+        # recorded, :meth:`location` resolves them)
+        return self.model_copy(update={"path": os.path.abspath(base / self.path)})
 
     def location(self, root: Path | None = None) -> str:
         """The database file (relative to the project root when inside it)."""

@@ -1,0 +1,72 @@
+"""What a plan read, as files: whether :mod:`syncer.memo` may remember it, and on what.
+
+Paths are kept as named (absolute, symlinks not followed): a ``stat`` follows them at replay,
+so a symlink pointed elsewhere (a deploy's ``current``) shows as another file.
+
+A plan can be replayed only when its output depends on local files alone and on nothing that
+moves by itself: every dataset in sync (no change, nothing blocked, its target looked at and
+as the state says), a SQLite state and only SQLite targets (a server's table can change with
+no file to show it), and sources named by path or by a glob within one directory.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+from ..model.plan import Plan
+from ..model.project import ENV_FILES, Project, project_root
+from ..state.location import PROJECT_FILE
+from .session import Selection
+
+#: files SQLite keeps beside a database: a write shows in one of them (``-shm`` changes on reads)
+SIDE_FILES = ("", "-wal", "-journal")
+
+
+def plan_inputs(project: Project, plan: Plan, selection: Selection) -> list[str] | None:
+    """Every file the plan's output depends on, or None when it may not be remembered."""
+    if not plan.in_sync or not plan.datasets or not isinstance(selection.state, Path):
+        return None
+    if any(d.record_only or d.source_read or d.warnings or d.moved_from for d in plan.datasets):
+        return None
+    planned = {d.id for d in plan.datasets}
+    paths = [*_database(selection.state), *_project_files(selection.manifests, project)]
+    for dataset in project.datasets:
+        if dataset.id not in planned:
+            continue
+        target_file = getattr(dataset.target, "path", None)
+        if dataset.target.type != "sqlite" or not isinstance(target_file, str):
+            return None
+        pattern = dataset.spec.source.path
+        if glob.has_magic(os.path.dirname(pattern)):
+            return None  # matches in folders that may come and go
+        named = os.path.abspath(dataset.manifest.parent / pattern)
+        paths.append(os.path.dirname(named) if glob.has_magic(pattern) else named)
+        paths.extend(str(p) for p in dataset.files)
+        paths.extend(_database(Path(target_file)))
+    return paths
+
+
+def _database(path: Path) -> list[str]:
+    base = os.path.abspath(path)
+    return [base + side for side in SIDE_FILES]
+
+
+def _project_files(manifests: Path, project: Project) -> list[str]:
+    """The manifests, the folders listed for them and for the project root (a new manifest,
+    ``.git``, ``syncer.yaml`` or ``.env`` appearing shows in a folder's mtime), the project file
+    and every ``.env`` the variables may come from."""
+    named = os.path.abspath(manifests if manifests.is_dir() else manifests.parent)
+    folder = Path(named).resolve()
+    root = project_root(manifests)
+    # the folders the root was looked for in: up to it, or every one when none qualified
+    found = (root / ".git").exists() or (root / PROJECT_FILE).is_file()
+    paths = [named, *(os.path.abspath(p) for p in project.manifests)]
+    for parent in (folder, *folder.parents):
+        paths.append(str(parent))
+        if found and parent == root:
+            break
+    paths += [str(root / PROJECT_FILE), str(root / ".env"), str(folder / ".env")]
+    paths += [os.path.abspath(p) for p in ENV_FILES]
+    return paths
