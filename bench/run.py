@@ -36,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -568,9 +569,9 @@ def executemany_job(data: DataSet, work: Path) -> Job:
                verify=lambda s: _count_rows(place / "db.db", "rows", data.rows))
 
 
-def python_job(work: Path) -> Job:
+def python_job(work: Path, key: str = "python_pass") -> Job:
     """``python -c pass``: the interpreter's own start and exit, the floor under any command."""
-    return Job(Measurement("python_pass", "python -c pass", "python -c pass"),
+    return Job(Measurement(key, "python -c pass", "python -c pass"),
                [sys.executable, "-c", "pass"], work)
 
 
@@ -608,6 +609,9 @@ class SyncerProject:
         for sub in ("manifests", "data", "state", "target"):
             (self.root / sub).mkdir()
         (self.root / "manifests" / "bench.yaml").write_text(manifest_text())
+        # the project's root, as a checkout's .git marks it (else syncer looks in every
+        # folder above, and a plan in /tmp is never remembered: /tmp changes all the time)
+        (self.root / "syncer.yaml").write_text("project: bench\n")
 
     def empty(self, v1: Path) -> None:
         """No state, no target, the source holds v1 (for an apply into an empty target)."""
@@ -668,9 +672,40 @@ def syncer_command() -> tuple[str, ...]:
 
 
 def syncer_env() -> dict[str, str]:
+    """Every syncer run in full (SYNCER_NO_CACHE): only :func:`remembered_job` replays."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
     env["NO_COLOR"] = "1"
+    env["SYNCER_NO_CACHE"] = "1"
     return env
+
+
+def remembered_job(project: SyncerProject, work: Path) -> Job:
+    """``syncer plan`` run again with nothing changed: the plan before it was remembered
+    (syncer/memo.py), and this run replays it.  Primes the cache: the baseline restored, its
+    files left to settle (memo.SETTLE_NS), one plan, whose entry must exist."""
+    from syncer.memo import SETTLE_NS
+
+    cache = work / "cache"
+    env = {k: v for k, v in syncer_env().items() if k != "SYNCER_NO_CACHE"}
+    env["SYNCER_CACHE_DIR"] = str(cache)
+    project.restore_baseline()
+    shutil.rmtree(cache, ignore_errors=True)
+    time.sleep(SETTLE_NS / 1e9 + 0.5)
+    subprocess.run(project.argv("plan", "--json"), cwd=project.root, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    entries = list(cache.glob("plan-*.json"))
+
+    def verify(sample: Sample) -> str:
+        if len(entries) != 1:
+            raise AssertionError(f"the priming plan left {len(entries)} cache entries, not 1")
+        if json.loads(entries[0].read_text())["stdout"] != sample.stdout:
+            raise AssertionError("the output is not the remembered one")
+        return _expect(_plan_counts(sample.stdout)[1:], (0, 0, 0), "planned") + \
+            "; the remembered plan, replayed"
+
+    return Job(Measurement("syncer_plan_remembered", "syncer plan, nothing changed, again",
+                           "syncer plan --json (the same plan run before it, remembered)"),
+               project.argv("plan", "--json"), project.root, env=env, verify=verify)
 
 
 def _plan_counts(stdout: str) -> tuple[bool, int, int, int]:
@@ -779,6 +814,9 @@ def bench_all(data: DataSet, work: Path, runs: int, slow_runs: int,
     measured += interleave([python_job(work), nochange, profiled], runs)
     if not profiled.m.ok:
         own.status = "skipped (the profiled no-change plan failed)"
+    log("group: nothing changed, run again (python -c pass, syncer plan remembered)")
+    measured += interleave([python_job(work, "python_pass_again"),
+                            remembered_job(project, work)], runs)
     log("group: incremental (sqlite-utils upsert, syncer apply v2)")
     measured += interleave([upsert, apply_v2], runs)
     return [*measured, own]
@@ -876,9 +914,15 @@ def checks_1m(by_key: dict[str, Measurement]) -> list[Check]:
     else:
         assert nochange and nochange.median is not None
         floor = f"; python -c pass {python.median:.3f} s" if python and python.median else ""
-        out.append(Check("plan, nothing changed: whole command",
-                         f"{nochange.median:.3f} s{floor}", "<= 0.15 s",
+        out.append(Check("plan, nothing changed: whole command (the first after a change: "
+                         "nothing remembered)", f"{nochange.median:.3f} s{floor}", "<= 0.15 s",
                          _noisy(nochange) or _verdict(nochange.median <= 0.15)))
+    again = get("syncer_plan_remembered")
+    if not _missing(again):
+        assert again and again.median is not None
+        out.append(Check("plan, nothing changed: whole command (run again: the plan before "
+                         "it remembered)", f"{again.median:.3f} s", "<= 0.15 s",
+                         _noisy(again) or _verdict(again.median <= 0.15)))
     own = get("syncer_plan_nochange_dataset")
     if not _missing(own):
         assert own and own.median is not None
