@@ -33,6 +33,8 @@ from typing import Any, TextIO
 FORMAT = 1
 SETTLE_NS = 2_000_000_000   # 2 s: the coarsest common file timestamp (FAT); ext4 is ~4 ms
 MAX_OUTPUT = 1 << 20        # a bigger output is not worth keeping
+MAX_ENTRIES = 256           # beyond this many, the oldest go (an environment that changes on
+                            # every run would otherwise leave an entry per run)
 _offered: list[str] | None = None
 
 
@@ -177,6 +179,7 @@ class Recorder:
         entry = {"format": FORMAT, "argv": self.argv, "written": time.time(),
                  "inputs": inputs, "stdout": stdout, "stderr": stderr, "code": code}
         _write(folder, f"plan-{self.key}.json", json.dumps(entry))
+        _prune(folder)
 
 
 def _write(folder: str, name: str, text: str) -> None:
@@ -193,3 +196,16 @@ def _write(folder: str, name: str, text: str) -> None:
             os.unlink(partial)
         except OSError:
             pass
+
+
+def _prune(folder: str) -> None:
+    """Keep the newest :data:`MAX_ENTRIES` entries."""
+    try:
+        entries = [e for e in os.scandir(folder) if e.name.startswith("plan-")]
+        if len(entries) <= MAX_ENTRIES:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime_ns)
+        for old in entries[:len(entries) - MAX_ENTRIES]:
+            os.unlink(old.path)
+    except OSError:
+        pass

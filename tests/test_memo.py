@@ -76,7 +76,7 @@ CHANGES: dict[str, Callable[[Path], object]] = {
     "source folder re-pointed": lambda r: _repoint(r, "data"),
     "target folder re-pointed": lambda r: _repoint(r, "out"),
 }
-OTHERS = ("replay", "corrupt", "unwritable", "changes", "profile", "args")
+OTHERS = ("replay", "corrupt", "unwritable", "changes", "profile", "args", "secret")
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +139,23 @@ def test_a_replay_prints_what_the_plan_printed(aged: dict[str, Path], cache: Pat
     _mark(cache)
     assert _plan(root, cache, "--json").out == MARKER
     assert oct(_entries(cache)[0].stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_environment_is_kept_as_a_digest(aged: dict[str, Path], cache: Path) -> None:
+    secret = "hunter2-not-in-any-file"
+    assert _plan(aged["secret"], cache, "--json", env={"SOME_TOKEN": secret}).code == 0
+    [entry] = _entries(cache)
+    assert secret not in entry.read_text()
+
+
+def test_the_oldest_entries_go(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(memo, "MAX_ENTRIES", 3)
+    for number in range(5):
+        (tmp_path / f"plan-{number}.json").write_text("{}")
+        os.utime(tmp_path / f"plan-{number}.json", ns=(number * 10**9, number * 10**9))
+    memo._prune(str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["plan-2.json", "plan-3.json",
+                                                          "plan-4.json"]
 
 
 @pytest.mark.parametrize("change", list(CHANGES))
