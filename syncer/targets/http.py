@@ -93,10 +93,17 @@ class RetryPolicy:
         return None
 
 
+#: the first waits of a poll, as shares of its interval: a short job (a 1 % change's import)
+#: is seen done soon after it is, and a long one costs three requests more (cloud SDKs'
+#: waiters start small the same way)
+RAMP = (0.125, 0.25, 0.5)
+
+
 @dataclass(frozen=True)
 class Poll:
-    """Ask again every ``interval`` seconds until a deadline: the one poll loop of every driver
-    that follows a queued job.  ``clock`` and ``sleep`` are injectable."""
+    """Ask again every ``interval`` seconds (sooner at first: :data:`RAMP`) until a deadline:
+    the one poll loop of every driver that follows a queued job.  ``clock`` and ``sleep`` are
+    injectable."""
 
     interval: float
     clock: Callable[[], float] = time.monotonic
@@ -107,14 +114,14 @@ class Poll:
 
     def until(self, deadline: float | None) -> Iterator[int]:
         """Yield 0, 1, ...: the caller asks once per step and returns (or breaks) when done.
-        After a step, stop once ``deadline`` has passed (None: never), else sleep ``interval``;
-        the caller raises its own timeout message after the loop."""
+        After a step, stop once ``deadline`` has passed (None: never), else sleep (the ramp,
+        then ``interval``); the caller raises its own timeout message after the loop."""
         step = 0
         while True:
             yield step
             if deadline is not None and self.clock() > deadline:
                 return
-            self.sleep(self.interval)
+            self.sleep(self.interval * (RAMP[step] if step < len(RAMP) else 1.0))
             step += 1
 
 

@@ -128,8 +128,9 @@ def test_a_poll_stops_at_its_deadline() -> None:
     clock = Clock()
     poll = Poll(2.0, clock=clock, sleep=clock.sleep)
     steps = list(poll.until(poll.deadline(5.0)))
-    assert steps == [0, 1, 2, 3]  # asked at 0, 2, 4 and 6 s; 6 s is past the deadline
-    assert clock.slept == [2.0, 2.0, 2.0]
+    # asked at 0, 0.25, 0.75, 1.75, 3.75 and 5.75 s (sooner at first); 5.75 s is past the deadline
+    assert steps == [0, 1, 2, 3, 4, 5]
+    assert clock.slept == [0.25, 0.5, 1.0, 2.0, 2.0]
 
 
 # -- the hexabase driver through the transport --------------------------------------------------
@@ -187,7 +188,7 @@ def test_a_queued_hexabase_import_is_followed_to_done() -> None:
     finally:
         driver.close()
     assert seen.count("GET /api/v0/tasks") == 3
-    assert clock.slept == [1.0, 1.0]  # polled every poll_interval, without real sleeping
+    assert clock.slept == [0.125, 0.25]  # the ramp of poll_interval, without real sleeping
 
 
 def test_a_hexabase_import_still_queued_at_import_timeout_is_retryable() -> None:
@@ -263,4 +264,4 @@ def test_a_zilliz_job_still_running_at_import_timeout_is_retryable() -> None:
     assert ("import job job-1 into 'docs' is still Importing (40%) after 5s; the next apply "
             "settles it") in str(raised.value)
     assert raised.value.retryable and "run-batch1" in driver.jobs.timed_out
-    assert len(seen) == 7 and clock.slept == [1.0] * 6
+    assert len(seen) == 9 and clock.slept == [0.125, 0.25, 0.5] + [1.0] * 5  # the ramp, then 1 s

@@ -25,7 +25,10 @@ class HexabaseTarget(TargetSpec):
     max_rows_per_import: int = Field(10_000, ge=1, description="rows per ImportItems call")
     timeout: float = Field(60.0, gt=0, description="seconds per HTTP request")
     retries: int = Field(5, ge=0, description="retries on 429 / 5xx / connection errors")
-    poll_interval: float = Field(1.0, gt=0, description="seconds between queue status checks")
+    poll_interval: float = Field(
+        1.0, gt=0,
+        description="seconds between queue status checks (the first three come sooner: 1/8, 1/4, "
+                    "1/2 of it)")
     import_timeout: float = Field(3600.0, gt=0, description="longest wait for a queued import")
 
     def location(self, root: Path | None = None) -> str:
