@@ -157,14 +157,13 @@ class Recorder:
     """Tee stdout and stderr for the rest of the run; :meth:`save` stores them if offered."""
 
     def __init__(self, argv: Sequence[str], started_ns: int) -> None:
-        self.argv = list(argv)
         self.started_ns = started_ns
         self.key = key(argv)  # before the run, which may set variables of its own
         self.out, self.err = Tee(sys.stdout), Tee(sys.stderr)
         sys.stdout, sys.stderr = self.out, self.err
 
     def save(self, code: int) -> None:
-        """Remember the run when it offered its inputs, exited 0 and printed plain text."""
+        """Remember the run when it offered its inputs, exited 0 and its whole output was kept."""
         sys.stdout, sys.stderr = self.out.stream, self.err.stream
         folder = cache_dir()
         if _offered is None or code != 0 or folder is None:
@@ -176,7 +175,8 @@ class Recorder:
         settled = self.started_ns - SETTLE_NS
         if any(s is not None and max(s[1], s[2]) >= settled for s in inputs.values()):
             return  # changed just before (or while) the plan read it: not trusted yet
-        entry = {"format": FORMAT, "argv": self.argv, "written": time.time(),
+        # not the arguments themselves (the key holds their digest): nothing typed is stored
+        entry = {"format": FORMAT, "written": time.time(),
                  "inputs": inputs, "stdout": stdout, "stderr": stderr, "code": code}
         _write(folder, f"plan-{self.key}.json", json.dumps(entry))
         _prune(folder)
