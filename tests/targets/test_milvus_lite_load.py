@@ -22,7 +22,10 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from tests.targets.test_milvus_lite import V1, Env, dataset  # noqa: E402
+import syncer.targets.milvus.client as milvus_client  # noqa: E402
+import syncer.targets.milvus.driver as milvus_module  # noqa: E402
+import syncer.targets.milvus.rows as milvus_rows  # noqa: E402
+from tests.targets.test_milvus_lite import V1, V2, Env, dataset, expected  # noqa: E402
 
 # a plain pymilvus reader: no load_collection, no syncer
 READER = """
@@ -93,4 +96,37 @@ def test_an_l2_collection_keeps_its_index(env: Env) -> None:
         assert client.describe_index("docs", "embedding")["metric_type"] == "L2"
     finally:
         client.close()
+    env.assert_no_changes()
+
+
+@pytest.mark.parametrize("extra", ["", "    alias: docs_live\n"], ids=["table", "alias"])
+def test_a_lite_load_is_flushed_every_few_rows_and_lands_whole(
+        env: Env, monkeypatch: pytest.MonkeyPatch, extra: str) -> None:
+    """Milvus Lite runs in syncer's process and turns every buffered row into Python objects
+    when it flushes: the driver flushes it every LITE_FLUSH_ROWS rows written (here 3, one row a
+    request), and the collection still holds every row, read by another process."""
+    monkeypatch.setattr(milvus_module, "MAX_BATCH_ROWS", 2)
+    monkeypatch.setattr(milvus_rows, "MAX_REQUEST_BYTES", 1)  # one row per request
+    monkeypatch.setattr(milvus_module, "LITE_FLUSH_ROWS", 3)
+    real = milvus_client.Client.call
+    flushed: list[str] = []
+
+    def spy(self: Any, what: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "flush":
+            flushed.append(args[0])
+        return real(self, what, name, *args, **kwargs)
+
+    monkeypatch.setattr(milvus_client.Client, "call", spy)
+    env.manifest(dataset("replace" if extra else "upsert", extra=extra))
+    env.source(V1)
+    env.apply_ok()
+    assert len(flushed) == 1, flushed  # after the 3rd row of 5; the rest at close
+    name = "docs_live" if extra else "docs"
+    found = read_elsewhere(env, name, [2.0, 0.5, -0.25, 1.0])  # before this process opens it
+    assert (found["state"], found["ids"]) == ("Loaded", [1, 2, 3, 4, 5]), found
+    assert env.rows(name) == expected(V1)
+    env.source(V2)  # a new driver: upsert writes the 4 changed rows, replace all 6
+    env.apply_ok()
+    assert len(flushed) == (3 if extra else 2), flushed
+    assert env.rows(name) == expected(V2)
     env.assert_no_changes()
