@@ -37,12 +37,12 @@ def read(storage: Storage, target: str, dataset: str, column: Blob,
             places = _decoded(numbers, lambda n: storage.blob(target, dataset, n, "keys"),
                               lambda blob: None if blob is None else _positions(blob, wanted))
             held = [(n, at) for n, at in zip(numbers, places) if at is None or at]
-            parts = _decoded(held, lambda pair: (_blob(storage, target, dataset, pair[0], column),
-                                                 pair[1]),
+            parts = _decoded(held, lambda pair: (
+                                 chunk_blob(storage, target, dataset, pair[0], column), pair[1]),
                              lambda pair: snap.decode(pair[0]).join(wanted, on=KEY, how="semi")
                              if pair[1] is None else snap.decode_rows(*pair))
         else:
-            parts = _decoded(numbers, lambda n: _blob(storage, target, dataset, n, column),
+            parts = _decoded(numbers, lambda n: chunk_blob(storage, target, dataset, n, column),
                              lambda blob: snap.decode(blob) if wanted is None
                              else snap.decode(blob).join(wanted, on=KEY, how="semi"))
         puts = pl.concat(parts, how="diagonal_relaxed") if parts else None
@@ -81,10 +81,12 @@ def _decoded(numbers: list[A], fetch: Callable[[A], B], decode: Callable[[B], T]
 
 
 def chunk_frame(storage: Storage, target: str, dataset: str, chunk: int, column: Blob) -> pl.DataFrame:
-    return snap.decode(_blob(storage, target, dataset, chunk, column))
+    return snap.decode(chunk_blob(storage, target, dataset, chunk, column))
 
 
-def _blob(storage: Storage, target: str, dataset: str, chunk: int, column: Blob) -> bytes:
+def chunk_blob(storage: Storage, target: str, dataset: str, chunk: int, column: Blob
+               ) -> bytes:
+    """A chunk's ``column`` blob; a missing one is a damaged state."""
     blob = storage.blob(target, dataset, chunk, column)
     if blob is None:
         raise StateError(f"chunk {chunk} of {target}/{dataset} has no {column} in the "

@@ -22,6 +22,7 @@ from ..errors import StateError
 from ..model.schema import HASH, KEY, Schema, hash_version
 from ..sources.fingerprint import FileStamp
 from . import chunks as snap
+from . import compact as compaction
 from . import replay
 from .base import DatasetState, Lock, OpenBatch, now
 from .storage import Entry, Storage
@@ -124,22 +125,14 @@ class ChunkStore:
         deltas, delta_rows = self.storage.folded_size(target, dataset)
         compact = rehash or snap.needs_compaction(self.storage.base_rows(target, dataset),
                                                   delta_rows, deltas)
-        frame: pl.DataFrame | None = None
-        if compact:
-            frame = self.snapshot(target, dataset)
-            frame = schema.empty_frame() if frame is None else frame
-            if rehash and old_schema is not None:
-                # the planner compared rows rehashed under ``schema``: store them so, or the
-                # next plan would see every row that was not rewritten as changed
-                frame = schema.rehash(frame, old_schema)
-            frame = frame.select([c for c in [*schema.names, HASH, KEY] if c in frame.columns])
-            rows = frame.height
-        elif rows is None:
-            keys = self.snapshot_keys(target, dataset)
-            rows = keys.height if keys is not None else 0
         with self.storage.transaction():
-            if frame is not None:
-                self._rebase(target, dataset, frame)
+            if compact:
+                # a key range at a time: never the whole snapshot in memory (compact.py)
+                rows = compaction.rebase(self.storage, target, dataset, schema,
+                                         old_schema if rehash else None)
+            elif rows is None:
+                keys = self.snapshot_keys(target, dataset)
+                rows = keys.height if keys is not None else 0
             return self._record(target, dataset, schema, rows, fingerprint, spec_hash)
 
     def replace_snapshot(self, target: str, dataset: str, *, schema: Schema,
