@@ -122,3 +122,19 @@ def test_target_on_a_full_disk(project: Project, small_fs: Path, room: int) -> N
     project.manifest(MANIFEST.format(target=str(small_fs / "target.db")))
     project.target_db = small_fs / "target.db"
     scenario(project, small_fs, small_fs / "target.db", room)
+
+
+def test_the_compaction_spill_on_a_full_disk(small_fs: Path) -> None:
+    """A compaction larger than one range spills to TMPDIR: full, it says so (exit 1 in the CLI,
+    the commit's transaction rolled back), not an OSError taken for a bug."""
+    import polars as pl
+
+    from syncer.errors import DiskFull
+    from syncer.state.compact import Spill
+
+    filler = fill(small_fs)
+    spill = Spill(small_fs)
+    with pytest.raises(DiskFull) as raised:
+        spill.put(1, 0, "puts", pl.DataFrame({"__k": [str(i) for i in range(100_000)]}))
+    assert str(small_fs) in str(raised.value) and "compaction" in str(raised.value)
+    filler.unlink()

@@ -34,7 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import DiskFull
 from ..model.schema import HASH, KEY, Schema
+from ..space import is_full
 from . import chunks as snap
 from . import replay
 from .storage import Chunk, Storage
@@ -76,8 +78,11 @@ class Spill:
             return
         paths = self.files.setdefault(where, [])
         path = self.folder / f"{part}-{run}-{kind}-{len(paths)}.arrow"
-        frame.write_ipc(path, compression="lz4")
         paths.append(path)
+        try:
+            frame.write_ipc(path, compression="lz4")
+        except OSError as exc:
+            raise _full(exc, self.folder) from None
 
     def take(self, part: int, run: int, kind: str) -> list[pl.DataFrame]:
         """The pieces of a (range, run, kind), forgotten as they are handed out."""
@@ -181,8 +186,19 @@ def _spill(ranges: int) -> Iterator[Spill]:
     if ranges == 1:
         yield Spill(None)
         return
-    with tempfile.TemporaryDirectory(prefix="syncer-compact-") as folder:
+    try:
+        made = tempfile.TemporaryDirectory(prefix="syncer-compact-")
+    except OSError as exc:
+        raise _full(exc, tempfile.gettempdir()) from None
+    with made as folder:
         yield Spill(Path(folder))
+
+
+def _full(exc: OSError, where: Path | str) -> OSError | DiskFull:
+    """A full TMPDIR as syncer's own error, naming it (anything else as it was)."""
+    if not is_full(exc, where):
+        return exc
+    return DiskFull("the state's compaction (TMPDIR)", where, str(exc))
 
 
 def _cut(storage: Storage, target: str, dataset: str, runs: list[Run], group: pl.Expr,
