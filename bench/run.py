@@ -745,11 +745,12 @@ def _stat_only(project: SyncerProject) -> str:
 
 def bench_all(data: DataSet, work: Path, runs: int, slow_runs: int,
               skip_peers: bool) -> list[Measurement]:
-    """Every measurement, in four groups, each group interleaved (A, B, A, B, ...):
+    """Every measurement, in five groups, each group interleaved (A, B, A, B, ...):
     first load (executemany, syncer apply v1, sqlite-utils insert); the plan of the change
     (csv-diff, DuckDB, syncer plan v2); nothing changed (python -c pass, syncer plan, and
-    syncer plan --profile for the dataset's own time); incremental (sqlite-utils upsert,
-    syncer apply v2).  Each syncer run starts from its own prepared state."""
+    syncer plan --profile for the dataset's own time); nothing changed, run again (python -c
+    pass, syncer plan remembered); incremental (sqlite-utils upsert, syncer apply v2).  Each
+    syncer run starts from its own prepared state."""
     project = SyncerProject(work / "syncer", syncer_command())
     project.create()
     env = syncer_env()
