@@ -674,6 +674,10 @@ def syncer_command() -> tuple[str, ...]:
 def syncer_env() -> dict[str, str]:
     """Every syncer run in full (SYNCER_NO_CACHE): only :func:`remembered_job` replays."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNCER_")}
+    # as a user's machine runs it: compiled modules cached (pip compiles an installed package;
+    # a PYTHONDONTWRITEBYTECODE left set, as on some CI images, recompiles syncer's sources on
+    # every run of an editable install: 70 ms of a no-change plan)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["NO_COLOR"] = "1"
     env["SYNCER_NO_CACHE"] = "1"
     return env

@@ -74,7 +74,7 @@ def report():
     with open(out, "w") as fh:
         json.dump({"self": own, "children": kids}, fh)
 atexit.register(report)
-from syncer.cli import run
+from syncer.launch import run  # the executable itself (its allocator setting too)
 run()
 """
 

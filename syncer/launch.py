@@ -8,9 +8,17 @@ import os
 import sys
 import time
 
+#: polars' allocator (jemalloc, read from this variable when polars loads): give freed pages
+#: back to the system at once instead of keeping them ten seconds for reuse.  A plan or a
+#: commit frees hundreds of MB a second, so the default decay kept most of it: a 1M-row plan
+#: peaked at 470 MB and a 3M-row zilliz load at 733 MB; with no decay 424 MB and 587 MB, in
+#: the same time (bench/RESULTS.md).  A value the user set is kept.
+ALLOCATOR = ("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
 
 def run() -> None:
     started = time.time_ns()
+    os.environ.setdefault(*ALLOCATOR)
     argv = sys.argv[1:]
     recorder = None
     if "plan" in argv:  # only a plan offers itself; other commands are not recorded
