@@ -147,17 +147,16 @@ def test_a_compaction_of_many_batches_holds_a_range_of_rows_at_a_time(
         monkeypatch.setattr(compact, "RANGE_BYTES", int(4000 * per_row))  # ~8 ranges
 
         seen: list[int] = []
-        decode, apply_run, write = snap.decode, snap.apply_run, replay.write_chunks
+        decode, replayed, write = snap.decode, compact._replay, replay.write_chunks
 
         def spy_decode(blob: bytes, columns: list[str] | None = None) -> pl.DataFrame:
             frame = decode(blob, columns)
             seen.append(frame.height)
             return frame
 
-        def spy_apply(base: pl.DataFrame | None, puts: pl.DataFrame | None,
-                      dels: pl.DataFrame | None) -> pl.DataFrame | None:
-            seen.extend(f.height for f in (base, puts, dels) if f is not None)
-            out = apply_run(base, puts, dels)
+        def spy_replay(runs: list[compact.Run], part: int,
+                       spill: compact.Spill) -> pl.DataFrame | None:
+            out = replayed(runs, part, spill)
             seen.append(out.height if out is not None else 0)
             return out
 
@@ -170,7 +169,7 @@ def test_a_compaction_of_many_batches_holds_a_range_of_rows_at_a_time(
             raise AssertionError("the compaction read the whole snapshot")
 
         monkeypatch.setattr(snap, "decode", spy_decode)
-        monkeypatch.setattr(snap, "apply_run", spy_apply)
+        monkeypatch.setattr(compact, "_replay", spy_replay)
         monkeypatch.setattr(replay, "write_chunks", spy_write)
         monkeypatch.setattr(replay, "read", whole)
         store.commit_dataset("t", "big", schema=schema, fingerprint=None, spec_hash=None)
