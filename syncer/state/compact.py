@@ -44,11 +44,12 @@ from .storage import Chunk, Storage
 if TYPE_CHECKING:
     import polars as pl
 
-#: decoded rows (as polars estimates their size) replayed at once; a range's replay holds a few
-#: times this (its pieces, the replayed frame, its sorted copy and the chunks being encoded):
-#: 96 MB ranges took a 3M-row zilliz load's commit 450 MB above its batches, 32 MB ranges 220
-#: MB, and in less time (8.6 -> 5.7 s: smaller sorts), so 32 MB
-RANGE_BYTES = 32 << 20
+#: decoded rows (as polars estimates their size) replayed at once; a range's replay holds about
+#: three times this (its pieces, the replayed frame, its sorted copy and the chunks being
+#: encoded).  A 3M-row, 100-batch compaction (bench/compaction.py, the one-pass replay):
+#: 32 MB ranges peaked at 280 MB, 16 MB at 220, 8 MB at 187, all in 7-9 s; 16 MB keeps the
+#: spill files (one per chunk and range) to a few thousand at 10M rows
+RANGE_BYTES = 16 << 20
 #: identities sampled for the ranges' bounds, at most (every n-th of each chunk)
 SAMPLE = 1 << 16
 PART = "__part"
