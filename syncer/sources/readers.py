@@ -162,9 +162,10 @@ _STRAY = "\x00"  # a NUL: binary data, never text (JSON sources refuse it too)
 
 
 def _has_nul(path: Path) -> bool:
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 << 20):
-            if b"\x00" in chunk:
+    buffer = bytearray(8 << 20)  # one buffer, reused (see fingerprint._hash)
+    with path.open("rb", buffering=0) as handle:
+        while size := handle.readinto(buffer):
+            if buffer.find(b"\x00", 0, size) >= 0:
                 return True
     return False
 

@@ -6,7 +6,8 @@ errors are reported together and nothing is planned when any exists.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,8 @@ from .progress import Progress
 from .read import load_snapshot, stream_rows
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     import polars as pl
 
     from ..model.changes import Drift
@@ -136,17 +139,23 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
             with phase(ds.id, "samples"):
                 wanted = (result.sample_keys.get("~", []) + result.sample_keys.get("-", [])
                           if with_samples else [])
+                shown = result.sample_keys.get("+", []) + result.sample_keys.get("~", [])
                 if refresh is not None:
                     old = actual_rows(back, rows.schema, wanted) if wanted else None
                     if keep_actual:
                         actual_by_id[ds.id] = actual_rows(back, rows.schema)
+                    new = result.changes.upserts.pick(shown) if with_samples else None
                 else:
-                    old = store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted else None
-                if with_samples:
-                    shown = result.sample_keys.get("+", []) + result.sample_keys.get("~", [])
+                    # the new rows from the spool on a thread (polars, outside the GIL) while
+                    # this thread, which alone uses the state's connection, reads the old ones
+                    with _beside(result.changes.upserts.pick, shown if with_samples else None
+                                 ) as picked:
+                        old = (store.snapshot_rows(ds.target.name, ds.name, wanted) if wanted
+                               else None)
+                    new = picked.result() if picked is not None else None
+                if new is not None:
                     result = replace(result, samples=samples(rows.schema, result.sample_keys,
-                                                             result.changes.upserts.pick(shown),
-                                                             old))
+                                                             new, old))
         except SourceError as exc:
             problems.extend(exc.problems)
             continue
@@ -173,3 +182,17 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
                    {d.id: d for d in selected}, stamps_by_id,
                    actual_by_id if refresh is not None and keep_actual else None, tuple(spools),
                    found)
+
+
+@contextmanager
+def _beside(work: Callable[[list[str]], pl.DataFrame], keys: list[str] | None
+            ) -> Iterator[Future[pl.DataFrame] | None]:
+    """``work(keys)`` on a thread of its own while the block runs (nothing when ``keys`` is
+    None); the thread is joined when the block ends, whatever happens in it."""
+    if keys is None:
+        yield None
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="syncer-samples") as pool:
+        yield pool.submit(work, keys)
