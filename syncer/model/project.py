@@ -140,13 +140,18 @@ def environment(location: Path) -> dict[str, str]:
     for given in ENV_FILES:
         if not given.is_file():
             raise ManifestError([Problem(given, None, "no such env file (--env-file)")])
-    folder = location if location.is_dir() else location.parent
-    candidates = [*ENV_FILES, folder / ".env", project_root(location) / ".env"]
-    for path in dict.fromkeys(p.resolve() for p in candidates):
+    for path in dict.fromkeys(p.resolve() for p in env_files(location)):
         if path.is_file():
             for name, value in read_env_file(path).items():
                 environ.setdefault(name, value)
     return environ
+
+
+def env_files(location: Path) -> list[Path]:
+    """Where ``${VAR}`` values may come from, first wins: the ``--env-file`` files, the ``.env``
+    beside the manifests, the project root's ``.env`` (present or not)."""
+    folder = location if location.is_dir() else location.parent
+    return [*ENV_FILES, folder / ".env", project_root(location) / ".env"]
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -195,10 +200,15 @@ def project_root(location: Path) -> Path:
     manifest directory's parent."""
     manifests = (location if location.is_dir() else location.parent).resolve()
     for folder in (manifests, *manifests.parents):
-        if (folder / ".git").exists() or (folder / "syncer.yaml").is_file():
+        if marks_root(folder):
             return folder
     here = Path.cwd().resolve()
     return here if manifests.is_relative_to(here) else manifests.parent
+
+
+def marks_root(folder: Path) -> bool:
+    """Whether ``folder`` is a project root by what it holds: ``.git`` or ``syncer.yaml``."""
+    return (folder / ".git").exists() or (folder / "syncer.yaml").is_file()
 
 
 def _load_file(path: Path, env: dict[str, str], problems: list[Problem], root: Path

@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from ..model.plan import Plan
-from ..model.project import ENV_FILES, Project, project_root
+from ..model.project import Project, env_files, marks_root, project_root
 from ..state.location import PROJECT_FILE
 from .session import Selection
 
@@ -61,12 +61,12 @@ def _project_files(manifests: Path, project: Project) -> list[str]:
     folder = Path(named).resolve()
     root = project_root(manifests)
     # the folders the root was looked for in: up to it, or every one when none qualified
-    found = (root / ".git").exists() or (root / PROJECT_FILE).is_file()
+    found = marks_root(root)
     paths = [named, *(os.path.abspath(p) for p in project.manifests)]
     for parent in (folder, *folder.parents):
         paths.append(str(parent))
         if found and parent == root:
             break
-    paths += [str(root / PROJECT_FILE), str(root / ".env"), str(folder / ".env")]
-    paths += [os.path.abspath(p) for p in ENV_FILES]
+    paths.append(str(root / PROJECT_FILE))
+    paths += [os.path.abspath(p) for p in env_files(manifests)]
     return paths
