@@ -24,6 +24,11 @@ above 1, one of the medians).
   command (moto's request recorder), by operation: the stage's and the import jobs' reads.
 
 Every run starts fresh emulators (and a fresh moto server) in a fresh project.
+
+``--in-flight 1,4`` runs each target with ``max_imports_in_flight: 1`` and then ``4`` (one after
+the other in every run: interleaved), to weigh imports that wait side by side against imports
+followed one at a time; ``--rows-per-import N`` sets ``max_rows_per_import`` (so a load is
+several imports or jobs).
 """
 
 from __future__ import annotations
@@ -115,7 +120,7 @@ class Setup:
 class Measured:
     """One measured command."""
 
-    target: str
+    target: str  # the target, and its settings when the run sets them
     latency_ms: int
     phase: str  # "first load" or "1 % change"
     counts: dict[str, int]
@@ -223,8 +228,25 @@ def measure(setup: Setup, sources: Sequence[tuple[str, Path]], latency_ms: int,
     return out
 
 
+def settings(in_flight: int | None, rows_per_import: int | None) -> str:
+    """The target's settings a run adds to its manifest (none: the defaults)."""
+    lines = [f"  max_imports_in_flight: {in_flight}\n" if in_flight else "",
+             f"  max_rows_per_import: {rows_per_import}\n" if rows_per_import else ""]
+    return "".join(lines)
+
+
+def configure(setup: Setup, extra: str) -> None:
+    """Add ``extra`` (target settings) to the manifest's target block."""
+    if extra:
+        manifest_file = next((setup.project / "manifests").glob("*.yaml"))
+        text = manifest_file.read_text()
+        manifest_file.write_text(text.replace("datasets:\n", extra + "datasets:\n", 1))
+        setup.target = ", ".join([setup.target, *(line.strip() for line in extra.splitlines())])
+
+
 def run_target(target: str, args: argparse.Namespace, work: Path) -> list[Measured]:
-    """``args.runs`` runs of a target's first load and 1 % change, each on fresh emulators."""
+    """``args.runs`` runs of a target's first load and 1 % change, each on fresh emulators
+    (with each ``--in-flight`` setting in turn)."""
     results: list[Measured] = []
     if target == "hexabase":
         data = bench.generate(args.rows, work)
@@ -233,12 +255,14 @@ def run_target(target: str, args: argparse.Namespace, work: Path) -> list[Measur
         v1, v2 = zilliz.generate(args.rows, work / "zilliz")
         sources = (("first load", v1), ("1 % change", v2))
     for _ in range(args.runs):
-        if target == "hexabase":
-            setup = hexabase_setup(work, args.latency_ms)
-        else:
-            setup = zilliz_setup(work, args.latency_ms, args.job_delay)
-        with setup as running:
-            results += measure(running, sources, args.latency_ms)
+        for in_flight in args.in_flight or [None]:
+            if target == "hexabase":
+                setup = hexabase_setup(work, args.latency_ms)
+            else:
+                setup = zilliz_setup(work, args.latency_ms, args.job_delay)
+            with setup as running:
+                configure(running, settings(in_flight, args.rows_per_import))
+                results += measure(running, sources, args.latency_ms)
     return results
 
 
@@ -274,6 +298,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--job-delay", type=float, default=0.5,
                         help="zilliz: seconds an import job takes (the emulator's default)")
     parser.add_argument("--work", type=Path, default=BENCH_DIR / "data" / "http")
+    parser.add_argument("--in-flight", type=lambda text: [int(n) for n in text.split(",")],
+                        default=None, help="max_imports_in_flight values to run in turn, e.g. 1,4")
+    parser.add_argument("--rows-per-import", type=int, default=None,
+                        help="max_rows_per_import of the target (its default when not given)")
     args = parser.parse_args(argv)
     if args.rows < 200 or args.runs < 1:
         parser.error("--rows must be at least 200 (a 1 % change needs rows) and --runs >= 1")

@@ -68,3 +68,18 @@ def test_a_small_zilliz_run_measures_both_commands(bench: ModuleType, tmp_path: 
         assert re.search(r"PutObject 2\b", s3) and "GetObject 1" in s3 and "DeleteObjects" in s3
     # the first load into the collection it created deletes nothing first: fewer requests
     assert int(first.split(" | ")[-2]) < int(change.split(" | ")[-2])
+
+
+def test_in_flight_settings_go_into_the_target_block(bench: ModuleType, tmp_path: Path) -> None:
+    args = bench.parse_args(["--in-flight", "1,4", "--rows-per-import", "500"])
+    assert (args.in_flight, args.rows_per_import) == ([1, 4], 500)
+    assert bench.parse_args([]).in_flight is None
+    (tmp_path / "manifests").mkdir()
+    (tmp_path / "manifests" / "hx.yaml").write_text(bench.manifest("http://127.0.0.1:1"))
+    setup = bench.Setup("hexabase", tmp_path, {}, "http://127.0.0.1:1", tmp_path / "rows.csv")
+    bench.configure(setup, bench.settings(4, 500))
+    import yaml
+
+    target = yaml.safe_load((tmp_path / "manifests" / "hx.yaml").read_text())["target"]
+    assert (target["max_imports_in_flight"], target["max_rows_per_import"]) == (4, 500)
+    assert setup.target == "hexabase, max_imports_in_flight: 4, max_rows_per_import: 500"

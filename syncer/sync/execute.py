@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 import polars as pl
@@ -18,19 +18,21 @@ from .. import interrupts
 from ..errors import Interrupted, StateLost, SyncError, TargetError
 from ..model.plan import DatasetPlan
 from .batches import batches_of
+from .inflight import failed, send_overlapped
+from .rejected import batch_from_delta, position, rejected_keys, rows_rejected
 from .beside import JournalBeside
 from .plan import Planned
-from .rows import Rows
 from .session import Drivers
 from ..profile import phase
 from .progress import Reporter
 from ..model.manifest import DatasetSpec
 from ..model.project import Dataset, Project
-from ..model.schema import KEY, ROW, SRC, Schema, display_key
+from ..model.schema import ROW, SRC, Schema
 from ..secrets import redact
-from ..state import OP, StateStore
+from ..state import StateStore
 from ..targets import base
-from ..targets.base import Batch, BatchRefused, Capabilities, Driver, Marks, RowError, RowSource
+from ..targets.base import (Batch, BatchRefused, Capabilities, Driver, Marks, Overlaps, Pending,
+                            RowError, RowSource)
 
 
 @dataclass
@@ -226,43 +228,85 @@ class Executor:
                                   lambda: phase(item.id, "write")))
         total = changes.upserts.height + changes.deletes.height
         self.reporter.start(item.id, total)
-        for number, (upserts, deletes, stream) in enumerate(batches):
-            shown = _Shown(self.reporter, item.id)
-            batch = Batch(f"{self.run_id}-{uuid.uuid4().hex[:8]}", target.name, dataset.spec,
-                          schema, changes.reset and number == 0, upserts, deletes, stream,
-                          progress=shown.advance)
-            self._send(batch, dataset, driver, capabilities)
-            shown.advance(batch.size - shown.rows)  # what the driver did not report itself
+        shown: dict[str, _Shown] = {}
+
+        def cut() -> Iterator[Batch]:
+            for number, (upserts, deletes, stream) in enumerate(batches):
+                batch_id = f"{self.run_id}-{uuid.uuid4().hex[:8]}"
+                shown[batch_id] = _Shown(self.reporter, item.id)
+                yield Batch(batch_id, target.name, dataset.spec, schema,
+                            changes.reset and number == 0, upserts, deletes, stream,
+                            progress=shown[batch_id].advance)
+
+        def finish(batch: Batch, pending: Pending,
+                   journaled: Callable[[], bool] = lambda: True) -> None:
+            self._outcome(batch, dataset, driver, capabilities, pending, journaled)
+            rows = shown.pop(batch.id)
+            rows.advance(batch.size - rows.rows)  # what the driver did not report itself
+
+        if capabilities.in_flight > 1 and isinstance(driver, Overlaps):
+            overlapping = driver
+            send_overlapped(cut(), capabilities.in_flight, overlapping.overlaps,
+                            lambda batch: self._submit(batch, dataset, overlapping), finish)
+        else:
+            for batch in cut():
+                finish(*self._start(batch, dataset, driver))
         self.reporter.done(item.id)
 
     def _known_rows(self, dataset: Dataset) -> int:
         keys = self.store.snapshot_keys(dataset.target.name, dataset.name)
         return 0 if keys is None else keys.height
 
-    def _send(self, batch: Batch, dataset: Dataset, driver: Driver,
-              capabilities: Capabilities) -> None:
+    def _start(self, batch: Batch, dataset: Dataset, driver: Driver
+               ) -> tuple[Batch, Pending, Callable[[], bool]]:
+        """Journal ``batch``; the batch as sent, what applies it (the driver's ``apply``) and
+        whether its journal entry was written, asked once the apply failed."""
         beside = self._journal(batch, dataset, driver)
-        if beside is not None:
-            batch = replace(batch, journaled=beside.wait)
+        self.reporter.stage(dataset.id, "writing")
+        if beside is None:
+            return batch, lambda: driver.apply(batch), lambda: True
+        sent = replace(batch, journaled=beside.wait)
+
+        def apply() -> list[RowError]:
+            try:
+                rejected = driver.apply(sent)
+                beside.wait()  # the driver waited before its commit: this returns at once
+            except TargetError:
+                raise  # the journal is stopped by the question below
+            except BaseException:
+                beside.abandon()  # the thread is done with the state before anything else
+                raise
+            return rejected
+
+        # a journal stopped before it was written leaves nothing to settle: the driver
+        # commits only after it (before_commit), so nothing of the batch landed
+        return sent, apply, beside.abandon
+
+    def _submit(self, batch: Batch, dataset: Dataset, driver: Overlaps) -> Pending:
+        """Journal ``batch`` and send it without waiting (a driver that :class:`Overlaps`:
+        its batches are cut to size, never streamed, so the journal is written first)."""
+        self.reporter.stage(dataset.id, "recording")
+        self._write_journal(batch, dataset, batch.upsert_slices())
         self.reporter.stage(dataset.id, "writing")
         try:
             with phase(dataset.id, "write"):
-                rejected = driver.apply(batch)
-            if beside is not None:
-                beside.wait()  # the driver waited before its commit: this returns at once
+                return driver.submit(batch)
         except TargetError as exc:
-            # a journal stopped before it was written leaves nothing to settle: the driver
-            # commits only after it (before_commit), so nothing of the batch landed
-            journaled = beside is None or beside.abandon()
-            if journaled and not interrupts.requested():  # interrupted: the next run settles
+            return failed(exc)  # settled in its turn, once the batches sent before it ended
+
+    def _outcome(self, batch: Batch, dataset: Dataset, driver: Driver,
+                 capabilities: Capabilities, pending: Pending,
+                 journaled: Callable[[], bool] = lambda: True) -> None:
+        """Wait for a sent batch; fold what landed, settle it when its outcome is unknown."""
+        try:
+            with phase(dataset.id, "write"):
+                rejected = pending()
+        except TargetError as exc:
+            if journaled() and not interrupts.requested():  # interrupted: the next run settles
                 self._settle_failed(batch, dataset, driver, capabilities)
             if isinstance(exc, BatchRefused):  # name the row's source file and line
-                raise TargetError(f"{exc.message}\n  {_position(exc.row, 0, dataset)}: {exc.reason}",
+                raise TargetError(f"{exc.message}\n  {position(exc.row, 0, dataset)}: {exc.reason}",
                                   hint=exc.hint) from None
-            raise
-        except BaseException:
-            if beside is not None:
-                beside.abandon()  # the thread is done with the state before anything else
             raise
         # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
         # stays open and the next run settles it with the target before planning anything new
@@ -272,27 +316,24 @@ class Executor:
                 self.store.fold_batch(batch.id)
             _folded(driver, batch)
             return
-        keys = [_frame_of(batch, e.kind).get_column(KEY)[e.index] for e in rejected]
-        self.store.fold_batch(batch.id, rejected=keys)
+        self.store.fold_batch(batch.id, rejected=rejected_keys(batch, rejected))
         _folded(driver, batch)
-        raise TargetError(f"{len(rejected)} row(s) rejected by the target (not recorded):\n"
-                          + "\n".join(f"  {_where(batch, dataset, e)}: {e.message}"
-                                      for e in rejected[:20])
-                          + (f"\n  ... and {len(rejected) - 20} more" if len(rejected) > 20 else ""))
+        raise rows_rejected(batch, dataset, rejected)
 
     def _journal(self, batch: Batch, dataset: Dataset, driver: Driver) -> JournalBeside | None:
         """Write the batch down before it is sent; for a streamed batch and a driver that
         commits it in one transaction, beside the load instead (see :mod:`.beside`)."""
-        def write(rows: Iterable[pl.DataFrame]) -> None:
-            with phase(dataset.id, "state"):
-                self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name,
-                                      batch.schema, batch.reset, rows, batch.deletes)
-
         if batch.stream is not None and getattr(driver, "overlaps_journal", False):
-            return JournalBeside(write, batch.upsert_slices())
+            return JournalBeside(lambda rows: self._write_journal(batch, dataset, rows),
+                                 batch.upsert_slices())
         self.reporter.stage(dataset.id, "recording")
-        write(batch.upsert_slices())
+        self._write_journal(batch, dataset, batch.upsert_slices())
         return None
+
+    def _write_journal(self, batch: Batch, dataset: Dataset, rows: Iterable[pl.DataFrame]) -> None:
+        with phase(dataset.id, "state"):
+            self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name,
+                                  batch.schema, batch.reset, rows, batch.deletes)
 
     def _settle_failed(self, batch: Batch, dataset: Dataset, driver: Driver,
                        capabilities: Capabilities) -> None:
@@ -353,38 +394,6 @@ def _interrupted(result: ApplyResult, not_started: list[str]) -> Interrupted:
                         + "\n".join(f"  {line}" for line in lines))
     error.result = result  # type: ignore[attr-defined]
     return error
-
-
-def batch_from_delta(batch_id: str, dataset: Dataset, schema: Schema, reset: bool,
-                     rows: pl.DataFrame) -> Batch:
-    """Rebuild a journal entry into the Batch that was sent (to settle it with the driver)."""
-    puts = rows.filter(pl.col(OP) == "put").drop(OP)
-    dels = rows.filter(pl.col(OP) == "del").select([*schema.key, KEY])
-    return Batch(batch_id, dataset.target.name, dataset.spec, schema, reset, puts, dels)
-
-
-def _frame_of(batch: Batch, kind: str) -> pl.DataFrame:
-    return batch.deletes if kind == "delete" else batch.upserts
-
-
-def _where(batch: Batch, dataset: Dataset, error: RowError) -> str:
-    """``file:line`` of a rejected row, so the message points at the source to fix."""
-    frame = _frame_of(batch, error.kind)
-    if error.kind == "delete":
-        return f"key {frame.get_column(KEY)[error.index]}"
-    return _position(frame, error.index, dataset)
-
-
-def _position(frame: pl.DataFrame, index: int, dataset: Dataset) -> str:
-    """``file:line`` of row ``index`` of ``frame`` (its key when the source is not known)."""
-    from ..sources.lines import record_lines
-
-    if SRC not in frame.columns or ROW not in frame.columns:
-        return f"key {display_key(frame.get_column(KEY)[index])}"
-    src, row = frame.get_column(SRC)[index], frame.get_column(ROW)[index]
-    path = dataset.files[src]
-    line = record_lines(path, dataset.format, dataset.spec.source, [row]).get(row)
-    return f"{path.name}:{line}" if line else path.name
 
 
 __all__ = ["ApplyResult", "DatasetResult", "Executor", "Reporter", "ROW", "SRC", "Schema"]

@@ -115,6 +115,9 @@ class Capabilities:
 
     #: largest number of rows the executor puts into one batch (None: no limit)
     max_batch_rows: int | None = None
+    #: how many of the dataset's batches may wait on the target at once (a driver that
+    #: :class:`Overlaps`; 1: each is followed to its end before the next is sent)
+    in_flight: int = 1
 
 
 class Driver(Protocol):
@@ -159,6 +162,29 @@ class Marks(Protocol):
     properties): the executor calls :meth:`mark` once a batch landed, before folding it."""
 
     def mark(self, dataset: DatasetSpec, batch_id: str) -> None: ...
+
+
+#: waits for a submitted batch's outcome: the rows the target rejected (see :class:`Overlaps`)
+Pending = Callable[[], "list[RowError]"]
+
+
+@runtime_checkable
+class Overlaps(Protocol):
+    """A driver whose target queues a batch and confirms it later (an import job): the executor
+    may send the next batches while one waits, up to ``Capabilities.in_flight`` of them.
+
+    Each batch is still written to the journal before :meth:`submit` and folded only once its
+    ``Pending`` returned, in the order they were sent; a batch that failed is settled as
+    before.  Only batches the driver calls independent (:meth:`overlaps`) are sent while
+    others wait: their outcome must be knowable alone after a crash (a key-field import, an
+    import job found by its batch id), never by a count several open batches would blur."""
+
+    def overlaps(self, batch: Batch) -> bool:
+        """Whether ``batch`` may be sent while other batches of its dataset wait."""
+
+    def submit(self, batch: Batch) -> Pending:
+        """Send ``batch`` and return without waiting for its outcome; the returned callable
+        waits for it (raising TargetError as :meth:`Driver.apply` would)."""
 
 
 @dataclass(frozen=True)

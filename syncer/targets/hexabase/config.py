@@ -23,6 +23,9 @@ class HexabaseTarget(TargetSpec):
     password: SecretStr | None = Field(None, description="login password, e.g. ${HEXABASE_PASSWORD}")
     encoding: str = Field("utf-8", description="encoding of the uploaded CSV (e.g. cp932)")
     max_rows_per_import: int = Field(10_000, ge=1, description="rows per ImportItems call")
+    max_imports_in_flight: int = Field(
+        4, ge=1, description="queued key-field imports (upserts, deletes) of one dataset "
+                             "followed at once; 1 sends each after the last finished")
     timeout: float = Field(60.0, gt=0, description="seconds per HTTP request")
     retries: int = Field(5, ge=0, description="retries on 429 / 5xx / connection errors")
     poll_interval: float = Field(

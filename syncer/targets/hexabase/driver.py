@@ -23,7 +23,7 @@ import polars as pl
 from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
-from ..base import Batch, Capabilities, RowError
+from ..base import Batch, Capabilities, Pending, RowError
 from ..frames import frame_of
 from ..http import OutcomeUnknown, message_of
 from .api import Api
@@ -68,7 +68,8 @@ class HexabaseDriver:
                               hint=f"rename them under `columns:`; its fields are: "
                                    f"{', '.join(sorted(k for k in known if k))}")
         self._checked.add(dataset.table_name)
-        return Capabilities(max_batch_rows=self.target.max_rows_per_import)
+        return Capabilities(max_batch_rows=self.target.max_rows_per_import,
+                            in_flight=self.target.max_imports_in_flight)
 
     def apply(self, batch: Batch) -> list[RowError]:
         errors: list[RowError] = []
@@ -77,6 +78,23 @@ class HexabaseDriver:
         if batch.upserts.height or (batch.reset and not batch.deletes.height):
             errors += self._import(batch, "upsert", batch.upserts)
         return errors
+
+    def overlaps(self, batch: Batch) -> bool:
+        """A key-field import (upsert rows, deletes) may wait in the queue beside others: it
+        is idempotent, so settled alone ("not landed": sent again).  An append or a replace
+        is judged by the item count, which imports still queued beside it would blur."""
+        return not batch.reset and (batch.dataset.mode == "upsert" or not batch.upserts.height)
+
+    def submit(self, batch: Batch) -> Pending:
+        """Post the batch's import; what waits for it (follows the queue, reads the results).
+        The executor sends a batch of one kind at a time (deletes, or rows): both kinds, or an
+        import that goes row by row (rows the encoding cannot carry), are applied at once."""
+        if batch.deletes.height and batch.upserts.height:
+            errors = self.apply(batch)
+            return lambda: errors
+        if batch.deletes.height:
+            return self._post(batch, "delete", batch.deletes)
+        return self._post(batch, "upsert", batch.upserts)
 
     def settle(self, batch: Batch, known_rows: int) -> bool:
         if not self._appends(batch):
@@ -100,11 +118,17 @@ class HexabaseDriver:
         return not batch.reset and (mode == "append" or mode == "replace")
 
     def _import(self, batch: Batch, kind: str, frame: pl.DataFrame) -> list[RowError]:
+        return self._post(batch, kind, frame)()
+
+    def _post(self, batch: Batch, kind: str, frame: pl.DataFrame) -> Pending:
+        """Send one import; what waits for its outcome (at once for a ``no_queue`` import,
+        whose reply is the outcome, and for one whose outcome a count settled)."""
         body, lines = csv_of(frame, batch.schema, delete=kind == "delete")
         try:
             data = body.encode(self.target.encoding, errors="strict") if body else b""
         except UnicodeEncodeError:
-            return self._import_encodable(batch, kind, frame)
+            errors = self._import_encodable(batch, kind, frame)
+            return lambda: errors
         form: dict[str, str] = {"filename": f"{batch.id}.csv"}
         appends = False
         if kind == "delete" or batch.dataset.mode == "upsert":
@@ -126,12 +150,12 @@ class HexabaseDriver:
                 self.api.wait_for_queue()
                 after = self.api.count(batch.dataset)
                 if after == before + frame.height:
-                    return []  # it landed; sending it again would duplicate every row
+                    return lambda: []  # it landed; sending it again would duplicate every row
                 if after != before:
                     raise TargetError(f"an append to '{batch.dataset.table_name}' partly landed "
                                       f"({after - before} of {frame.height} rows)") from None
                 continue  # it did not land: send it again
-            return self._result(response, batch, kind, lines, form)
+            return lambda: self._result(response, batch, kind, lines, form)
         raise TargetError(f"hexabase import into '{batch.dataset.table_name}' did not go through "
                           f"after {self.target.retries + 1} attempts", retryable=True)
 

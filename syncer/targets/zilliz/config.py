@@ -75,6 +75,10 @@ class ZillizTarget(TargetSpec):
     stage: ZillizStage = Field(description="where import files are staged: {url: s3://bucket/"
                                            "prefix, endpoint_url:, region:}")
     max_rows_per_import: int = Field(100_000, ge=1, description="rows per import job")
+    max_imports_in_flight: int = Field(
+        4, ge=1, description="import jobs of one dataset followed at once (each staged and "
+                             "created while the earlier ones run); 1 sends each after the last "
+                             "finished")
     import_format: Literal["parquet", "json"] = Field(
         "parquet", description="import files: parquet (the default, what Zilliz recommends) or "
                                "json ({\"rows\": [...]})")

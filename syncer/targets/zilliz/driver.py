@@ -35,7 +35,7 @@ collections and aliases in :mod:`.collections`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -45,7 +45,7 @@ from ...errors import TargetError
 from ...model.manifest import DatasetSpec
 from ...model.schema import Schema
 from ..alias_swap import AliasSwap
-from ..base import Batch, Capabilities, RowError
+from ..base import Batch, Capabilities, Pending, RowError
 from ..frames import frame_of
 from ..milvus.rows import refusals
 from ..milvus.schema import Field, schema_mismatch
@@ -96,7 +96,8 @@ class ZillizDriver:
             self._swap(spec).check()
             return Capabilities(max_batch_rows=None)
         self._prepare_collection(spec, schema)
-        return Capabilities(max_batch_rows=self.target.max_rows_per_import)
+        return Capabilities(max_batch_rows=self.target.max_rows_per_import,
+                            in_flight=self.target.max_imports_in_flight)
 
     def _prepare_collection(self, spec: ZillizDataset, schema: Schema) -> None:
         name = spec.table_name
@@ -116,9 +117,22 @@ class ZillizDriver:
             self.collections.ensure_partition(name, spec.partition)
 
     def apply(self, batch: Batch) -> list[RowError]:
+        return self.submit(batch)()
+
+    def overlaps(self, batch: Batch) -> bool:
+        """A batch that adds to the collection may import beside others: its job is found by
+        the batch id it carries, and its keys are its own (a plan's batches never share one),
+        so each is settled alone.  A reset (drop, empty, or a new collection under the
+        alias) is sent once every earlier batch ended, and ends before the next is sent."""
+        return not batch.reset
+
+    def submit(self, batch: Batch) -> Pending:
+        """Send the batch: the keys it replaces deleted, its rows staged and its import job
+        created; what follows the job to its end."""
         spec = _spec(batch.dataset)
         if batch.reset and spec.alias:
-            return self._replace_into_alias(batch, spec)
+            errors = self._replace_into_alias(batch, spec)
+            return lambda: errors
         name = spec.table_name
         if batch.reset and spec.partition:
             self.collections.empty_partition(name, spec.partition)
@@ -135,10 +149,15 @@ class ZillizDriver:
             keys = [*batch.deletes.get_column(batch.schema.key[0]).to_list(),
                     *frame.get_column(batch.schema.key[0]).to_list()]
             self.collections.delete_keys(name, batch.schema, keys, spec.partition)
-        if frame.height:
-            self._import(batch, spec, name, frame, positions)
-        self._outcomes[batch.id] = True
-        return errors
+        imported = self._start_import(batch, spec, name, frame, positions) if frame.height else None
+
+        def pending() -> list[RowError]:
+            if imported is not None:
+                imported()
+            self._outcomes[batch.id] = True
+            return errors
+
+        return pending
 
     def _forget_created(self, collection: str) -> None:
         self._created = {pair for pair in self._created if pair[1] != collection}
@@ -227,11 +246,21 @@ class ZillizDriver:
     # -- imports ----------------------------------------------------------------------------
     def _import(self, batch: Batch, spec: ZillizDataset, collection: str, frame: pl.DataFrame,
                 positions: list[int]) -> None:
-        try:
-            self.jobs.run(batch, spec, collection, frame, positions)
-        except ImportFailed:
-            self._outcomes[batch.id] = False
-            raise
+        self._start_import(batch, spec, collection, frame, positions)()
+
+    def _start_import(self, batch: Batch, spec: ZillizDataset, collection: str,
+                      frame: pl.DataFrame, positions: list[int]) -> Callable[[], None]:
+        """Stage the rows and create the job; what follows it (a failed job: not landed)."""
+        follow = self.jobs.start(batch, spec, collection, frame, positions)
+
+        def ended() -> None:
+            try:
+                follow()
+            except ImportFailed:
+                self._outcomes[batch.id] = False
+                raise
+
+        return ended
 
     # -- alias replace ----------------------------------------------------------------------
     def _swap(self, spec: ZillizDataset) -> AliasSwap:

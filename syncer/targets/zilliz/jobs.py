@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,11 @@ class Jobs:
             positions: list[int]) -> None:
         """Import ``frame`` (the batch's rows, ``positions`` their indexes in the batch) into
         ``collection`` and follow the job to its end; ImportFailed when the job failed."""
+        self.start(batch, spec, collection, frame, positions)()
+
+    def start(self, batch: Batch, spec: ZillizDataset, collection: str, frame: pl.DataFrame,
+              positions: list[int]) -> Callable[[], None]:
+        """Stage ``frame`` and create its import job; what follows the job to its end."""
         stage = self.stage()
         extension = EXTENSIONS[self.target.import_format]
         with tempfile.TemporaryDirectory(prefix="syncer-zilliz-") as folder:
@@ -101,13 +106,17 @@ class Jobs:
             stage.put(note, job_id.encode())  # lets a settle find the job in one call
         except TargetError:
             pass  # the job list is scanned instead
-        job = self.follow(job_id, collection, batch)
-        if job.get("state") == "Completed":
-            self.cleanup.completed(batch.id, [*keys, note])
-            return
-        files = [(stage.url(k), p.first_row) for k, p in zip(keys, parts, strict=True)]
-        raise ImportFailed(failure(self.name, job, batch, spec, collection, frame, positions,
-                                   files))
+
+        def follow() -> None:
+            job = self.follow(job_id, collection, batch)
+            if job.get("state") == "Completed":
+                self.cleanup.completed(batch.id, [*keys, note])
+                return
+            files = [(stage.url(k), p.first_row) for k, p in zip(keys, parts, strict=True)]
+            raise ImportFailed(failure(self.name, job, batch, spec, collection, frame,
+                                       positions, files))
+
+        return follow
 
     def parts(self, batch: Batch, spec: ZillizDataset, frame: pl.DataFrame,
               folder: Path) -> list[ImportPart]:

@@ -1,0 +1,140 @@
+"""Key-field imports wait in Hexabase's queue side by side (``max_imports_in_flight``), against
+the emulator on 127.0.0.1: while one import is queued the next ones are posted, each is still
+journaled before it is sent and folded once its own task ended; appends never overlap; an
+apply interrupted with several imports queued is settled by the next, which converges."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from syncer.emulators.base import Request, Response
+from syncer.targets.hexabase.api import Api
+from tests.fixtures.hexabase import hexabase_emulator
+from tests.targets.test_hexabase_e2e import SCHEMA, TOKEN, Project, _expected, _products, _typed
+
+QUEUE_DELAY = 0.25  # long enough that the next imports are posted while one waits
+
+
+class Queue:
+    """For every import posted: the tasks unfinished right after it was queued (itself included),
+    and whether one of them is of the other kind (deletes beside rows)."""
+
+    def __init__(self, hx: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.seen: list[tuple[int, bool]] = []
+        emulator = hx.server.emulator
+        dispatch = emulator.dispatch
+
+        def record(request: Request) -> Response | None:
+            response = dispatch(request)
+            if request.method == "POST" and request.path.endswith("/import"):
+                waiting = emulator.store.tasks(None, unfinished_only=True)
+                kinds = {"_delete_" in bytes(t["csv"]).split(b"\n", 1)[0].decode()
+                         for t in waiting}
+                self.seen.append((len(waiting), len(kinds) > 1))
+            return response
+
+        monkeypatch.setattr(emulator, "dispatch", record)
+
+    @property
+    def most(self) -> int:
+        return max((n for n, _ in self.seen), default=0)
+
+
+@pytest.fixture
+def hx(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+       monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("SYNCER_STATE", raising=False)
+    with hexabase_emulator(tmp_path / "emulator", schema=SCHEMA, token=TOKEN,
+                           queue_delay=QUEUE_DELAY) as server:
+        monkeypatch.setenv("HEXABASE_URL", server.url)
+        monkeypatch.setenv("HEXABASE_TOKEN", TOKEN)
+        yield Project(tmp_path, server, capsys, monkeypatch)
+
+
+def _target(in_flight: int) -> str:
+    return (f"  token: ${{HEXABASE_TOKEN}}\n  max_rows_per_import: 150\n"
+            f"  max_imports_in_flight: {in_flight}")
+
+
+def _open_batches(hx: Project) -> int:
+    con = sqlite3.connect(hx.state)
+    try:
+        return int(con.execute("SELECT count(*) FROM journal WHERE status = 'open'").fetchone()[0])
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("in_flight", [4, 1])
+def test_upserts_wait_side_by_side_up_to_the_limit_and_land_once(
+        hx: Project, monkeypatch: pytest.MonkeyPatch, in_flight: int) -> None:
+    hx.manifest(mode="upsert", target=_target(in_flight))
+    queue = Queue(hx, monkeypatch)
+    v1 = _products(900)  # 6 queued imports of 150 rows
+    hx.write(v1)
+    hx.apply_ok()
+    assert len(queue.seen) == 6
+    assert queue.most == in_flight  # 4 queued at once; with 1, each after the last ended
+    assert hx.rows() == Counter(_typed(v1))
+    hx.assert_no_changes()
+
+    # a change: deletes (two imports), then rows; no delete waits beside a row import
+    queue.seen.clear()
+    v2 = [r for r in v1 if int(r[0][1:]) % 3] + _products(600, start=1001)
+    v2[0] = ["s00001", "edited", "42.00"]
+    hx.write(v2)
+    hx.apply_ok()
+    assert not any(mixed for _, mixed in queue.seen), queue.seen
+    assert queue.most == min(in_flight, 4)
+    assert hx.rows() == Counter(_typed(v2))
+    assert _open_batches(hx) == 0
+    hx.assert_no_changes()
+
+
+def test_appends_are_followed_one_at_a_time(hx: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An append is settled by the datastore's item count: with several queued, a count could
+    not tell which landed, so they never overlap, whatever the limit says."""
+    hx.manifest(mode="append", target=_target(4))
+    queue = Queue(hx, monkeypatch)
+    rows = _products(600)
+    hx.write(rows)
+    hx.apply_ok()
+    assert len(queue.seen) == 4 and queue.most == 1
+    assert hx.rows() == _expected("append", [rows])
+
+
+def test_an_apply_interrupted_with_imports_queued_is_settled_by_the_next(
+        hx: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    hx.manifest(mode="upsert", target=_target(4))
+    v1 = _products(300)
+    hx.write(v1)
+    hx.apply_ok()
+    v2 = [["s00001", "edited", "1.00"], *v1[1:]] + _products(600, start=301)
+    hx.write(v2)
+    follow = Api.follow
+    calls: list[str] = []
+
+    def interrupted(self: Api, stream_id: str, batch: object) -> object:
+        calls.append(stream_id)
+        # 601 rows: four imports of 150 sent; the first ended (folded), the fifth sent (one row,
+        # no_queue: it landed at once); then Ctrl-C while the second is followed
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return follow(self, stream_id, batch)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Api, "follow", interrupted)
+        crashed = hx.apply()
+    assert crashed.code == 130, str(crashed)
+    assert _open_batches(hx) == 4
+    result = hx.apply_ok()
+    # key-field imports are idempotent: each is "not landed" and sent again by the plan
+    assert result.err.count("it had not landed") == 4, str(result)
+    assert _open_batches(hx) == 0
+    assert hx.rows() == Counter(_typed(v2))
+    hx.assert_no_changes()
