@@ -156,6 +156,9 @@ class Storage(Protocol):
 
     def open_entries(self) -> list[OpenBatch]: ...
 
+    def last_status(self, target: str, dataset: str) -> str | None:
+        """The status of the dataset's newest journal entry (None: it has none)."""
+
     # runs
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None: ...

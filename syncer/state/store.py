@@ -252,6 +252,12 @@ class ChunkStore:
     def open_batches(self) -> list[OpenBatch]:
         return self.storage.open_entries()
 
+    def last_batch_abandoned(self, target: str, dataset: str) -> bool:
+        """Whether the last batch sent to the dataset was abandoned: settled as not landed
+        (an idempotent batch whose outcome was unknown is: the next plan sends it again), or
+        refused.  Until a batch of it folds, the target's count may differ from the state's."""
+        return self.storage.last_status(target, dataset) == "abandoned"
+
     # -- runs (history) ---------------------------------------------------------------------
     def begin_run(self, run_id: str, command: str, info: dict[str, Any]) -> None:
         with self.storage.transaction():

@@ -153,11 +153,17 @@ class Checker:
             expected = keys.height if keys is not None else 0
         if not in_flight and found.rows != expected:
             message = f"{here} holds {found.rows:,} row(s), the state says {expected:,}"
+            # a batch that failed part way (an upsert's deletes went, its import did not), or
+            # one whose outcome was unknown and was settled as not landed (a key-field import
+            # a crash left queued may have landed since): this plan sends its changes again;
+            # a later plan looks again
             if self._last_apply_failed(ds):
-                # a batch that failed part way (an upsert's deletes went, its import did not):
-                # this plan sends those changes again; a later plan looks again
                 return TargetCheck("drift", f"{message}; its last apply failed part way and "
                                    "this plan sends its changes again", found.rows,
+                                   expected), None
+            if self.store.last_batch_abandoned(ds.target.name, ds.name):
+                return TargetCheck("drift", f"{message}; its last batch was settled as not "
+                                   "landed and this plan sends its changes again", found.rows,
                                    expected), None
             return (TargetCheck("drift", message, found.rows, expected),
                     f"{message}; {REFRESH} (`syncer drift` shows the rows)")

@@ -5,7 +5,12 @@ apply interrupted with several imports queued is settled by the next, which conv
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +143,48 @@ def test_an_apply_interrupted_with_imports_queued_is_settled_by_the_next(
     assert _open_batches(hx) == 0
     assert hx.rows() == Counter(_typed(v2))
     hx.assert_no_changes()
+
+
+def test_deletes_left_queued_by_a_kill_that_landed_since_do_not_block_the_next_apply(
+        hx: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key-field import's outcome is not asked of the target: settled as "not landed", it is
+    sent again. When it had landed after all (the queue ran it after the kill), the datastore
+    holds fewer rows than the state says: the target check must let the plan send it again,
+    not block it as drift (found by bench/torture.py, with one import in flight or four)."""
+    hx.manifest(mode="upsert", target=_target(1))
+    v1 = _products(600)
+    hx.write(v1)
+    hx.apply_ok()
+    hx.write(v1[300:])  # 300 deletes: two queued imports
+    emulator = hx.server.emulator
+    dispatch = emulator.dispatch
+    child: list[subprocess.Popen[bytes]] = []
+
+    def kill_once_queued(request: Request) -> Response | None:
+        response = dispatch(request)
+        if request.method == "POST" and request.path.endswith("/import") and child:
+            os.kill(child[0].pid, signal.SIGKILL)  # the import is queued; nothing is folded
+        return response
+
+    monkeypatch.setattr(emulator, "dispatch", kill_once_queued)
+    child.append(subprocess.Popen(
+        [sys.executable, "-m", "syncer", "apply", "-m", str(hx.manifests), "--state",
+         str(hx.state), "--auto-approve", "--allow-deletes"], cwd=hx.root,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    assert child[0].wait(timeout=60) == -signal.SIGKILL
+    child.clear()
+    assert _open_batches(hx) == 1
+    _wait_for_the_queue(hx)
+    assert len(hx.items()) == 450  # the deletes the kill left queued landed since
+    result = hx.apply("--allow-deletes")
+    assert result.code == 0, str(result)
+    assert "it had not landed" in result.err, str(result)
+    assert hx.rows() == Counter(_typed(v1[300:]))
+    hx.assert_no_changes()
+
+
+def _wait_for_the_queue(hx: Project) -> None:
+    deadline = time.monotonic() + 10
+    while any(t["status"]["id"] < 2 for t in hx.tasks()):
+        assert time.monotonic() < deadline, hx.tasks()
+        time.sleep(0.05)

@@ -269,6 +269,11 @@ class PostgresStorage:
                          "status='open' ORDER BY id", (self.project,))
         return [OpenBatch(*r) for r in rows]
 
+    def last_status(self, target: str, dataset: str) -> str | None:
+        row = self._one("SELECT status FROM journal WHERE project=%s AND target=%s AND "
+                        "dataset=%s ORDER BY id DESC LIMIT 1", (self.project, target, dataset))
+        return str(row[0]) if row else None
+
     # -- runs -------------------------------------------------------------------------------
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:

@@ -299,6 +299,11 @@ class SqliteStorage(WholeState):
                                "WHERE status='open' ORDER BY id").fetchall()
         return [OpenBatch(*r) for r in rows]
 
+    def last_status(self, target: str, dataset: str) -> str | None:
+        row = self.db.execute("SELECT status FROM journal WHERE target=? AND dataset=? "
+                              "ORDER BY id DESC LIMIT 1", (target, dataset)).fetchone()
+        return str(row[0]) if row else None
+
     # -- runs -------------------------------------------------------------------------------
     def insert_run(self, run_id: str, command: str, started_at: str, info: dict[str, Any]
                    ) -> None:
