@@ -6,8 +6,8 @@ not grow with the number of rows.
 Usage::
 
     python bench/stream_memory.py --rows 1000000 [--format parquet|jsonl] [--runs 1]
-                                  [--syncer-path DIR ...] [--target milvus|zilliz|hexabase]
-                                  [--profile]
+                                  [--syncer-path DIR ...]
+                                  [--target milvus|milvus-server|zilliz|hexabase] [--profile]
 
 Generates (seeded, vectorised) ``docs-<rows>.parquet`` (or ``.jsonl``): an integer ``id``, a
 ``title`` and an 8-dim ``embedding``; then runs ``syncer apply --auto-approve --json`` into a fresh Milvus Lite
@@ -21,6 +21,11 @@ moto S3 server on 127.0.0.1 as the stage (:mod:`http_zilliz`).  ``--target hexab
 bench's scalar v1 CSV (ten columns: Hexabase has no vector type) into ``syncer emulate hexabase
 --latency-ms 0``.  Both as ``bench/http_throughput.py`` sets them up (fresh emulators per run);
 their table adds the emulator's own peak RSS (``VmHWM``: it is no child of the syncer process).
+``--target milvus-server``: the same data into a Milvus server, which is Milvus Lite's own gRPC
+server run as a process of its own (``python -m milvus_lite server``), the way a Milvus
+deployment is one: the manifest's ``uri:`` is its ``http://127.0.0.1:PORT``, so the syncer
+process holds what the milvus driver holds and the engine's cache is the server's (reported apart,
+as the emulators' are).
 ``--profile`` passes ``--profile`` to the apply and prints its table (peak MB per phase).
 """
 
@@ -41,16 +46,17 @@ from typing import Any
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 SEED = 22
-TARGETS = ("milvus", "zilliz", "hexabase")
+TARGETS = ("milvus", "milvus-server", "zilliz", "hexabase")
 HTTP_HEADER = ["| target | syncer | source | rows | seconds (median) | rows/s | "
-               "peak MB (syncer process) | peak MB (largest child) | peak MB (emulator) |",
+               "peak MB (syncer process) | peak MB (largest child) | peak MB (emulator or "
+               "server) |",
                "|---|---|---|---:|---:|---:|---:|---:|---:|"]
 
 MANIFEST = """version: 1
 target:
   name: vectors
   type: milvus
-  uri: ../lite/vectors.db
+  uri: {uri}
 datasets:
   - name: docs
     source: ../data/docs.{ext}
@@ -125,15 +131,50 @@ def measured_apply(project: Path, package: Path, env: dict[str, str],
             "children_mb": rss["children"] / 2**20, "inserts": applied}
 
 
-def one_run(source: Path, package: Path, work: Path, profile: bool = False) -> dict[str, float]:
+def one_run(source: Path, package: Path, work: Path, profile: bool = False,
+            server: bool = False) -> dict[str, float]:
+    """A first load into a fresh Milvus Lite file, or (``server``) a fresh Milvus Lite server
+    process (its own peak RSS as ``emulator_mb``)."""
     project = work / "project"
     shutil.rmtree(project, ignore_errors=True)
     for sub in ("manifests", "data", "lite", "state"):
         (project / sub).mkdir(parents=True)
     ext = source.suffix.lstrip(".")
-    (project / "manifests" / "vectors.yaml").write_text(MANIFEST.format(ext=ext))
     os.link(source, project / "data" / f"docs.{ext}")
-    return measured_apply(project, package, dict(os.environ), profile)
+    if not server:
+        (project / "manifests" / "vectors.yaml").write_text(
+            MANIFEST.format(ext=ext, uri="../lite/vectors.db"))
+        return measured_apply(project, package, dict(os.environ), profile)
+    import http_throughput as http
+
+    port = http.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir",
+                                str(project / "lite" / "server"), "--host", "127.0.0.1",
+                                "--port", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        _wait_for_port(port)
+        (project / "manifests" / "vectors.yaml").write_text(
+            MANIFEST.format(ext=ext, uri=f"http://127.0.0.1:{port}"))
+        measured: dict[str, Any] = measured_apply(project, package, dict(os.environ), profile)
+        measured["emulator_mb"] = peak_rss_mb(process.pid)
+        return measured
+    finally:
+        http.stop(process)
+
+
+def _wait_for_port(port: int, timeout: float = 60.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the Milvus Lite server did not listen on {port}") from None
+            time.sleep(0.2)
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -181,7 +222,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--target", choices=TARGETS, default="milvus",
-                        help="milvus: Milvus Lite; zilliz, hexabase: their emulators (no latency)")
+                        help="milvus: Milvus Lite in the syncer process; milvus-server: Milvus "
+                             "Lite's server as a process of its own; zilliz, hexabase: their "
+                             "emulators (no latency)")
     parser.add_argument("--format", choices=("parquet", "jsonl"), default=None,
                         help="milvus: the source's format (both are streamed: see RESULTS); "
                              "zilliz reads Parquet, hexabase the bench's CSV")
@@ -191,13 +234,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="pass --profile to the apply and print its table (peak MB per phase)")
     args = parser.parse_args(argv)
-    if args.target != "milvus" and args.format is not None:
+    if not args.target.startswith("milvus") and args.format is not None:
         parser.error(f"--format is for --target milvus ({args.target} reads "
                      f"{'Parquet' if args.target == 'zilliz' else 'the bench CSV'})")
     if args.rows < 1 or args.runs < 1:
         parser.error("--rows and --runs must be at least 1")
-    args.format = {"milvus": args.format or "parquet", "zilliz": "parquet",
-                   "hexabase": "csv"}[args.target]
+    args.format = {"milvus": args.format or "parquet", "milvus-server": args.format or "parquet",
+                   "zilliz": "parquet", "hexabase": "csv"}[args.target]
     return args
 
 
@@ -205,9 +248,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     args.work = args.work.resolve()
     args.work.mkdir(parents=True, exist_ok=True)
-    http = args.target != "milvus"
+    http = not args.target.startswith("milvus")
+    apart = args.target != "milvus"  # a process of its own beside syncer: its peak is shown
+    sys.path.insert(0, str(BENCH_DIR))
     if http:
-        sys.path.insert(0, str(BENCH_DIR))
         source = http_source(args.target, args.rows, args.work)
     else:
         source = generate(args.rows, args.work, args.format)
@@ -218,12 +262,13 @@ def main(argv: list[str] | None = None) -> int:
             if http:
                 measured = http_run(args.target, source, package, args.work, args.profile)
             else:
-                measured = one_run(source, package, args.work, args.profile)
+                measured = one_run(source, package, args.work, args.profile,
+                                   server=args.target == "milvus-server")
             if measured["inserts"] != args.rows:
                 raise SystemExit(f"{measured['inserts']:,} rows inserted, not {args.rows:,}")
             runs[package].append(measured)
             print(package, runs[package][-1], file=sys.stderr, flush=True)
-    if http:
+    if apart:
         print("\n".join(HTTP_HEADER))
     else:
         print(f"| syncer | source | rows | seconds (median) | rows/s | peak MB (syncer process) | "
@@ -234,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         line = (f"| {package} | {args.format} | {args.rows:,} | {seconds:.1f} | "
                 f"{args.rows / seconds:,.0f} | {max(r['self_mb'] for r in found):.0f} | "
                 f"{max(r['children_mb'] for r in found):.0f} |")
-        if http:
+        if apart:
             line = f"| {args.target} {line} {max(r['emulator_mb'] for r in found):.0f} |"
         print(line)
     return 0

@@ -54,3 +54,19 @@ def test_a_small_hexabase_run_reports_the_peaks(bench: ModuleType, tmp_path: Pat
     assert cells[0] == "hexabase" and cells[2:4] == ["csv", "500"]
     syncer_mb, child_mb, emulator_mb = (float(c) for c in cells[-3:])
     assert 20 < syncer_mb < 2000 and 0 <= child_mb < 2000 and 20 < emulator_mb < 2000
+
+
+def test_a_small_milvus_server_run_reports_syncer_and_the_server_apart(
+        bench: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Milvus Lite's gRPC server as a process of its own (a Milvus server): the rows land there,
+    and its peak is reported apart from the syncer process's."""
+    pytest.importorskip("milvus_lite")
+    assert bench.parse_args(["--target", "milvus-server"]).format == "parquet"
+    assert bench.main(["--target", "milvus-server", "--rows", "500",
+                       "--work", str(tmp_path)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[:2] == bench.HTTP_HEADER
+    cells = table[2].strip("| ").split(" | ")
+    assert cells[0] == "milvus-server" and cells[2:4] == ["parquet", "500"]
+    syncer_mb, _child_mb, server_mb = (float(c) for c in cells[-3:])
+    assert 20 < syncer_mb < 2000 and 20 < server_mb < 2000
