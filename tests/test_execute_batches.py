@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 
 from syncer.model.schema import HASH, KEY
-from syncer.sync import execute
-from syncer.sync.execute import batches_of
+from syncer.sync import send
+from syncer.sync.batches import batches_of
 from syncer.sync.rows import Rows
 from syncer.targets import base
 
@@ -62,4 +62,4 @@ def test_the_rows_are_read_as_the_batches_are_sent(monkeypatch: pytest.MonkeyPat
     assert read == [10]
     assert sum(up.height for up, _ in batches) == 95
     assert read == [10] * 10
-    assert execute.batches_of is batches_of
+    assert send.batches_of is batches_of

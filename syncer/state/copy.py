@@ -5,6 +5,7 @@ generations, open batches, and each snapshot's rows and row hashes."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import StateError
@@ -20,6 +21,19 @@ def copy_storage(source: Storage, destination: Storage) -> None:
     with destination.transaction():
         for table in COLUMNS:
             destination.import_rows(table, source.export_rows(table))
+
+
+def copy_to_sqlite(source: Storage, destination: Path) -> None:
+    """A consistent copy of ``source`` as a new SQLite state database (a backup)."""
+    from .sqlite.storage import SqliteStorage
+
+    if destination.exists():
+        raise StateError(f"{destination} already exists", hint="choose a new file name")
+    target = SqliteStorage(destination)
+    try:
+        copy_storage(source, target)
+    finally:
+        target.close()
 
 
 def copy_state(source: ChunkStore, destination: ChunkStore) -> Checked:

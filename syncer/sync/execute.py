@@ -1,4 +1,5 @@
-"""Run a plan through the drivers: batches, the journal, and the state commit.
+"""Run a plan through the drivers: each dataset's batches (sent by :mod:`.send`), the state
+commit, and the batches a crash left open, settled before anything new is planned.
 
 For every batch: write it to the journal, send it, fold it into the snapshot once the target
 confirmed it.  An error whose outcome is unknown is settled with the driver before anything
@@ -9,30 +10,22 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
-import polars as pl
-
 from .. import interrupts
-from ..errors import Interrupted, StateLost, SyncError, TargetError
+from ..errors import Interrupted, StateLost, SyncError
 from ..model.plan import DatasetPlan
-from .batches import batches_of
-from .inflight import failed, send_overlapped
-from .rejected import batch_from_delta, position, rejected_keys, rows_rejected
-from .beside import JournalBeside
-from .plan import Planned
-from .session import Drivers
-from ..profile import phase
-from .progress import Reporter
-from ..model.manifest import DatasetSpec
 from ..model.project import Dataset, Project
 from ..model.schema import ROW, SRC, Schema
+from ..profile import phase
 from ..secrets import redact
 from ..state import StateStore
-from ..targets import base
-from ..targets.base import (Batch, BatchRefused, Capabilities, Driver, Marks, Overlaps, Pending,
-                            RowError, RowSource)
+from ..targets.base import Driver
+from .plan import Planned
+from .progress import Reporter
+from .rejected import batch_from_delta
+from .send import Sender, known_rows, mark
+from .session import Drivers
 
 
 @dataclass
@@ -91,13 +84,13 @@ class Executor:
             driver = self.driver(dataset)
             schema, reset, rows = self.store.journal_entry(batch.batch_id,
                                                            with_puts=not driver.streams)
-            known = self._known_rows(dataset)
+            known = known_rows(self.store, dataset)
             replay = batch_from_delta(batch.batch_id, dataset, schema, reset, rows)
             if driver.streams:  # the rows it wrote are read only if the driver asks for them
                 replay = replace(replay, stream=self.store.journal_rows(batch.batch_id))
             landed = driver.settle(replay, known)
             if landed:
-                _mark(driver, dataset.spec, batch.batch_id)
+                mark(driver, dataset.spec, batch.batch_id)
                 self.store.fold_batch(batch.batch_id)
             else:
                 self.store.abandon_batch(batch.batch_id)
@@ -179,7 +172,8 @@ class Executor:
         self.store.ensure_dataset(target.name, dataset.name, target.type,
                                   dataset.spec.table_name, dataset.spec.mode, location)
         try:
-            self._send_all(item, dataset, driver, schema, capabilities)
+            Sender(self.store, self.reporter, self.run_id, dataset, driver,
+                   capabilities).send(item, schema)
         except SyncError:
             if fresh:
                 self._forget_unapplied(dataset)
@@ -203,182 +197,6 @@ class Executor:
                 self.store.forget(*name)
             except SyncError:
                 pass  # the state is failing too (a full disk): the error in flight says so
-
-    def _send_all(self, item: DatasetPlan, dataset: Dataset, driver: Driver,
-                  schema: Schema, capabilities: Capabilities) -> None:
-        assert item.diff is not None
-        changes = item.diff.changes
-        target = dataset.target
-        batches: Iterable[tuple[pl.DataFrame, pl.DataFrame, RowSource | None]]
-        if driver.streams and capabilities.max_batch_rows is None and (
-                changes.upserts.height > base.SLICE_ROWS):
-            # one batch whose rows are read a slice at a time, by the journal and then the
-            # target: a first load of millions of rows is never whole in memory (a smaller
-            # batch is read once, below, rather than once by each of them)
-            batches = [(changes.upserts.empty(), changes.deletes, changes.upserts)]
-        elif capabilities.max_batch_rows is None:
-            with phase(item.id, "write"):  # the rows to write, read from where the plan left them
-                collected = changes.upserts.collect()
-            batches = [(collected, changes.deletes, None)]
-        else:
-            # batches cut from the rows read a slice at a time: memory holds one slice and one
-            # batch, not every row to write (each batch is journaled, then sent, as before)
-            batches = ((up, dels, None) for up, dels in
-                       batches_of(changes.upserts, changes.deletes, capabilities.max_batch_rows,
-                                  lambda: phase(item.id, "write")))
-        total = changes.upserts.height + changes.deletes.height
-        self.reporter.start(item.id, total)
-        shown: dict[str, _Shown] = {}
-
-        def cut() -> Iterator[Batch]:
-            for number, (upserts, deletes, stream) in enumerate(batches):
-                batch_id = f"{self.run_id}-{uuid.uuid4().hex[:8]}"
-                shown[batch_id] = _Shown(self.reporter, item.id)
-                yield Batch(batch_id, target.name, dataset.spec, schema,
-                            changes.reset and number == 0, upserts, deletes, stream,
-                            progress=shown[batch_id].advance)
-
-        def finish(batch: Batch, pending: Pending,
-                   journaled: Callable[[], bool] = lambda: True) -> None:
-            self._outcome(batch, dataset, driver, capabilities, pending, journaled)
-            rows = shown.pop(batch.id)
-            rows.advance(batch.size - rows.rows)  # what the driver did not report itself
-
-        if capabilities.in_flight > 1 and isinstance(driver, Overlaps):
-            overlapping = driver
-            send_overlapped(cut(), capabilities.in_flight, overlapping.overlaps,
-                            lambda batch: self._submit(batch, dataset, overlapping), finish)
-        else:
-            for batch in cut():
-                finish(*self._start(batch, dataset, driver))
-        self.reporter.done(item.id)
-
-    def _known_rows(self, dataset: Dataset) -> int:
-        keys = self.store.snapshot_keys(dataset.target.name, dataset.name)
-        return 0 if keys is None else keys.height
-
-    def _start(self, batch: Batch, dataset: Dataset, driver: Driver
-               ) -> tuple[Batch, Pending, Callable[[], bool]]:
-        """Journal ``batch``; the batch as sent, what applies it (the driver's ``apply``) and
-        whether its journal entry was written, asked once the apply failed."""
-        beside = self._journal(batch, dataset, driver)
-        self.reporter.stage(dataset.id, "writing")
-        if beside is None:
-            return batch, lambda: driver.apply(batch), lambda: True
-        sent = replace(batch, journaled=beside.wait)
-
-        def apply() -> list[RowError]:
-            try:
-                rejected = driver.apply(sent)
-                beside.wait()  # the driver waited before its commit: this returns at once
-            except TargetError:
-                raise  # the journal is stopped by the question below
-            except BaseException:
-                beside.abandon()  # the thread is done with the state before anything else
-                raise
-            return rejected
-
-        # a journal stopped before it was written leaves nothing to settle: the driver
-        # commits only after it (before_commit), so nothing of the batch landed
-        return sent, apply, beside.abandon
-
-    def _submit(self, batch: Batch, dataset: Dataset, driver: Overlaps) -> Pending:
-        """Journal ``batch`` and send it without waiting (a driver that :class:`Overlaps`:
-        its batches are cut to size, never streamed, so the journal is written first)."""
-        self.reporter.stage(dataset.id, "recording")
-        self._write_journal(batch, dataset, batch.upsert_slices())
-        self.reporter.stage(dataset.id, "writing")
-        try:
-            with phase(dataset.id, "write"):
-                return driver.submit(batch)
-        except TargetError as exc:
-            return failed(exc)  # settled in its turn, once the batches sent before it ended
-
-    def _outcome(self, batch: Batch, dataset: Dataset, driver: Driver,
-                 capabilities: Capabilities, pending: Pending,
-                 journaled: Callable[[], bool] = lambda: True) -> None:
-        """Wait for a sent batch; fold what landed, settle it when its outcome is unknown."""
-        try:
-            with phase(dataset.id, "write"):
-                rejected = pending()
-        except TargetError as exc:
-            if journaled() and not interrupts.requested():  # interrupted: the next run settles
-                self._settle_failed(batch, dataset, driver, capabilities)
-            if isinstance(exc, BatchRefused):  # name the row's source file and line
-                raise TargetError(f"{exc.message}\n  {position(exc.row, 0, dataset)}: {exc.reason}",
-                                  hint=exc.hint) from None
-            raise
-        # interrupted or a bug (any other exception): the outcome is unknown; the journal entry
-        # stays open and the next run settles it with the target before planning anything new
-        _mark(driver, batch.dataset, batch.id)  # a failure leaves the entry open, to settle
-        if not rejected:
-            with phase(dataset.id, "state"):
-                self.store.fold_batch(batch.id)
-            _folded(driver, batch)
-            return
-        self.store.fold_batch(batch.id, rejected=rejected_keys(batch, rejected))
-        _folded(driver, batch)
-        raise rows_rejected(batch, dataset, rejected)
-
-    def _journal(self, batch: Batch, dataset: Dataset, driver: Driver) -> JournalBeside | None:
-        """Write the batch down before it is sent; for a streamed batch and a driver that
-        commits it in one transaction, beside the load instead (see :mod:`.beside`)."""
-        if batch.stream is not None and getattr(driver, "overlaps_journal", False):
-            return JournalBeside(lambda rows: self._write_journal(batch, dataset, rows),
-                                 batch.upsert_slices())
-        self.reporter.stage(dataset.id, "recording")
-        self._write_journal(batch, dataset, batch.upsert_slices())
-        return None
-
-    def _write_journal(self, batch: Batch, dataset: Dataset, rows: Iterable[pl.DataFrame]) -> None:
-        with phase(dataset.id, "state"):
-            self.store.open_batch(self.run_id, batch.id, batch.target, dataset.name,
-                                  batch.schema, batch.reset, rows, batch.deletes)
-
-    def _settle_failed(self, batch: Batch, dataset: Dataset, driver: Driver,
-                       capabilities: Capabilities) -> None:
-        # the rows held before the (unfolded) failed batch, read only now: read before every
-        # batch, it replayed all folded so far (10M rows into zilliz: 100 replays, > 1 GB)
-        try:
-            known = self._known_rows(dataset) if capabilities.max_batch_rows is not None else 0
-            landed = driver.settle(batch, known)
-        except SyncError:
-            return  # still unknown: leave the entry open for the next run
-        if landed:
-            try:
-                _mark(driver, batch.dataset, batch.id)
-            except SyncError:
-                return  # landed, but not marked: left open, the next run settles it again
-            self.store.fold_batch(batch.id)
-        else:
-            self.store.abandon_batch(batch.id)
-
-
-def _mark(driver: Driver, dataset: DatasetSpec, batch_id: str) -> None:
-    """The batch landed: a target that keeps syncer's marker apart from the rows names it."""
-    if isinstance(driver, Marks):
-        driver.mark(dataset, batch_id)
-
-
-def _folded(driver: Driver, batch: Batch) -> None:
-    """Tell a driver that wants to know (an optional ``folded(batch)``: the zilliz driver then
-    deletes the batch's staged files) that the batch is folded into the state."""
-    hook = getattr(driver, "folded", None)
-    if hook is not None:
-        hook(batch)
-
-
-class _Shown:
-    """Rows of one batch reported to the progress display so far."""
-
-    def __init__(self, reporter: Reporter, dataset_id: str) -> None:
-        self.reporter, self.dataset_id, self.rows = reporter, dataset_id, 0
-
-    def advance(self, rows: int) -> None:
-        if rows > 0:
-            self.rows += rows
-            self.reporter.advance(self.dataset_id, rows)
-
 
 def _interrupted(result: ApplyResult, not_started: list[str]) -> Interrupted:
     """What an interrupt left: the datasets applied, the one in flight, those not started."""

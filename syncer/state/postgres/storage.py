@@ -97,16 +97,9 @@ class PostgresStorage:
 
     def backup(self, destination: Path) -> None:
         """A consistent copy of this project's state as a SQLite state database."""
-        from ..copy import copy_storage
-        from ..sqlite.storage import SqliteStorage
+        from ..copy import copy_to_sqlite
 
-        if destination.exists():
-            raise StateError(f"{destination} already exists", hint="choose a new file name")
-        target = SqliteStorage(destination)
-        try:
-            copy_storage(self, target)
-        finally:
-            target.close()
+        copy_to_sqlite(self, destination)
 
     # -- a whole project, for `state copy` --------------------------------------------------
     def holds_anything(self) -> bool:

@@ -81,15 +81,11 @@ class Jobs:
             self._stage_checked = True
         return self._stage
 
-    def run(self, batch: Batch, spec: ZillizDataset, collection: str, frame: pl.DataFrame,
-            positions: list[int]) -> None:
-        """Import ``frame`` (the batch's rows, ``positions`` their indexes in the batch) into
-        ``collection`` and follow the job to its end; ImportFailed when the job failed."""
-        self.start(batch, spec, collection, frame, positions)()
-
     def start(self, batch: Batch, spec: ZillizDataset, collection: str, frame: pl.DataFrame,
               positions: list[int]) -> Callable[[], None]:
-        """Stage ``frame`` and create its import job; what follows the job to its end."""
+        """Stage ``frame`` (the batch's rows, ``positions`` their indexes in the batch) and
+        create its import job into ``collection``; what follows the job to its end (raising
+        ImportFailed when the job failed)."""
         stage = self.stage()
         extension = EXTENSIONS[self.target.import_format]
         with tempfile.TemporaryDirectory(prefix="syncer-zilliz-") as folder:
