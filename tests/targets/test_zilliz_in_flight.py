@@ -118,3 +118,42 @@ def test_an_apply_interrupted_with_jobs_running_is_settled_by_the_next(
     assert zc.rows() == _expected("append", [v1])
     zc.assert_unique_keys()
     zc.assert_no_changes()
+
+
+def test_a_failed_job_stops_the_sending_and_the_jobs_already_running_are_recorded(
+        zc: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six jobs, four in flight; the second fails (a vector one value short in its file). The
+    third to fifth were created before that was known (the fifth once the first ended): they
+    are followed to their end and recorded; the sixth is not sent. The next apply sends the
+    second's rows and the sixth's."""
+    import pyarrow as pa
+
+    import syncer.targets.zilliz.files as zilliz_files
+
+    zc.manifest(mode="append", target=_target(4))
+    docs = [_doc(i) for i in range(1, 19)]  # jobs of ids 1-3, 4-6, 7-9, 10-12, 13-15, 16-18
+    zc.write(docs)
+    table_of = zilliz_files.arrow_table
+
+    def corrupted(frame: Any, schema: Any, dynamic: bool) -> Any:
+        table = table_of(frame, schema, dynamic)
+        if 5 not in table.column("id").to_pylist():
+            return table
+        vectors = table.column("embedding").to_pylist()
+        vectors[1] = vectors[1][:-1]
+        return table.set_column(table.schema.get_field_index("embedding"), "embedding",
+                                pa.array(vectors, pa.list_(pa.float32())))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(zilliz_files, "arrow_table", corrupted)
+        result = zc.apply()
+    assert result.code == 1, str(result)
+    assert "row 2 of the file is the source row with id = 5" in result.err, str(result)
+    assert sorted(zc.server.key_counts("docs")) == [1, 2, 3, *range(7, 16)]
+    assert _open_batches(zc) == 0
+    (item,) = zc.plan()["datasets"]
+    assert (item["inserts"], item["updates"], item["deletes"]) == (6, 0, 0)
+    zc.apply_ok()
+    assert zc.rows() == _expected("append", [docs])
+    zc.assert_unique_keys()
+    zc.assert_no_changes()
