@@ -147,6 +147,15 @@ class TargetProject:
         plan = self.plan()
         assert plan["changes"] is False, plan
 
+    def open_batches(self) -> int:
+        """Journal entries of the state still open (sent, outcome not recorded yet)."""
+        con = sqlite3.connect(self.state)
+        try:
+            return int(con.execute("SELECT count(*) FROM journal WHERE status = 'open'")
+                       .fetchone()[0])
+        finally:
+            con.close()
+
 
 def run_subprocess(*args: object, cwd: Path, env: dict[str, str] | None = None,
                    timeout: float = 60) -> Result:

@@ -157,14 +157,12 @@ class Checker:
             # one whose outcome was unknown and was settled as not landed (a key-field import
             # a crash left queued may have landed since): this plan sends its changes again;
             # a later plan looks again
-            if self._last_apply_failed(ds):
-                return TargetCheck("drift", f"{message}; its last apply failed part way and "
-                                   "this plan sends its changes again", found.rows,
-                                   expected), None
-            if self.store.last_batch_abandoned(ds.target.name, ds.name):
-                return TargetCheck("drift", f"{message}; its last batch was settled as not "
-                                   "landed and this plan sends its changes again", found.rows,
-                                   expected), None
+            why = ("its last apply failed part way" if self._last_apply_failed(ds) else
+                   "its last batch was settled as not landed"
+                   if self.store.last_batch_abandoned(ds.target.name, ds.name) else None)
+            if why is not None:
+                return TargetCheck("drift", f"{message}; {why} and this plan sends its changes "
+                                   "again", found.rows, expected), None
             return (TargetCheck("drift", message, found.rows, expected),
                     f"{message}; {REFRESH} (`syncer drift` shows the rows)")
         return TargetCheck("ok", None, found.rows, expected), None

@@ -13,6 +13,7 @@ import io
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,17 +163,27 @@ def _typed(rows: Sequence[Sequence[Any]]) -> list[Row]:
     return [(str(s), str(n), float(p)) for s, n, p in rows]
 
 
-@pytest.fixture
-def hx(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+@contextmanager
+def hexabase_project(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                     monkeypatch: pytest.MonkeyPatch, queue_delay: float = QUEUE_DELAY
+                     ) -> Iterator[Project]:
+    """A project in ``tmp_path`` and the emulator it applies into (``queue_delay`` seconds
+    before each queued import runs)."""
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("SYNCER_STATE", raising=False)
     monkeypatch.delenv("SYNCER_DEBUG", raising=False)
     with hexabase_emulator(tmp_path / "emulator", schema=SCHEMA, token=TOKEN,
-                           queue_delay=QUEUE_DELAY) as server:
+                           queue_delay=queue_delay) as server:
         monkeypatch.setenv("HEXABASE_URL", server.url)
         monkeypatch.setenv("HEXABASE_TOKEN", TOKEN)
         yield Project(tmp_path, server, capsys, monkeypatch)
+
+
+@pytest.fixture
+def hx(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+       monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    with hexabase_project(tmp_path, capsys, monkeypatch) as project:
+        yield project
 
 
 def _products(n: int, start: int = 1, price: float = 1.0) -> list[list[Any]]:

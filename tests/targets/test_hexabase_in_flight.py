@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -19,8 +18,8 @@ import pytest
 
 from syncer.emulators.base import Request, Response
 from syncer.targets.hexabase.api import Api
-from tests.fixtures.hexabase import hexabase_emulator
-from tests.targets.test_hexabase_e2e import SCHEMA, TOKEN, Project, _expected, _products, _typed
+from tests.targets.test_hexabase_e2e import (Project, _expected, _products, _typed,
+                                              hexabase_project)
 
 QUEUE_DELAY = 0.25  # long enough that the next imports are posted while one waits
 
@@ -53,26 +52,14 @@ class Queue:
 @pytest.fixture
 def hx(tmp_path: Path, capsys: pytest.CaptureFixture[str],
        monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("SYNCER_STATE", raising=False)
-    with hexabase_emulator(tmp_path / "emulator", schema=SCHEMA, token=TOKEN,
-                           queue_delay=QUEUE_DELAY) as server:
-        monkeypatch.setenv("HEXABASE_URL", server.url)
-        monkeypatch.setenv("HEXABASE_TOKEN", TOKEN)
-        yield Project(tmp_path, server, capsys, monkeypatch)
+    with hexabase_project(tmp_path, capsys, monkeypatch, QUEUE_DELAY) as project:
+        yield project
 
 
 def _target(in_flight: int) -> str:
     return (f"  token: ${{HEXABASE_TOKEN}}\n  max_rows_per_import: 150\n"
             f"  max_imports_in_flight: {in_flight}")
 
-
-def _open_batches(hx: Project) -> int:
-    con = sqlite3.connect(hx.state)
-    try:
-        return int(con.execute("SELECT count(*) FROM journal WHERE status = 'open'").fetchone()[0])
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("in_flight", [4, 1])
@@ -97,7 +84,7 @@ def test_upserts_wait_side_by_side_up_to_the_limit_and_land_once(
     assert not any(mixed for _, mixed in queue.seen), queue.seen
     assert queue.most == min(in_flight, 4)
     assert hx.rows() == Counter(_typed(v2))
-    assert _open_batches(hx) == 0
+    assert hx.open_batches() == 0
     hx.assert_no_changes()
 
 
@@ -136,11 +123,11 @@ def test_an_apply_interrupted_with_imports_queued_is_settled_by_the_next(
         patch.setattr(Api, "follow", interrupted)
         crashed = hx.apply()
     assert crashed.code == 130, str(crashed)
-    assert _open_batches(hx) == 4
+    assert hx.open_batches() == 4
     result = hx.apply_ok()
     # key-field imports are idempotent: each is "not landed" and sent again by the plan
     assert result.err.count("it had not landed") == 4, str(result)
-    assert _open_batches(hx) == 0
+    assert hx.open_batches() == 0
     assert hx.rows() == Counter(_typed(v2))
     hx.assert_no_changes()
 
@@ -173,7 +160,7 @@ def test_deletes_left_queued_by_a_kill_that_landed_since_do_not_block_the_next_a
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     assert child[0].wait(timeout=60) == -signal.SIGKILL
     child.clear()
-    assert _open_batches(hx) == 1
+    assert hx.open_batches() == 1
     _wait_for_the_queue(hx)
     assert len(hx.items()) == 450  # the deletes the kill left queued landed since
     result = hx.apply("--allow-deletes")

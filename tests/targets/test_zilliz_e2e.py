@@ -15,6 +15,7 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -159,17 +160,26 @@ def _expected(mode: str, versions: Sequence[Sequence[dict[str, Any]]]) -> Counte
     return Counter({row[0]: row for row in _typed(versions[-1])}.values())
 
 
-@pytest.fixture
-def zc(tmp_path: Path, moto_s3: S3Server, s3_keys: None, capsys: pytest.CaptureFixture[str],
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+@contextmanager
+def zilliz_project(tmp_path: Path, moto_s3: S3Server, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch, **emulator: Any) -> Iterator[Project]:
+    """A project in ``tmp_path`` and the emulator it applies into (``emulator``: its options,
+    e.g. ``job_delay``)."""
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.delenv("SYNCER_STATE", raising=False)
     monkeypatch.delenv("SYNCER_DEBUG", raising=False)
-    with zilliz_emulator(moto_s3, tmp_path / "emulator", api_key=API_KEY) as server:
+    with zilliz_emulator(moto_s3, tmp_path / "emulator", api_key=API_KEY, **emulator) as server:
         monkeypatch.setenv("ZILLIZ_URL", server.url)
         monkeypatch.setenv("ZILLIZ_ENDPOINT", server.url)
         monkeypatch.setenv("ZILLIZ_API_KEY", API_KEY)
         yield Project(tmp_path, server, capsys, monkeypatch)
+
+
+@pytest.fixture
+def zc(tmp_path: Path, moto_s3: S3Server, s3_keys: None, capsys: pytest.CaptureFixture[str],
+       monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+    with zilliz_project(tmp_path, moto_s3, capsys, monkeypatch) as project:
+        yield project
 
 
 V1 = [_doc(i) for i in range(1, 11)]

@@ -6,7 +6,6 @@ nothing twice."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,8 @@ import pytest
 
 import syncer.targets.zilliz.jobs as zilliz_jobs
 from syncer.emulators.base import Request, Response
-from tests.fixtures.zilliz import S3Server, zilliz_emulator
-from tests.targets.test_zilliz_e2e import API_KEY, Project, _doc, _expected
+from tests.fixtures.zilliz import S3Server
+from tests.targets.test_zilliz_e2e import Project, _doc, _expected, zilliz_project
 
 JOB_DELAY = 0.3  # long enough that the next jobs are created while one runs
 
@@ -43,26 +42,13 @@ class Jobs:
 @pytest.fixture
 def zc(tmp_path: Path, moto_s3: S3Server, s3_keys: None, capsys: pytest.CaptureFixture[str],
        monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
-    monkeypatch.setenv("NO_COLOR", "1")
-    monkeypatch.delenv("SYNCER_STATE", raising=False)
-    with zilliz_emulator(moto_s3, tmp_path / "emulator", api_key=API_KEY,
-                         job_delay=JOB_DELAY) as server:
-        monkeypatch.setenv("ZILLIZ_URL", server.url)
-        monkeypatch.setenv("ZILLIZ_ENDPOINT", server.url)
-        monkeypatch.setenv("ZILLIZ_API_KEY", API_KEY)
-        yield Project(tmp_path, server, capsys, monkeypatch)
+    with zilliz_project(tmp_path, moto_s3, capsys, monkeypatch, job_delay=JOB_DELAY) as project:
+        yield project
 
 
 def _target(in_flight: int) -> str:
     return f"  max_rows_per_import: 3\n  max_imports_in_flight: {in_flight}\n"
 
-
-def _open_batches(zc: Project) -> int:
-    con = sqlite3.connect(zc.state)
-    try:
-        return int(con.execute("SELECT count(*) FROM journal WHERE status = 'open'").fetchone()[0])
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("mode", ["append", "upsert"])
@@ -85,7 +71,7 @@ def test_jobs_run_side_by_side_up_to_the_limit_and_land_once(
     zc.apply_ok()
     assert zc.rows() == _expected(mode, [v1, v2])
     zc.assert_unique_keys()
-    assert _open_batches(zc) == 0
+    assert zc.open_batches() == 0
     zc.assert_no_changes()
 
 
@@ -109,12 +95,12 @@ def test_an_apply_interrupted_with_jobs_running_is_settled_by_the_next(
         patch.setattr(zilliz_jobs.Jobs, "follow", interrupted)
         crashed = zc.apply()
     assert crashed.code == 130, str(crashed)
-    assert _open_batches(zc) == 4
+    assert zc.open_batches() == 4
     zc.recorder.clear()
     result = zc.apply_ok()
     assert result.err.count("it had landed") == 4, str(result)
     assert zc.recorder.count("jobs/import/create") == 0
-    assert _open_batches(zc) == 0
+    assert zc.open_batches() == 0
     assert zc.rows() == _expected("append", [v1])
     zc.assert_unique_keys()
     zc.assert_no_changes()
@@ -150,7 +136,7 @@ def test_a_failed_job_stops_the_sending_and_the_jobs_already_running_are_recorde
     assert result.code == 1, str(result)
     assert "row 2 of the file is the source row with id = 5" in result.err, str(result)
     assert sorted(zc.server.key_counts("docs")) == [1, 2, 3, *range(7, 16)]
-    assert _open_batches(zc) == 0
+    assert zc.open_batches() == 0
     (item,) = zc.plan()["datasets"]
     assert (item["inserts"], item["updates"], item["deletes"]) == (6, 0, 0)
     zc.apply_ok()
