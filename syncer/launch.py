@@ -1,5 +1,6 @@
-"""The ``syncer`` executable: a plan remembered by :mod:`syncer.memo` is replayed before the
-command line, the manifests' models or any third-party package is imported; anything else runs
+"""The ``syncer`` executable: a plan remembered by :mod:`syncer.memo` is replayed, or a plan with
+nothing to do is made from a recipe (:mod:`syncer.quick`), before the command line, the
+manifests' models or any third-party package is imported; anything else runs
 :func:`syncer.cli.run`."""
 
 from __future__ import annotations
@@ -20,18 +21,35 @@ def run() -> None:
     started = time.time_ns()
     os.environ.setdefault(*ALLOCATOR)
     argv = sys.argv[1:]
-    recorder = None
+    finish = None
     if "plan" in argv:  # only a plan offers itself; other commands are not recorded
-        from . import memo
+        from . import memo, quick
 
-        code = memo.replay(argv)
+        name = memo.key(argv)
+        code = memo.replay(name)
+        recorder = memo.Recorder(name, started)
+        if code is None:
+            try:
+                code = quick.replay(name)
+            except KeyboardInterrupt:  # as the full command says it
+                sys.stderr.write("Interrupted.\n")
+                code = 130
+            except BrokenPipeError:  # `syncer plan | head`: not an error, nothing more to say
+                code = 0
+            if code is not None:
+                recorder.save(code)
         if code is not None:
             try:
                 sys.stdout.flush()
             except BrokenPipeError:  # `syncer plan | head` stopped reading: nothing more to say
                 code = 0
             os._exit(code)
-        recorder = memo.Recorder(argv, started)
+
+        def finish(code: int) -> None:
+            recorder.save(code)
+            if code in (0, 2):  # a plan, with or without changes (--detailed-exitcode)
+                quick.save(name, started)
+
     from .cli import run as full
 
-    full(recorder.save if recorder is not None else None)
+    full(finish)

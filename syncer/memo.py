@@ -100,25 +100,42 @@ def stamp(path: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
-def replay(argv: Sequence[str]) -> int | None:
-    """Print the remembered output of this invocation and return its exit code, or None when
-    there is none or an input differs (then nothing was printed)."""
+def unchanged(inputs: dict[str, Any]) -> bool:
+    """Whether every file still has the stamp recorded for it (an absent one still absent)."""
+    for path, was in inputs.items():
+        try:
+            if stamp(path) != was:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def settled_stamps(paths: Iterable[str], started_ns: int) -> dict[str, list[int] | None] | None:
+    """Every file's stamp, or None when one changed within :data:`SETTLE_NS` before the run
+    started (or while it ran): not trusted yet."""
+    stamps = {path: stamp(path) for path in paths}
+    settled = started_ns - SETTLE_NS
+    if any(s is not None and max(s[1], s[2]) >= settled for s in stamps.values()):
+        return None
+    return stamps
+
+
+def replay(name: str) -> int | None:
+    """Print the remembered output of the invocation whose :func:`key` is ``name`` and return
+    its exit code, or None when there is none or an input differs (then nothing was printed)."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        with open(os.path.join(folder, f"plan-{key(argv)}.json"), encoding="utf-8") as handle:
+        with open(os.path.join(folder, f"plan-{name}.json"), encoding="utf-8") as handle:
             entry = json.load(handle)
         inputs: dict[str, Any] = entry["inputs"]
         stdout, stderr, code = str(entry["stdout"]), str(entry["stderr"]), int(entry["code"])
     except (OSError, ValueError, KeyError, TypeError):
         return None  # none yet, or unreadable: the command runs in full (and writes it again)
-    for path, was in inputs.items():
-        try:
-            if stamp(path) != was:
-                return None
-        except OSError:
-            return None
+    if not unchanged(inputs):
+        return None
     sys.stderr.write(stderr)
     sys.stderr.flush()
     sys.stdout.write(stdout)
@@ -156,9 +173,9 @@ class Tee:
 class Recorder:
     """Tee stdout and stderr for the rest of the run; :meth:`save` stores them if offered."""
 
-    def __init__(self, argv: Sequence[str], started_ns: int) -> None:
+    def __init__(self, name: str, started_ns: int) -> None:
         self.started_ns = started_ns
-        self.key = key(argv)  # before the run, which may set variables of its own
+        self.key = name  # :func:`key`, made before the run (which may set variables of its own)
         self.out, self.err = Tee(sys.stdout), Tee(sys.stderr)
         sys.stdout, sys.stderr = self.out, self.err
 
@@ -171,18 +188,17 @@ class Recorder:
         if self.out.spoiled or self.err.spoiled:
             return
         stdout, stderr = "".join(self.out.copy), "".join(self.err.copy)
-        inputs = {path: stamp(path) for path in _offered}
-        settled = self.started_ns - SETTLE_NS
-        if any(s is not None and max(s[1], s[2]) >= settled for s in inputs.values()):
-            return  # changed just before (or while) the plan read it: not trusted yet
+        inputs = settled_stamps(_offered, self.started_ns)
+        if inputs is None:
+            return
         # not the arguments themselves (the key holds their digest): nothing typed is stored
         entry = {"format": FORMAT, "written": time.time(),
                  "inputs": inputs, "stdout": stdout, "stderr": stderr, "code": code}
-        _write(folder, f"plan-{self.key}.json", json.dumps(entry))
+        write(folder, f"plan-{self.key}.json", json.dumps(entry))
         _prune(folder)
 
 
-def _write(folder: str, name: str, text: str) -> None:
+def write(folder: str, name: str, text: str) -> None:
     """Write atomically, readable by the user only; a cache that cannot be written is no error."""
     partial = os.path.join(folder, f".{name}.{os.getpid()}")
     try:
@@ -199,13 +215,15 @@ def _write(folder: str, name: str, text: str) -> None:
 
 
 def _prune(folder: str) -> None:
-    """Keep the newest :data:`MAX_ENTRIES` entries."""
+    """Keep the newest :data:`MAX_ENTRIES` entries of each kind (plans, :mod:`syncer.quick`'s
+    recipes)."""
     try:
-        entries = [e for e in os.scandir(folder) if e.name.startswith("plan-")]
-        if len(entries) <= MAX_ENTRIES:
-            return
-        entries.sort(key=lambda e: e.stat().st_mtime_ns)
-        for old in entries[:len(entries) - MAX_ENTRIES]:
-            os.unlink(old.path)
+        for kind in ("plan-", "recipe-"):
+            entries = [e for e in os.scandir(folder) if e.name.startswith(kind)]
+            if len(entries) <= MAX_ENTRIES:
+                continue
+            entries.sort(key=lambda e: e.stat().st_mtime_ns)
+            for old in entries[:len(entries) - MAX_ENTRIES]:
+                os.unlink(old.path)
     except OSError:
         pass

@@ -12,6 +12,7 @@ Machine output (``--json``, ``--format markdown``) is never affected; errors are
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from .model.markdown import format_value
+from .model.markdown import format_value, markdown
 from .model.plan import DatasetPlan, Plan
 from .sync.progress import Reporter
 from .secrets import redact
@@ -144,6 +145,16 @@ def info(out: Console, text: str) -> None:
     """A line of human output that ``--quiet`` hides (detail, not a summary)."""
     if not quiet():
         out.print(text)
+
+
+def show_plan(plan: Plan, *, json_out: bool, fmt: str, no_color: bool) -> None:
+    """The plan on stdout, as asked: JSON, markdown, or the text a person reads."""
+    if json_out:
+        print(redact(json.dumps(plan.to_json(), default=str)))
+    elif fmt == "markdown":
+        print(markdown(plan), end="")
+    else:
+        render_plan(console(no_color=no_color), plan)
 
 
 def render_plan(out: Console, plan: Plan) -> None:

@@ -12,13 +12,13 @@ import typer
 from .. import memo
 from ..sync.apply import plan as plan_only
 from ..sync.inputs import plan_inputs
+from ..sync.recipe import remember
 from ..errors import SyncError, problems_of
-from ..model.markdown import markdown
 from ..model.plan import failed_json
 from ..secrets import redact
 from ..profile import report
 from ..state.location import shown
-from ..ui import ReadStatus, console, note, render_plan, render_profile, verbose
+from ..ui import ReadStatus, console, note, render_profile, show_plan, verbose
 from .options import (AllowDeletes, AllowExisting, DatasetOpt, JsonOpt, Manifests, NoColor,
                       NoTargetCheck, ProfileOpt, Refresh, StateOpt, TargetOpt)
 from .options import selection as make_selection
@@ -64,7 +64,8 @@ def _plan(manifests: Path, state: str | None, target: str | None, dataset: str |
                         "targets, not the state)", hint="run `syncer apply --refresh` instead")
     started = time.perf_counter()
     selection = make_selection(manifests, state, target, dataset)
-    note(f"state: {shown(selection.state)}")  # which state: a second one is a silent mistake
+    note_text = f"state: {shown(selection.state)}"
+    note(note_text)  # which state: a second one is a silent mistake
     with ReadStatus(enabled=not json_out and fmt == "text") as status:
         project, planned = plan_only(selection, allow_deletes=allow_deletes, refresh=refresh,
                                      progress=status, target_check=target_check,
@@ -74,19 +75,17 @@ def _plan(manifests: Path, state: str | None, target: str | None, dataset: str |
         inputs = plan_inputs(project, result, selection)
         if inputs is not None:
             memo.offer(inputs)
+        if target_check:
+            remember(project, selection, note_text, json_out=json_out, fmt=fmt, no_color=no_color,
+                     allow_existing=allow_existing)
     if profile:
         render_profile(report(), time.perf_counter() - started)
     if out is not None:
         result.save(out, manifests)
-    if json_out:
-        print(redact(json.dumps(result.to_json(), default=str)))
-    elif fmt == "markdown":
-        print(markdown(result), end="")
-    else:
-        render_plan(console(no_color=no_color), result)
-        if out is not None:
-            console(no_color=no_color).print(f"Saved the plan to {out}; apply it with "
-                                              f"`syncer apply {out}`.")
+    show_plan(result, json_out=json_out, fmt=fmt, no_color=no_color)
+    if fmt == "text" and not json_out and out is not None:
+        console(no_color=no_color).print(f"Saved the plan to {out}; apply it with "
+                                          f"`syncer apply {out}`.")
     if result.unreachable:
         names = ", ".join(d.id for d in result.unreachable)
         raise SyncError(f"cannot look at the target of {names}: the plan cannot say whether it "

@@ -252,12 +252,3 @@ def without_userinfo(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def file_location(path: str, root: Path | None) -> str:
-    """A target file's location: relative to the project ``root`` when inside it (a checkout
-    cloned elsewhere keeps it), else its absolute path."""
-    resolved = Path(path).resolve()
-    if root is not None and resolved.is_relative_to(root.resolve()):
-        return resolved.relative_to(root.resolve()).as_posix()
-    return str(resolved)

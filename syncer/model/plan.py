@@ -199,6 +199,14 @@ class Plan:
                 and self.checked == len(self.datasets))
 
     @property
+    def settled(self) -> bool:
+        """In sync, and not one source read or recorded anew: a plan whose output depends only
+        on what the files and the state hold as they are (:mod:`syncer.memo` may remember it,
+        :mod:`syncer.quick` may make it)."""
+        return self.in_sync and bool(self.datasets) and not any(
+            d.record_only or d.source_read or d.warnings or d.moved_from for d in self.datasets)
+
+    @property
     def unreachable(self) -> list[DatasetPlan]:
         return [d for d in self.datasets if d.check is not None and
                 d.check.status == "unreachable"]

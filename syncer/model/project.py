@@ -23,6 +23,7 @@ from ..errors import ManifestError, Problem
 from .checks import dataset_problems
 from .files import manifest_files, resolve_source
 from .interpolate import interpolate
+from .place import Place
 from .manifest import ColumnSpec, DatasetSpec, TargetSpec, without_unset_additions
 from ..targets.registry import TARGET_TYPES
 from .yaml_lines import LineMap, load_yaml
@@ -70,6 +71,12 @@ class Dataset:
             "format": self.format,
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def place(self) -> Place:
+        """The dataset in plain values, as a plan that reads no rows sees it."""
+        return Place(self.target.name, self.name, self.target.type, self.spec.table_name,
+                     self.spec.mode, self.location, self.root, self.files, self.manifest.parent,
+                     self.spec_hash())
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import xxhash
 if TYPE_CHECKING:
     import polars as pl
 
-from .manifest import ColumnSpec, ColumnType, DatasetSpec
+    from .manifest import ColumnSpec, ColumnType, DatasetSpec
 
 KEY = "__k"
 HASH = "__h"

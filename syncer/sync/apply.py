@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ApplyFailed, Interrupted, PlanError
 from ..model.plan import SavedPlan
-from .check import Checker
+from .check import Checker, Probes
 from .plan import Planned, build_plan
 from .progress import Progress, Reporter
 from .session import RunRecord, Selection, Session, load, session
@@ -24,8 +24,8 @@ def plan(selection: Selection, *, allow_deletes: bool = False,
     dataset's target is looked at first, unless ``target_check`` is off."""
     project, datasets = load(selection)
     with session(selection.state, "plan", write=False) as held, \
-            Checker(held.store, enabled=target_check, allow_existing=allow_existing,
-                    refresh=refresh) as checker:
+            Checker(held.store, Probes(project.datasets), enabled=target_check,
+                    allow_existing=allow_existing, refresh=refresh) as checker:
         planned = build_plan(project, held.store, datasets, allow_deletes=allow_deletes,
                              progress=progress, filtered=selection.filtered,
                              refresh=held.drivers.of if refresh else None, checker=checker)
@@ -65,8 +65,8 @@ class Applier:
         if saved is not None:
             wanted = set(saved.dataset_ids)
             datasets = [d for d in self.project.datasets if d.id in wanted]
-        with Checker(self.store, enabled=self.target_check, allow_existing=self.allow_existing,
-                     refresh=self.refresh) as checker:
+        with Checker(self.store, Probes(self.project.datasets), enabled=self.target_check,
+                     allow_existing=self.allow_existing, refresh=self.refresh) as checker:
             planned = build_plan(self.project, self.store, datasets,
                                  allow_deletes=self.allow_deletes, progress=progress,
                                  filtered=self.selection.filtered or saved is not None,

@@ -20,16 +20,20 @@ no polars, no driver, so a plan that reads nothing stays fast.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import DiskFull, SyncError
+from ..model.place import Place
 from ..model.plan import TargetCheck
-from ..model.project import Dataset
 from ..secrets import redact
 from ..state import DatasetState, StateStore
 from ..targets.base import Found, Probe
-from ..targets.registry import open_probe
+
+if TYPE_CHECKING:
+    from ..model.project import Dataset
 
 REFRESH = "`syncer apply --refresh` compares every row with the target and repairs it"
 
@@ -62,22 +66,51 @@ class Judged:
         return self.moved_from is not None
 
 
-class Checker:
-    """Looks at the targets of one plan: a probe per target, closed with the checker.  Without
-    ``enabled`` (``--no-target-check``) it only tells a dataset that moved."""
+class Looks(Protocol):
+    """How a checker looks at a dataset's target: :class:`Found`, or SyncError when the target
+    cannot be reached."""
 
-    def __init__(self, store: StateStore, *, enabled: bool = True, allow_existing: bool = False,
-                 refresh: bool = False) -> None:
-        self.store = store
-        self.enabled = enabled
-        self.allow_existing = allow_existing
-        self.refresh = refresh
+    def look(self, place: Place) -> Found: ...
+
+    def close(self) -> None: ...
+
+
+class Probes:
+    """Looks through each target type's light probe (opened on first use, one per target)."""
+
+    def __init__(self, datasets: Iterable[Dataset]) -> None:
+        self._datasets = {d.id: d for d in datasets}
         self._probes: dict[str, Probe] = {}
+
+    def look(self, place: Place) -> Found:
+        from ..targets.registry import open_probe
+
+        ds = self._datasets[place.id]
+        if ds.target.name not in self._probes:
+            self._probes[ds.target.name] = open_probe(ds.target)
+        return self._probes[ds.target.name].look(ds.spec)
 
     def close(self) -> None:
         for probe in self._probes.values():
             probe.close()
         self._probes.clear()
+
+
+class Checker:
+    """Looks at the targets of one plan through ``looks``, closed with the checker.  Without
+    ``enabled`` (``--no-target-check``) it only tells a dataset that moved."""
+
+    def __init__(self, store: StateStore, looks: Looks | None = None, *, enabled: bool = True,
+                 allow_existing: bool = False, refresh: bool = False) -> None:
+        self.store = store
+        self.looks = looks
+        self.enabled = enabled and looks is not None
+        self.allow_existing = allow_existing
+        self.refresh = refresh
+
+    def close(self) -> None:
+        if self.looks is not None:
+            self.looks.close()
 
     def __enter__(self) -> Checker:
         return self
@@ -85,24 +118,19 @@ class Checker:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _probe(self, ds: Dataset) -> Probe:
-        if ds.target.name not in self._probes:
-            self._probes[ds.target.name] = open_probe(ds.target)
-        return self._probes[ds.target.name]
-
-    def judge(self, ds: Dataset, state: DatasetState | None, open_ids: set[str]) -> Judged:
+    def judge(self, ds: Place, state: DatasetState | None, open_ids: set[str]) -> Judged:
         location = ds.location
-        here = f"{shown(location, ds.root)}:{ds.spec.table_name}"
+        here = f"{shown(location, ds.root)}:{ds.table_name}"
         moved_from = None
         if state is not None and (
-                state.table_name != ds.spec.table_name or state.target_type != ds.target.type
+                state.table_name != ds.table_name or state.target_type != ds.target_type
                 or (state.location is not None and state.location != location)):
             moved_from = f"{shown(state.location, ds.root)}:{state.table_name}"
         moved_to = here if moved_from is not None else None
-        if not self.enabled:
+        if self.looks is None or not self.enabled:
             return Judged(None, None, moved_from, moved_to)
         try:
-            found = self._probe(ds).look(ds.spec)
+            found = self.looks.look(ds)
         except DiskFull:
             raise  # not a target out of reach: a full disk, named, stops the run
         except SyncError as exc:
@@ -117,18 +145,18 @@ class Checker:
             guard = None  # --refresh reads the target back in full: it repairs what was found
         return Judged(check, guard, moved_from, moved_to, found)
 
-    def _first(self, ds: Dataset, found: Found, here: str) -> tuple[TargetCheck, str | None]:
+    def _first(self, ds: Place, found: Found, here: str) -> tuple[TargetCheck, str | None]:
         """Nothing recorded for this location: only a table holding rows matters."""
         rows = found.rows if found.exists else 0
-        if rows and ds.spec.mode in ("append", "upsert") and not self.allow_existing:
+        if rows and ds.mode in ("append", "upsert") and not self.allow_existing:
             message = (f"{here} already holds {rows:,} row(s) and this state has none recorded "
                        "there: applying would send every row again")
             guard = (f"{message}; `syncer adopt {ds.id}` records the rows there as applied "
-                     f"(or --allow-existing to {ds.spec.mode} anyway)")
+                     f"(or --allow-existing to {ds.mode} anyway)")
             return TargetCheck("existing", message, rows, 0), guard
         return TargetCheck("ok", None, rows if found.exists else None, 0), None
 
-    def _bound(self, ds: Dataset, state: DatasetState, found: Found, here: str,
+    def _bound(self, ds: Place, state: DatasetState, found: Found, here: str,
                in_flight: bool) -> tuple[TargetCheck, str | None]:
         expected = state.rows
         if not found.exists:
@@ -149,7 +177,7 @@ class Checker:
                      f"or {REFRESH}")
             return TargetCheck("foreign", message, found.rows, expected), guard
         if not in_flight and found.rows != expected:
-            keys = self.store.snapshot_keys(ds.target.name, ds.name)  # the record may lag
+            keys = self.store.snapshot_keys(ds.target, ds.name)  # the record may lag
             expected = keys.height if keys is not None else 0
         if not in_flight and found.rows != expected:
             message = f"{here} holds {found.rows:,} row(s), the state says {expected:,}"
@@ -159,7 +187,7 @@ class Checker:
             # a later plan looks again
             why = ("its last apply failed part way" if self._last_apply_failed(ds) else
                    "its last batch was settled as not landed"
-                   if self.store.last_batch_abandoned(ds.target.name, ds.name) else None)
+                   if self.store.last_batch_abandoned(ds.target, ds.name) else None)
             if why is not None:
                 return TargetCheck("drift", f"{message}; {why} and this plan sends its changes "
                                    "again", found.rows, expected), None
@@ -167,10 +195,10 @@ class Checker:
                     f"{message}; {REFRESH} (`syncer drift` shows the rows)")
         return TargetCheck("ok", None, found.rows, expected), None
 
-    def _last_apply_failed(self, ds: Dataset) -> bool:
+    def _last_apply_failed(self, ds: Place) -> bool:
         """Whether the newest run that touched ``ds`` failed for it (read on a mismatch only)."""
         for run in reversed(self.store.runs()):
             for item in run.get("summary") or []:
-                if (item.get("target"), item.get("dataset")) == (ds.target.name, ds.name):
+                if (item.get("target"), item.get("dataset")) == (ds.target, ds.name):
                     return bool(item.get("error"))
         return False

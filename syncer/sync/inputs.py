@@ -26,12 +26,35 @@ SIDE_FILES = ("", "-wal", "-journal")
 
 def plan_inputs(project: Project, plan: Plan, selection: Selection) -> list[str] | None:
     """Every file the plan's output depends on, or None when it may not be remembered."""
-    if not plan.in_sync or not plan.datasets or not isinstance(selection.state, Path):
+    if not plan.settled:
         return None
-    if any(d.record_only or d.source_read or d.warnings or d.moved_from for d in plan.datasets):
+    found = local_inputs(project, selection, {d.id for d in plan.datasets})
+    return None if found is None else found.every
+
+
+class Inputs:
+    """The files a plan of local files reads: those the manifests are compiled from (the
+    manifests, the folders and files that decide the project, the folders a source glob
+    lists) and those it looks at on every run (the state, the sources, the target files)."""
+
+    def __init__(self) -> None:
+        self.project: list[str] = []
+        self.looked_at: list[str] = []
+
+    @property
+    def every(self) -> list[str]:
+        return [*self.looked_at, *self.project]
+
+
+def local_inputs(project: Project, selection: Selection, planned: set[str]) -> Inputs | None:
+    """The files a plan of the datasets ``planned`` reads, or None when it depends on more
+    than local files (a PostgreSQL state, a target that is not a SQLite file, a source glob
+    across folders)."""
+    if not isinstance(selection.state, Path):
         return None
-    planned = {d.id for d in plan.datasets}
-    paths = [*_database(selection.state), *_project_files(selection.manifests, project)]
+    found = Inputs()
+    found.looked_at += _database(selection.state)
+    found.project += _project_files(selection.manifests, project)
     for dataset in project.datasets:
         if dataset.id not in planned:
             continue
@@ -42,10 +65,13 @@ def plan_inputs(project: Project, plan: Plan, selection: Selection) -> list[str]
         if glob.has_magic(os.path.dirname(pattern)):
             return None  # matches in folders that may come and go
         named = os.path.abspath(dataset.manifest.parent / pattern)
-        paths.append(os.path.dirname(named) if glob.has_magic(pattern) else named)
-        paths.extend(str(p) for p in dataset.files)
-        paths.extend(_database(Path(target_file)))
-    return paths
+        if glob.has_magic(pattern):
+            found.project.append(os.path.dirname(named))
+        else:
+            found.looked_at.append(named)
+        found.looked_at.extend(str(p) for p in dataset.files)
+        found.looked_at.extend(_database(Path(target_file)))
+    return found
 
 
 def _database(path: Path) -> list[str]:

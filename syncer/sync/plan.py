@@ -16,9 +16,10 @@ from ..model.plan import DatasetPlan, Plan
 from ..profile import phase
 from ..model.project import Dataset, Project
 from ..model.schema import Schema
-from ..sources.fingerprint import FileStamp, fingerprint, unchanged
+from ..sources.fingerprint import FileStamp
 from ..state import StateStore
 from .check import Checker
+from .glance import glance, orphans_of
 from .progress import Progress
 from .read import load_snapshot, stream_rows
 
@@ -77,33 +78,23 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
     for ds in selected:
         if progress:
             progress(f"reading {ds.id}")
-        with phase(ds.id, "state read"):
-            state = store.dataset(ds.target.name, ds.name)
+        place = ds.place()
         try:
-            with phase(ds.id, "fingerprint"):
-                stamps = fingerprint(ds.files, state.fingerprint if state else None,
-                                     ds.manifest.parent)
+            seen = glance(place, store, checker, open_ids, refresh=refresh is not None)
         except OSError as exc:
             problems.append(Problem(ds.files[0], None, f"cannot read source: {exc.strerror}"))
             continue
-        stamps_by_id[ds.id] = stamps
-        digests = tuple(s.digest for s in stamps)
-        spec_hash = ds.spec_hash()
-        generation = state.generation if state else 0
-        same_source = state is not None and unchanged(stamps, state.fingerprint)
-        with phase(ds.id, "target check"):
-            judged = checker.judge(ds, state, open_ids)
+        stamps_by_id[ds.id] = seen.stamps
+        judged, state = seen.judged, seen.state
         if judged.found is not None:
             found[ds.id] = judged.found
-        bound: dict[str, Any] = {"check": judged.check, "guard": judged.guard, "moved_from": judged.moved_from,
-                 "moved_to": judged.moved_to}
-        if (refresh is None and state is not None and same_source and state.spec_hash == spec_hash
-                and ds.id not in open_ids and state.schema is not None and not judged.moved):
+        if seen.plan is not None:
+            assert state is not None and state.schema is not None  # nothing read: as recorded
             schemas[ds.id] = state.schema
-            plans.append(DatasetPlan(ds.target.name, ds.name, ds.spec.mode, ds.spec.table_name,
-                                     None, generation, digests, spec_hash,
-                                     record_only=stamps != state.fingerprint, **bound))
+            plans.append(seen.plan)
             continue
+        digests, generation, spec_hash, bound = (seen.digests, seen.generation,
+                                                 place.spec_hash, seen.bound())
         # reading rows needs polars, the planner and the readers: loaded here, on first use
         from .refresh import actual_rows, compare, read_actual
         from .diff import diff, samples, with_key_hash
@@ -173,11 +164,8 @@ def build_plan(project: Project, store: StateStore, selected: list[Dataset], *,
         for each in spools:
             each.close()
         raise SourceError.of(problems)  # "N problems in the data of FILE" when several
-    declared = {(d.target.name, d.name) for d in project.datasets}
-    targets = {d.target.name for d in selected}
-    orphans = tuple(s.id for s in store.datasets()
-                    if (s.target, s.dataset) not in declared
-                    and (not filtered or s.target in targets))
+    orphans = orphans_of(store, {(d.target.name, d.name) for d in project.datasets},
+                         {d.target.name for d in selected} if filtered else None)
     return Planned(Plan(tuple(plans), orphans), schemas,
                    {d.id: d for d in selected}, stamps_by_id,
                    actual_by_id if refresh is not None and keep_actual else None, tuple(spools),

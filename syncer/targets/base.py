@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import TargetError
-from ..model.manifest import DatasetSpec, TargetSpec
 
 if TYPE_CHECKING:
     import httpx
     import polars as pl
+
+    from ..model.manifest import DatasetSpec, TargetSpec
 
     from ..model.schema import Schema
 

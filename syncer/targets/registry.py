@@ -13,11 +13,12 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model.manifest import DatasetSpec, TargetSpec
 from .base import Driver, DriverFactory, Probe
 
 if TYPE_CHECKING:
     import httpx
+
+    from ..model.manifest import DatasetSpec, TargetSpec
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class TargetType:
 
 
 def _sqlite() -> TargetType:
+    from ..model.manifest import DatasetSpec
     from .sqlite.config import SqliteTarget
 
     return TargetType(SqliteTarget, DatasetSpec, "syncer.targets.sqlite.driver:SqliteDriver",

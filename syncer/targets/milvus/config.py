@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from ...model.manifest import DatasetSpec, TargetSpec, file_location, without_userinfo
+from ...model.manifest import DatasetSpec, TargetSpec, without_userinfo
+from ...model.place import file_location
 
 #: what Milvus accepts as a collection, alias or field name
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from ...model.manifest import TargetSpec, file_location
+from ...model.manifest import TargetSpec
+from ...model.place import file_location
 
 
 class SqliteTarget(TargetSpec):

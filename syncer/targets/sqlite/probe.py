@@ -9,13 +9,29 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote as url_quote
 
 from ...errors import DiskFull, TargetError
 from ...space import is_full
-from ...model.manifest import DatasetSpec
 from ..base import Found
-from .config import SqliteTarget
+
+
+class SqliteFile(Protocol):
+    """What the probe needs of a target (a ``SqliteTarget``, or a remembered one)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+class Tabled(Protocol):
+    """What the probe needs of a dataset (a ``DatasetSpec``, or a ``Place``)."""
+
+    @property
+    def table_name(self) -> str: ...
 
 #: the table in the target that names, per table, the last batch syncer wrote to it
 DATASETS = "_syncer_datasets"
@@ -28,7 +44,7 @@ def quote(name: str) -> str:
 class SqliteProbe:
     """Looks at one SQLite target file (opened once, read only, never created)."""
 
-    def __init__(self, target: SqliteTarget) -> None:
+    def __init__(self, target: SqliteFile) -> None:
         self.target = target
         self.path = Path(target.path)
         self._db: sqlite3.Connection | None = None
@@ -45,7 +61,7 @@ class SqliteProbe:
                                   f"{self.path}: {exc}") from None
         return self._db
 
-    def look(self, dataset: DatasetSpec) -> Found:
+    def look(self, dataset: Tabled) -> Found:
         db = self._open()
         if db is None:
             return Found(False, marks=True)
