@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -91,45 +92,73 @@ class _SqliteFile:
 
 
 class SqliteLooks:
-    """The checker's look at SQLite targets named by their files (no manifest models)."""
+    """The checker's look at SQLite targets named by their files (no manifest models).  Each
+    target is looked at on a thread of its own as soon as this is made: its count runs in
+    SQLite, outside the GIL, while the state is opened and the sources are stamped (a look
+    taken before the state is read is as sound as one after: a target and a state that do not
+    match are never in sync, and only a plan in sync is printed)."""
 
-    def __init__(self, files: dict[str, str]) -> None:
+    def __init__(self, files: dict[str, str], places: list[Place]) -> None:
+        self._found: dict[str, Found | Exception] = {}
+        self._threads = [threading.Thread(target=self._look, args=(name, path, [
+            p for p in places if p.target == name]), name="syncer-look")
+            for name, path in files.items()]
+        for thread in self._threads:
+            thread.start()
+
+    def _look(self, name: str, path: str, places: list[Place]) -> None:
         from .targets.sqlite.probe import SqliteProbe
 
-        self._probes = {name: SqliteProbe(_SqliteFile(name, path)) for name, path in files.items()}
+        probe = SqliteProbe(_SqliteFile(name, path))
+        try:
+            for place in places:
+                try:
+                    self._found[place.id] = probe.look(place)
+                except Exception as exc:  # noqa: BLE001 - raised by look(), in the main thread
+                    self._found[place.id] = exc
+        finally:
+            probe.close()
 
     def look(self, place: Place) -> Found:
-        return self._probes[place.target].look(place)
+        self.close()
+        found = self._found[place.id]
+        if isinstance(found, Exception):
+            raise found
+        return found
 
     def close(self) -> None:
-        for probe in self._probes.values():
-            probe.close()
+        for thread in self._threads:
+            thread.join()
 
 
 def plan(recipe: dict[str, Any]) -> Plan | None:
     """The plan the recipe's invocation makes now, when every dataset is in sync (else None)."""
     from .model.place import Place, file_location
-    from .model.plan import Plan
-    from .state import open_state
-    from .sync.check import Checker
-    from .sync.glance import glance, orphans_of
 
     places = [Place.from_json(p) for p in recipe["places"]]
     if any(file_location(recipe["sqlite"][p.target], p.root) != p.location for p in places):
         return None  # a target's file is reached through a link pointed elsewhere: it moved
     filtered = recipe["filtered_targets"]
     plans = []
-    with open_state(Path(recipe["state"]), create=True, missing_ok=True) as store, \
-            Checker(store, SqliteLooks(recipe["sqlite"]),
-                    allow_existing=bool(recipe["allow_existing"])) as checker:
-        open_ids = {f"{b.target}/{b.dataset}" for b in store.open_batches()}
-        for place in places:
-            seen = glance(place, store, checker, open_ids)
-            if seen.plan is None:
-                return None
-            plans.append(seen.plan)
-        orphans = orphans_of(store, {(t, n) for t, n in recipe["declared"]},
-                             None if filtered is None else set(filtered))
+    looks = SqliteLooks(recipe["sqlite"], places)  # the counts start while the state opens
+    try:
+        from .model.plan import Plan
+        from .state import open_state
+        from .sync.check import Checker
+        from .sync.glance import glance, orphans_of
+
+        with open_state(Path(recipe["state"]), create=True, missing_ok=True) as store, \
+                Checker(store, looks, allow_existing=bool(recipe["allow_existing"])) as checker:
+            open_ids = {f"{b.target}/{b.dataset}" for b in store.open_batches()}
+            for place in places:
+                seen = glance(place, store, checker, open_ids)
+                if seen.plan is None:
+                    return None
+                plans.append(seen.plan)
+            orphans = orphans_of(store, {(t, n) for t, n in recipe["declared"]},
+                                 None if filtered is None else set(filtered))
+    finally:
+        looks.close()
     made = Plan(tuple(plans), orphans)
     return made if made.settled else None
 

@@ -94,6 +94,7 @@ CHANGES: dict[str, Callable[[Path], object]] = {
     "source deleted": lambda r: (r / "data" / "items.csv").unlink(),
     "target row deleted": lambda r: _mutate_table(r, "DELETE FROM items WHERE id = 1"),
     "target table dropped": lambda r: _mutate_table(r, "DROP TABLE items"),
+    "target not a database": lambda r: (r / "out" / "target.db").write_bytes(b"junk" * 1024),
     "target re-pointed to a copy": _repoint_to_a_copy,
     "state deleted": lambda r: (r / "state" / "syncer.db").unlink(),
     "a batch left open": _open_batch,

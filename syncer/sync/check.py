@@ -104,7 +104,7 @@ class Checker:
                  allow_existing: bool = False, refresh: bool = False) -> None:
         self.store = store
         self.looks = looks
-        self.enabled = enabled and looks is not None
+        self.enabled = enabled
         self.allow_existing = allow_existing
         self.refresh = refresh
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -47,7 +46,7 @@ class FileLock:
             self.stale = previous
         handle.seek(0)
         handle.truncate()
-        holder = Holder(os.getpid(), socket.gethostname(),
+        holder = Holder(os.getpid(), _host(),
                         datetime.now(timezone.utc).isoformat(timespec="seconds"), command)
         handle.write(json.dumps(holder.__dict__))
         handle.flush()
@@ -80,7 +79,7 @@ def read_holder(path: Path) -> Holder | None:
 
 
 def _alive(holder: Holder) -> bool:
-    if holder.host != socket.gethostname():
+    if holder.host != _host():
         return True  # cannot tell; assume alive
     try:
         os.kill(holder.pid, 0)
@@ -89,3 +88,9 @@ def _alive(holder: Holder) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _host() -> str:
+    import socket  # only a command that locks needs it (a plan does not: its start stays quick)
+
+    return socket.gethostname()
