@@ -173,7 +173,7 @@ class Schema:
             elif column.type == "float":
                 expr = expr.cast(pl.Float64)
             elif column.type == "date":
-                expr = expr.str.to_date("%Y-%m-%d")
+                expr = expr.str.to_date("%Y-%m-%d", cache=False)
             elif column.type == "boolean":
                 expr = expr == "true"
             out.append(expr.alias(name))

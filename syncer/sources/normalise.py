@@ -198,7 +198,7 @@ _CLEAN: dict[str, Callable[[pl.Series], pl.Series]] = {
     "integer": lambda text: text.cast(pl.Int64, strict=False),
     "float": lambda text: text.cast(pl.Float64, strict=False),
     "boolean": _plain_boolean,
-    "date": lambda text: text.str.to_date("%Y-%m-%d", strict=False),
+    "date": lambda text: text.str.to_date("%Y-%m-%d", strict=False, cache=False),
     "datetime": canonical_datetimes,
 }
 

@@ -39,14 +39,15 @@ def dates(text: pl.Series) -> tuple[pl.Series, list[Rule]]:
     """``2024-01-31`` or ``2024/01/31``; a midnight written after it (``2024-01-31 00:00:00``,
     as databases and spreadsheets export a date) is accepted, any other time of day refused:
     dropping it would merge distinct values."""
-    day = pl.col("g1").str.replace_all("/", "-", literal=True)
+    # (polars' cache of parsed values costs more than the parse of an ISO date)
+    day = (pl.col("g1").str.replace_all("/", "-", literal=True)
+           .str.to_date("%Y-%m-%d", strict=False, cache=False))
     time = pl.col("g2")
     midnight = time.is_null() | time.str.contains(_MIDNIGHT)
     value, timed = _run(
         text, _DATE_ONLY,
-        pl.when(midnight).then(day.str.to_date("%Y-%m-%d", strict=False)).alias("v"),
-        (time.is_not_null() & ~midnight & day.str.to_date("%Y-%m-%d", strict=False).is_not_null()
-         ).fill_null(False).alias("timed"))
+        pl.when(midnight).then(day).alias("v"),
+        (time.is_not_null() & ~midnight & day.is_not_null()).fill_null(False).alias("timed"))
     return value, [(timed, "has a time of day (a date column keeps the date only)",
                     "declare the column `type: datetime` to keep the time, or write the date "
                     "alone")]
@@ -59,7 +60,8 @@ def canonical_datetimes(text: pl.Series) -> pl.Series:
     """``text`` when every value is already a valid canonical datetime (what syncer writes, and
     reads back from a target): two cheap passes instead of the general parse.  Otherwise all
     null, and the caller takes the general path (:func:`datetimes`)."""
-    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", strict=False)
+    parsed = text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.fZ", time_unit="us", strict=False,
+                                 cache=False)
     if parsed.null_count() == text.null_count() and text.str.contains(_CANONICAL).all():
         return text
     return pl.repeat(None, text.len(), dtype=pl.String, eager=True)
@@ -75,7 +77,8 @@ def datetimes(text: pl.Series, timezone: str) -> tuple[pl.Series, list[Rule]]:
     wall = pl.format("{}T{}:{}:{}.{}", day, g("g2").fill_null("00").str.zfill(2),
                      g("g3").fill_null("00"), g("g4").fill_null("00"),
                      pl.concat_str(fraction, pl.lit("000000")).str.slice(0, 6))
-    local = wall.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False)
+    local = wall.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False,
+                                cache=False)
     hours = g("g8").cast(pl.Int32, strict=False)
     minutes = g("g9").fill_null("00").cast(pl.Int32, strict=False)
     shift = (hours * 60 + minutes) * pl.when(g("g7") == "-").then(-1).otherwise(1)
