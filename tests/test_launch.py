@@ -40,3 +40,16 @@ def test_polars_allocator_reads_the_variable() -> None:
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                               text=True, check=True)
         assert ("<jemalloc>: Invalid conf pair" in done.stderr) is complaint, done.stderr
+
+
+def test_the_documented_pyarrow_allocator_settings_are_read() -> None:
+    """docs/cli.md names two variables for pyarrow's allocator: pyarrow takes the pool from the
+    first, and its jemalloc reads the second (it complains of a pair it does not know only)."""
+    code = "import pyarrow as pa; pa.array([1, 2]); print(pa.default_memory_pool().backend_name)"
+    for conf, complaint in (("no_such_option:1", True), (launch.ALLOCATOR[1], False)):
+        env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "jemalloc",
+               "JE_ARROW_MALLOC_CONF": conf}
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                              text=True, check=True)
+        assert done.stdout.strip() == "jemalloc"
+        assert ("<jemalloc>: Invalid conf pair" in done.stderr) is complaint, done.stderr
