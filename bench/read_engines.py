@@ -9,8 +9,9 @@ Usage::
 Each engine runs as a process of its own, interleaved with the others (A, B, C, A, B, C ...),
 and reads the whole file into polars frames of one row per record (what the plan's read phase
 needs next); every engine's row count is checked.  Reported per engine: the median and min-max
-of the whole process (start to exit), of the import of its packages, and of the read itself,
-and the process's peak RSS.  The engines:
+of the whole process (start to exit), of the import of its packages (for ``syncer-read``, with
+the loading of the bench's manifest), and of the read itself, and the process's peak RSS.
+Every engine runs with polars' allocator set as the ``syncer`` executable sets it.  The engines:
 
 - ``pyarrow-serial``: pyarrow's streaming CSV reader on one thread, every column as text (the
   reader syncer falls back to);
@@ -113,9 +114,13 @@ def child(engine: str, path: Path) -> dict[str, float | int]:
 
 def run_one(engine: str, target: Path) -> dict[str, float | int]:
     """One engine as a process of its own: wall time, peak RSS and what it reported."""
+    from syncer.launch import ALLOCATOR
+
+    # every engine with the allocator setting the syncer executable gives polars
+    env = {**os.environ, ALLOCATOR[0]: os.environ.get(ALLOCATOR[0], ALLOCATOR[1])}
     started = time.perf_counter()
     proc = subprocess.Popen([sys.executable, __file__, "--child", engine, str(target)],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -50,3 +50,9 @@ def test_every_engine_reads_every_row(engines: ModuleType, source: Path, tmp_pat
     rows = sum(1 for _ in source.open(encoding="utf-8")) - 1  # (no value holds a newline)
     assert result["rows"] == rows
     assert result["read"] > 0 and result["import"] >= 0
+
+
+def test_an_engine_runs_as_a_process_of_its_own(engines: ModuleType, source: Path) -> None:
+    result = engines.run_one("polars-batched", source)
+    assert result["rows"] == ROWS
+    assert result["wall"] > result["read"] > 0 and result["peak_mb"] > 20
