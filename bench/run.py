@@ -1048,6 +1048,17 @@ def _version(package: str) -> str:
         return "not installed"
 
 
+def _syncer_version() -> str:
+    """The version of the syncer package the bench runs (``python -m syncer`` of this
+    interpreter: the checkout on ``PYTHONPATH`` first); its distribution is ``syncer-data``, so
+    asking the metadata for ``syncer`` found nothing."""
+    try:
+        from syncer import __version__
+    except ImportError:
+        return "not installed"
+    return __version__
+
+
 def _peer_version(package: str) -> str:
     """The version in the peers' environment (``--peers``), else in this one."""
     for folder in PEER_DIRS:
@@ -1108,7 +1119,7 @@ def machine_info() -> dict[str, Any]:
         "polars": _version("polars"),
         "pyarrow": _version("pyarrow"),
         "numpy": _version("numpy"),
-        "syncer": _version("syncer"),
+        "syncer": _syncer_version(),
         "syncer_commit": _git_commit(),
         "csv-diff": _peer_version("csv-diff"),
         "sqlite-utils": _peer_version("sqlite-utils"),

@@ -56,3 +56,4 @@ def test_an_engine_runs_as_a_process_of_its_own(engines: ModuleType, source: Pat
     result = engines.run_one("polars-batched", source)
     assert result["rows"] == ROWS
     assert result["wall"] > result["read"] > 0 and result["peak_mb"] > 20
+
