@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -69,13 +68,13 @@ def child(engine: str, path: Path) -> dict[str, float | int]:
         return {"import": imported - started, "read": time.perf_counter() - imported,
                 "rows": rows}
     import polars as pl
+    with path.open(encoding="utf-8") as f:
+        header = f.readline().rstrip("\n").split(",")
     if engine.startswith("pyarrow"):
         import pyarrow as pa
         import pyarrow.csv as pacsv
         from syncer.sources.csv_parallel import arrow_options, parallel_blocks
         imported = time.perf_counter()
-        with path.open(encoding="utf-8") as f:
-            header = f.readline().rstrip("\n").split(",")
         options = arrow_options(header, "utf8", ",", '"', 4 << 20)
         if engine == "pyarrow-serial":
             reader = pacsv.open_csv(path, read_options=options[0], parse_options=options[1],
@@ -94,8 +93,6 @@ def child(engine: str, path: Path) -> dict[str, float | int]:
     else:
         import duckdb
         imported = time.perf_counter()
-        with path.open(encoding="utf-8") as f:
-            header = f.readline().rstrip("\n").split(",")
         literal = str(path).replace("'", "''")
         if engine == "duckdb-text":
             query = f"SELECT * FROM read_csv('{literal}', all_varchar = true)"
@@ -135,13 +132,9 @@ def run_one(engine: str, target: Path) -> dict[str, float | int]:
 
 
 def project(root: Path, source: Path) -> Path:
-    """A bench project over ``source`` (the manifest bench/run.py plans with)."""
-    from run import manifest_text
-    (root / "manifests").mkdir(parents=True)
-    (root / "data").mkdir()
-    (root / "manifests" / "bench.yaml").write_text(manifest_text())
-    shutil.copy(source, root / "data" / "rows.csv")
-    return root / "manifests"
+    """The manifests of a bench project over ``source`` (bench/ab.py's, as run.py plans it)."""
+    from ab import project as bench_project
+    return bench_project(root, source) / "manifests"
 
 
 def spread(values: list[float]) -> str:
